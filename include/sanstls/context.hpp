@@ -1,0 +1,254 @@
+// sanstls/context.hpp: TLS configuration shared by many connections, as
+// Python's ssl.SSLContext.
+//
+// Example:
+//   // A server: certificate and key from PEM files.
+//   sanstls::Context server_ctx(sanstls::Protocol::tls_server);
+//   // server_ctx.load_cert_chain("cert.pem", "key.pem");
+//   server_ctx.set_alpn_protocols({"h2", "http/1.1"});
+//
+//   // A client: verifies the server's chain and name, as Python's
+//   // PROTOCOL_TLS_CLIENT does.
+//   sanstls::Context client_ctx(sanstls::Protocol::tls_client);
+//   // client_ctx.load_verify_locations({.cafile = "ca.pem"});
+//   client_ctx.set_minimum_version(sanstls::TLSVersion::tlsv1_2);
+//   sanstls::MemoryBIO incoming, outgoing;
+//   sanstls::Object tls = client_ctx.wrap_bio(incoming, outgoing, false,
+//                                             "example.com");
+//
+// A Context is a cheap handle: copies share one configuration, and every
+// Object made from it keeps it alive. Configure it first, then use it from
+// any number of threads; changing it while other threads wrap connections
+// is not supported, as with OpenSSL.
+#ifndef SANSTLS_CONTEXT_HPP
+#define SANSTLS_CONTEXT_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <sanstls/error.hpp>
+#include <sanstls/memory_bio.hpp>
+
+namespace sanstls {
+
+class Object;
+
+// Protocol is Python's PROTOCOL_* constant, with Python's values.
+enum class Protocol : int {
+  tls = 2,          // PROTOCOL_TLS: client or server, any version
+  tls_client = 16,  // PROTOCOL_TLS_CLIENT: client only; verifies by default
+  tls_server = 17,  // PROTOCOL_TLS_SERVER: server only
+  tls1 = 3,         // PROTOCOL_TLSv1: TLS 1.0 only (legacy)
+  tls1_1 = 4,       // PROTOCOL_TLSv1_1: TLS 1.1 only (legacy)
+  tls1_2 = 5,       // PROTOCOL_TLSv1_2: TLS 1.2 only (legacy)
+};
+
+// VerifyMode is Python's CERT_* constant.
+enum class VerifyMode : int {
+  cert_none = 0,      // do not ask for or check the peer's certificate
+  cert_optional = 1,  // check the certificate if one is sent (clients: required)
+  cert_required = 2,  // the peer must send a certificate that verifies
+};
+
+// TLSVersion is Python's ssl.TLSVersion, with its values.
+enum class TLSVersion : int {
+  minimum_supported = -2,
+  maximum_supported = -1,
+  sslv3 = 0x0300,  // never supported by BoringSSL; rejected with an error
+  tlsv1 = 0x0301,
+  tlsv1_1 = 0x0302,
+  tlsv1_2 = 0x0303,
+  tlsv1_3 = 0x0304,
+};
+
+// Options is Python's ssl.Options (OP_*), with the values of Python 3.7 on
+// OpenSSL 1.1.1. Bits BoringSSL has no use for are kept and reported back.
+enum class Options : std::uint64_t {
+  none = 0,
+  all = 0x80000054,  // OP_ALL: workarounds; BoringSSL needs none of them
+  no_sslv2 = 0,      // OP_NO_SSLv2: SSLv2 does not exist any more
+  no_sslv3 = 0x02000000,
+  no_tlsv1 = 0x04000000,
+  no_tlsv1_1 = 0x10000000,
+  no_tlsv1_2 = 0x08000000,
+  no_tlsv1_3 = 0x20000000,
+  no_compression = 0x00020000,  // BoringSSL never compresses
+  no_ticket = 0x00004000,
+  cipher_server_preference = 0x00400000,
+  single_dh_use = 0,
+  single_ecdh_use = 0,
+  enable_middlebox_compat = 0x00100000,  // BoringSSL: on unless TLS 1.3 variants say otherwise
+  no_renegotiation = 0x40000000,
+};
+
+constexpr Options operator|(Options a, Options b) noexcept {
+  return static_cast<Options>(static_cast<std::uint64_t>(a) | static_cast<std::uint64_t>(b));
+}
+constexpr Options operator&(Options a, Options b) noexcept {
+  return static_cast<Options>(static_cast<std::uint64_t>(a) & static_cast<std::uint64_t>(b));
+}
+constexpr Options operator^(Options a, Options b) noexcept {
+  return static_cast<Options>(static_cast<std::uint64_t>(a) ^ static_cast<std::uint64_t>(b));
+}
+constexpr Options operator~(Options a) noexcept {
+  return static_cast<Options>(~static_cast<std::uint64_t>(a));
+}
+constexpr Options& operator|=(Options& a, Options b) noexcept { return a = a | b; }
+constexpr Options& operator&=(Options& a, Options b) noexcept { return a = a & b; }
+// has returns true when every bit of |flags| is set in |options|.
+constexpr bool has(Options options, Options flags) noexcept { return (options & flags) == flags; }
+
+// Password unlocks an encrypted private key: a fixed text, or a callback
+// that is called only if the key turns out to be encrypted (as in Python).
+class Password {
+ public:
+  using Callback = std::function<std::string()>;
+  // Password() means "no password": loading an encrypted key then fails.
+  Password() = default;
+  Password(std::string_view text) : text_(text) {}  // NOLINT: implicit by design
+  Password(const char* text) : text_(text) {}       // NOLINT: implicit by design
+  Password(Callback callback) : callback_(std::move(callback)) {}  // NOLINT
+
+  const std::optional<std::string>& text() const noexcept { return text_; }
+  const Callback& callback() const noexcept { return callback_; }
+
+ private:
+  std::optional<std::string> text_;
+  Callback callback_;
+};
+
+// CaData is the cadata argument of load_verify_locations: PEM text (Python's
+// str), which may hold several certificates, or DER bytes (Python's bytes),
+// which may hold several concatenated certificates.
+class CaData {
+ public:
+  static CaData pem(std::string_view text) { return CaData(std::string(text), false); }
+  static CaData der(std::span<const std::byte> bytes) {
+    return CaData(std::string(as_string_view(bytes)), true);
+  }
+  const std::string& data() const noexcept { return data_; }
+  bool is_der() const noexcept { return der_; }
+
+ private:
+  CaData(std::string data, bool der) : data_(std::move(data)), der_(der) {}
+  std::string data_;
+  bool der_;
+};
+
+// VerifyLocations are the arguments of load_verify_locations; at least one
+// must be given.
+struct VerifyLocations {
+  std::optional<std::string> cafile{};  // a file of PEM certificates (and CRLs)
+  std::optional<std::string> capath{};  // a directory in OpenSSL's hashed layout
+  std::optional<CaData> cadata{};       // certificates in memory
+};
+
+class Context {
+ public:
+  // Context creates a context for |protocol| with Python 3.7's defaults:
+  // options OP_ALL | OP_NO_SSLv2 | OP_NO_SSLv3 | OP_NO_COMPRESSION |
+  // OP_CIPHER_SERVER_PREFERENCE | OP_ENABLE_MIDDLEBOX_COMPAT, Python's
+  // default cipher string, and for tls_client verify_mode cert_required with
+  // check_hostname on (cert_none and off otherwise). Throws SSLError if
+  // BoringSSL cannot allocate the context.
+  explicit Context(Protocol protocol = Protocol::tls);
+
+  // protocol returns the protocol the context was made for.
+  Protocol protocol() const noexcept;
+
+  // verify_mode returns whether and how peers' certificates are checked.
+  VerifyMode verify_mode() const noexcept;
+  // set_verify_mode changes it. Throws std::invalid_argument("Cannot set
+  // verify_mode to CERT_NONE when check_hostname is enabled.") when asked for
+  // cert_none while check_hostname is on, as Python does.
+  void set_verify_mode(VerifyMode mode);
+
+  // check_hostname returns whether wrap_bio's server_hostname is verified
+  // against the server's certificate.
+  bool check_hostname() const noexcept;
+  // set_check_hostname turns hostname checking on or off. Turning it on while
+  // verify_mode is cert_none upgrades verify_mode to cert_required.
+  void set_check_hostname(bool enabled);
+
+  // options returns every OP_* bit set, including those BoringSSL ignores.
+  Options options() const noexcept;
+  // set_options replaces the options. Bits BoringSSL implements take effect
+  // (no_tlsv1*, no_ticket, cipher_server_preference; no_renegotiation turns
+  // client renegotiation off); the others are remembered and reported.
+  void set_options(Options options);
+
+  // minimum_version returns the lowest version allowed, minimum_supported
+  // when none was set.
+  TLSVersion minimum_version() const noexcept;
+  // set_minimum_version sets it. Throws std::invalid_argument for a context
+  // whose protocol pins a version (tls1, tls1_1, tls1_2), as Python, and for
+  // SSLv3, which BoringSSL does not implement.
+  void set_minimum_version(TLSVersion version);
+  // maximum_version returns the highest version allowed, maximum_supported
+  // when none was set.
+  TLSVersion maximum_version() const noexcept;
+  // set_maximum_version sets it, with the same errors as set_minimum_version.
+  void set_maximum_version(TLSVersion version);
+
+  // load_cert_chain loads this side's certificate chain from |certfile| (PEM:
+  // the certificate, then its intermediates; it may also hold the key) and
+  // the private key from |keyfile| (or from certfile when keyfile is empty).
+  // |password| decrypts an encrypted key. Throws std::system_error when a
+  // file cannot be read, SSLError ("[SSL] PEM lib", "[X509:
+  // KEY_VALUES_MISMATCH] key values mismatch", "[CIPHER: BAD_DECRYPT] bad
+  // decrypt") for broken PEM, a key that does not match or a wrong password,
+  // and whatever a password callback throws. On failure the previous
+  // certificate and key stay in place.
+  void load_cert_chain(const std::string& certfile, const std::string& keyfile = {},
+                       const Password& password = {});
+
+  // load_cert_chain_pem does the same from PEM text in memory (an extension
+  // of Python's API): |key_pem| empty means the key is in |cert_pem|.
+  void load_cert_chain_pem(std::string_view cert_pem, std::string_view key_pem = {},
+                           const Password& password = {});
+
+  // load_verify_locations adds trusted CA certificates (and CRLs from
+  // cafile). Throws std::invalid_argument when all three are empty,
+  // std::system_error for a missing cafile or capath, and SSLError for data
+  // holding no certificate or broken PEM/DER.
+  void load_verify_locations(const VerifyLocations& locations);
+
+  // set_ciphers sets the TLS 1.2-and-below cipher suites in OpenSSL's cipher
+  // list format. Throws SSLError("No cipher can be selected.") when nothing
+  // matches; the previous list stays. TLS 1.3 suites are not affected.
+  void set_ciphers(std::string_view cipher_list);
+
+  // set_alpn_protocols sets the protocols to offer (client) or accept
+  // (server), most preferred first. A server with no protocol in common with
+  // the client continues without ALPN, as Python's. Throws
+  // std::invalid_argument for an empty name or one longer than 255 bytes.
+  void set_alpn_protocols(const std::vector<std::string>& protocols);
+
+  // wrap_bio creates a connection that reads the peer's bytes from
+  // |incoming| and writes its own to |outgoing|. For a client,
+  // |server_hostname| is sent as SNI (unless it is an IP address) and, when
+  // check_hostname is on, is the name or IP address the certificate must
+  // match. Throws std::invalid_argument, as Python's ValueError, when the
+  // name is empty, starts with a dot or holds a NUL byte, when a client with
+  // check_hostname has no server_hostname, or when server_side does not
+  // match a tls_client / tls_server context.
+  Object wrap_bio(MemoryBIO incoming, MemoryBIO outgoing, bool server_side = false,
+                  std::optional<std::string> server_hostname = std::nullopt) const;
+
+
+ private:
+  struct State;
+  friend struct ContextAccess;  // the engine reaches the SSL_CTX through it
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace sanstls
+
+#endif  // SANSTLS_CONTEXT_HPP

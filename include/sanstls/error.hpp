@@ -1,0 +1,172 @@
+// sanstls/error.hpp: outcomes of engine calls, and Python's ssl exceptions.
+//
+// The engine never throws for what an event loop expects to see: every call
+// that moves TLS data returns a Result whose status says what happened.
+//
+//   sanstls::Result r = object.do_handshake();
+//   switch (r.status) {
+//     case sanstls::Status::done:       break;            // handshake finished
+//     case sanstls::Status::want_read:  feed_incoming();  // need peer bytes
+//                                       break;
+//     case sanstls::Status::want_write: flush_outgoing(); break;
+//     case sanstls::Status::closed:     break;            // peer sent close_notify
+//     case sanstls::Status::error:      log(r.error->message); break;
+//   }
+//   r.throw_if_error();  // or: Python's behaviour, as exceptions
+//
+// Configuration calls (Context::load_cert_chain, set_ciphers, ...) and
+// MemoryBIO misuse throw the exceptions below, which mirror Python's:
+//
+//   SSLError ─┬─ SSLZeroReturnError
+//             ├─ SSLWantReadError
+//             ├─ SSLWantWriteError
+//             ├─ SSLSyscallError
+//             ├─ SSLEOFError
+//             └─ SSLCertVerificationError (= CertificateError, as in 3.7)
+//
+// Python's ValueError and TypeError are std::invalid_argument; its
+// FileNotFoundError and other OSErrors are std::system_error.
+#ifndef SANSTLS_ERROR_HPP
+#define SANSTLS_ERROR_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace sanstls {
+
+// Status is what a call on an Object achieved.
+enum class Status : std::uint8_t {
+  done,        // the operation completed (Result::bytes says how much moved)
+  want_read,   // more bytes must be written to the incoming MemoryBIO first
+  want_write,  // the outgoing MemoryBIO must be drained first
+  closed,      // the peer sent close_notify: no more application data
+  error,       // the connection failed; Result::error says why (sticky)
+};
+
+// status_name returns the lower-case name of |status|, for logs.
+std::string_view status_name(Status status) noexcept;
+
+// ErrorKind selects the Python exception an Error corresponds to.
+enum class ErrorKind : std::uint8_t {
+  ssl,                // SSLError: a protocol, configuration or library error
+  zero_return,        // SSLZeroReturnError: the connection is closed for writing
+  want_read,          // SSLWantReadError
+  want_write,         // SSLWantWriteError
+  syscall,            // SSLSyscallError
+  eof,                // SSLEOFError: EOF occurred in violation of protocol
+  cert_verification,  // SSLCertVerificationError: the peer's chain or name failed
+  certificate,        // CertificateError raised by hostname matching helpers
+};
+
+// error_kind_name returns the Python exception name for |kind|, such as
+// "SSLEOFError".
+std::string_view error_kind_name(ErrorKind kind) noexcept;
+
+// Error is the information Python puts on an SSLError.
+struct Error {
+  ErrorKind kind = ErrorKind::ssl;
+  // library is the short name of the library that raised it ("SSL", "PEM",
+  // "X509", ...), empty when the error did not come from BoringSSL's queue.
+  std::string library;
+  // reason is BoringSSL's reason code name, such as "WRONG_VERSION_NUMBER".
+  std::string reason;
+  // verify_code is the X509_V_ERR_* value for cert_verification errors, else 0.
+  long verify_code = 0;
+  // verify_message explains verify_code ("unable to get local issuer
+  // certificate", "Hostname mismatch, certificate is not valid for 'x'.").
+  std::string verify_message;
+  // message is the full text as Python formats it, such as
+  // "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: ...".
+  std::string message;
+  // packed_code is BoringSSL's packed error code (ERR_get_error), or 0.
+  std::uint32_t packed_code = 0;
+};
+
+// Result is the outcome of do_handshake, read, write and unwrap on an Object.
+struct [[nodiscard]] Result {
+  Status status = Status::done;
+  // bytes is how many bytes of application data were read or written.
+  std::size_t bytes = 0;
+  // error is set exactly when status is Status::error. It is shared with the
+  // Object, which reports the same error from every later call.
+  std::shared_ptr<const Error> error;
+
+  // ok returns true when status is Status::done.
+  bool ok() const noexcept { return status == Status::done; }
+
+  // throw_if_error behaves as Python's SSLObject does: it returns normally for
+  // done and closed, and throws SSLWantReadError, SSLWantWriteError or the
+  // exception matching error->kind otherwise.
+  void throw_if_error() const;
+};
+
+// SSLError is the base of every TLS exception, as Python's ssl.SSLError.
+class SSLError : public std::runtime_error {
+ public:
+  explicit SSLError(Error error);
+
+  // error returns the details: library, reason, verify code and message.
+  const Error& error() const noexcept { return *error_; }
+  // library returns Python's SSLError.library ("SSL", "PEM", ...).
+  const std::string& library() const noexcept { return error_->library; }
+  // reason returns Python's SSLError.reason ("WRONG_VERSION_NUMBER", ...).
+  const std::string& reason() const noexcept { return error_->reason; }
+
+ private:
+  std::shared_ptr<const Error> error_;
+};
+
+// SSLZeroReturnError: the TLS connection has been closed (close_notify).
+class SSLZeroReturnError : public SSLError {
+ public:
+  using SSLError::SSLError;
+};
+
+// SSLWantReadError: the operation needs bytes from the peer first.
+class SSLWantReadError : public SSLError {
+ public:
+  using SSLError::SSLError;
+};
+
+// SSLWantWriteError: the operation needs the outgoing data sent first.
+class SSLWantWriteError : public SSLError {
+ public:
+  using SSLError::SSLError;
+};
+
+// SSLSyscallError: the transport failed underneath TLS.
+class SSLSyscallError : public SSLError {
+ public:
+  using SSLError::SSLError;
+};
+
+// SSLEOFError: the transport ended without a close_notify.
+class SSLEOFError : public SSLError {
+ public:
+  using SSLError::SSLError;
+};
+
+// SSLCertVerificationError: the peer's certificate failed verification;
+// verify_code and verify_message say how.
+class SSLCertVerificationError : public SSLError {
+ public:
+  using SSLError::SSLError;
+  // verify_code returns the X509_V_ERR_* value.
+  long verify_code() const noexcept { return error().verify_code; }
+  // verify_message returns the explanation of verify_code.
+  const std::string& verify_message() const noexcept { return error().verify_message; }
+};
+
+// CertificateError is an alias of SSLCertVerificationError, as in Python 3.7.
+using CertificateError = SSLCertVerificationError;
+
+// throw_error throws the exception matching |error|.kind.
+[[noreturn]] void throw_error(const Error& error);
+
+}  // namespace sanstls
+
+#endif  // SANSTLS_ERROR_HPP

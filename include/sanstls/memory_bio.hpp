@@ -1,0 +1,119 @@
+// sanstls/memory_bio.hpp: an in-memory byte queue between a transport and
+// an Object, as Python's ssl.MemoryBIO.
+//
+// Example:
+//   sanstls::MemoryBIO bio;
+//   bio.write(std::string_view("hello, "));
+//   bio.write(std::string_view("world"));
+//   std::string first = bio.read(5);        // "hello"
+//   bio.write_eof();                        // no more writes allowed
+//   std::string rest = bio.read();          // ", world"
+//   bool finished = bio.eof();              // true: EOF written, all read
+//   // Zero-copy: receive straight into the buffer, send straight from it.
+//   sanstls::MemoryBIO in;
+//   std::span<std::byte> space = in.prepare(4096);
+//   std::size_t got = 3;                    // e.g. recv(fd, space.data(), ...)
+//   std::memcpy(space.data(), "abc", got);
+//   in.commit(got);
+//   std::span<const std::byte> ready = in.readable();  // 3 bytes
+//   in.consume(ready.size());
+//
+// A MemoryBIO is a handle: copies share one buffer, exactly as the caller and
+// the Object share a Python MemoryBIO. It is not safe to use one buffer from
+// two threads at once.
+#ifndef SANSTLS_MEMORY_BIO_HPP
+#define SANSTLS_MEMORY_BIO_HPP
+
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace sanstls {
+
+// as_bytes views the characters of |text| as bytes.
+inline std::span<const std::byte> as_bytes(std::string_view text) noexcept {
+  return {reinterpret_cast<const std::byte*>(text.data()), text.size()};
+}
+
+// as_string_view views |bytes| as characters.
+inline std::string_view as_string_view(std::span<const std::byte> bytes) noexcept {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+class MemoryBIO {
+ public:
+  // MemoryBIO creates a new, empty buffer.
+  MemoryBIO();
+
+  // pending returns the number of bytes buffered and not yet read.
+  std::size_t pending() const noexcept;
+
+  // eof returns true once write_eof() was called and every buffered byte has
+  // been read, as Python's MemoryBIO.eof.
+  bool eof() const noexcept;
+
+  // eof_written returns true once write_eof() was called, even if bytes are
+  // still buffered.
+  bool eof_written() const noexcept;
+
+  // read removes and returns up to |n| bytes; by default all of them. An
+  // empty result means the buffer is empty (see eof() for end of stream).
+  std::string read(std::size_t n = static_cast<std::size_t>(-1));
+
+  // read_into removes up to |buffer|.size() bytes into |buffer| and returns
+  // how many it copied.
+  std::size_t read_into(std::span<std::byte> buffer) noexcept;
+
+  // write appends |data| and returns data.size(): a MemoryBIO always takes
+  // everything. Throws SSLError("cannot write() after write_eof()") once
+  // write_eof() was called, as Python does; nothing is written then.
+  std::size_t write(std::span<const std::byte> data);
+  std::size_t write(std::string_view data) { return write(as_bytes(data)); }
+
+  // write_eof marks the end of the stream. Reads still return what is
+  // buffered; eof() becomes true when that is drained. Calling it again is
+  // harmless.
+  void write_eof() noexcept;
+
+  // readable returns the buffered bytes without removing them. The span
+  // stays valid until the next write, prepare, read or consume.
+  std::span<const std::byte> readable() const noexcept;
+
+  // consume removes the first |n| readable bytes. Throws std::out_of_range,
+  // naming pending(), when |n| is larger than pending(); nothing is removed.
+  void consume(std::size_t n);
+
+  // prepare returns |n| bytes of writable space at the end of the buffer,
+  // so a transport can receive straight into it; commit(k) then makes the
+  // first k of them readable. The span stays valid until the next call
+  // that changes the buffer. Throws SSLError after write_eof(), as write().
+  std::span<std::byte> prepare(std::size_t n);
+
+  // commit makes |n| bytes of the space returned by the last prepare()
+  // readable. Throws std::out_of_range, naming the prepared size, when |n| is
+  // larger than that space; throws SSLError after write_eof().
+  void commit(std::size_t n);
+
+  // capacity returns the bytes of heap the buffer holds right now. A drained
+  // buffer gives back anything larger than a small reserve, so an idle
+  // connection costs little memory.
+  std::size_t capacity() const noexcept;
+
+  // shares_buffer_with returns true when |other| is a copy of this handle.
+  bool shares_buffer_with(const MemoryBIO& other) const noexcept {
+    return state_ == other.state_;
+  }
+
+
+ private:
+  struct State;
+  friend struct MemoryBIOAccess;  // the engine's bridge to BoringSSL's BIO
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace sanstls
+
+#endif  // SANSTLS_MEMORY_BIO_HPP

@@ -1,0 +1,146 @@
+// sanstls/object.hpp: one TLS connection over two MemoryBIOs, as Python's
+// ssl.SSLObject. It does no I/O: the caller moves bytes between the
+// MemoryBIOs and the network (or anything else) however it likes.
+//
+// Example:
+//   sanstls::Context ctx(sanstls::Protocol::tls_client);
+//   sanstls::MemoryBIO incoming, outgoing;
+//   sanstls::Object tls = ctx.wrap_bio(incoming, outgoing, false, "example.com");
+//   sanstls::Result r = tls.do_handshake();
+//   if (r.status == sanstls::Status::want_read) {
+//     std::string flight = outgoing.read();  // send this to the server,
+//     // ...then incoming.write(reply) and call do_handshake() again.
+//   }
+//   // Once the handshake is done:
+//   sanstls::Result w = tls.write(std::string_view("GET / HTTP/1.0\r\n\r\n"));
+//   sanstls::ReadResult reply = tls.read(4096);
+//   if (reply.status == sanstls::Status::closed) { /* peer closed cleanly */ }
+//   (void)w;
+//
+// An Object is used by one thread at a time. It keeps its Context and both
+// MemoryBIOs alive. Calls never throw for TLS outcomes; they return a Result
+// (see error.hpp). After a fatal error every call returns the same error,
+// while the alert BoringSSL queued for the peer stays readable from outgoing.
+#ifndef SANSTLS_OBJECT_HPP
+#define SANSTLS_OBJECT_HPP
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <sanstls/context.hpp>
+#include <sanstls/error.hpp>
+#include <sanstls/memory_bio.hpp>
+
+namespace sanstls {
+
+// ReadResult is a Result that also carries the bytes read.
+struct [[nodiscard]] ReadResult : Result {
+  std::string data;
+};
+
+// Cipher is what Object::cipher() returns, as Python's 3-tuple.
+struct Cipher {
+  std::string name;      // "TLS_AES_128_GCM_SHA256", "ECDHE-RSA-AES128-GCM-SHA256"
+  std::string protocol;  // the lowest version that defines it: "TLSv1.3", "TLSv1.2", "TLSv1.0"
+  int secret_bits = 0;   // 128, 256, ...
+};
+
+// binary_form selects getpeercert's DER form: getpeercert(sanstls::binary_form).
+struct binary_form_t {
+  explicit binary_form_t() = default;
+};
+inline constexpr binary_form_t binary_form{};
+
+class Object {
+ public:
+  Object(Object&&) noexcept;
+  Object& operator=(Object&&) noexcept;
+  Object(const Object&) = delete;
+  Object& operator=(const Object&) = delete;
+  ~Object();
+
+  // do_handshake runs the handshake as far as the incoming bytes allow.
+  // Returns done once it is complete (and on every later call), want_read
+  // when it needs the peer's next flight, or error (a cert_verification
+  // error when the peer's certificate or name failed).
+  Result do_handshake();
+
+  // read_into reads decrypted application data into |buffer|; bytes says
+  // how many. Runs the handshake first if it is not complete. Returns
+  // want_read when no complete record is buffered, closed (0 bytes) once
+  // the peer's close_notify arrived, and an eof error when incoming reached
+  // EOF without a close_notify ("EOF occurred in violation of protocol").
+  Result read_into(std::span<std::byte> buffer);
+
+  // read reads up to |n| bytes, as read_into, returning them in data.
+  ReadResult read(std::size_t n = 1024);
+
+  // write encrypts all of |data| into outgoing (bytes == data.size() when
+  // done). Runs the handshake first if it is not complete. After unwrap()
+  // it returns a zero_return error.
+  Result write(std::span<const std::byte> data);
+  Result write(std::string_view data) { return write(as_bytes(data)); }
+
+  // pending returns how many decrypted bytes are buffered and can be read
+  // without more input.
+  std::size_t pending() const noexcept;
+
+  // unwrap starts or continues the TLS shutdown: it writes this side's
+  // close_notify to outgoing, then returns want_read until the peer's
+  // close_notify has been read from incoming, and done after that.
+  Result unwrap();
+
+  // version returns "TLSv1.3", "TLSv1.2", ... once the handshake is
+  // complete, and nothing before.
+  std::optional<std::string> version() const;
+
+  // cipher returns the negotiated cipher suite once the handshake is
+  // complete, and nothing before.
+  std::optional<Cipher> cipher() const;
+
+  // selected_alpn_protocol returns the protocol both sides agreed on, or
+  // nothing when ALPN was not used or had no match.
+  std::optional<std::string> selected_alpn_protocol() const;
+
+  // getpeercert returns the DER bytes of the certificate the peer sent, or
+  // nothing before the handshake and when it sent none.
+  std::optional<std::string> getpeercert(binary_form_t) const;
+
+  // is_handshake_complete returns true once do_handshake would return done.
+  bool is_handshake_complete() const noexcept;
+
+  // server_side returns true for the server end of the connection.
+  bool server_side() const noexcept;
+
+  // server_hostname returns the name given to wrap_bio, if any.
+  const std::optional<std::string>& server_hostname() const noexcept;
+
+  // context returns the context the object was created from.
+  const Context& context() const noexcept;
+
+  // session_reused returns true when the handshake resumed a session.
+  bool session_reused() const noexcept;
+
+  // incoming and outgoing return (copies of handles to) the MemoryBIOs.
+  const MemoryBIO& incoming() const noexcept;
+  const MemoryBIO& outgoing() const noexcept;
+
+  // error returns the fatal error the connection failed with, if any.
+  std::shared_ptr<const Error> error() const noexcept;
+
+
+ private:
+  struct State;
+  friend class Context;
+  friend struct ObjectAccess;  // the engine's internal entry points
+  explicit Object(std::unique_ptr<State> state) noexcept;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace sanstls
+
+#endif  // SANSTLS_OBJECT_HPP

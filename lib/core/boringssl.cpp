@@ -1,0 +1,11 @@
+#include <sanstls/boringssl.hpp>
+
+#include "internal.hpp"
+
+namespace sanstls {
+
+SSL_CTX* native_handle(const Context& context) noexcept { return ContextAccess::native(context); }
+
+SSL* native_handle(const Object& object) noexcept { return ObjectAccess::native(object); }
+
+}  // namespace sanstls

@@ -1,0 +1,407 @@
+#include <sanstls/context.hpp>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <cerrno>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "internal.hpp"
+
+namespace sanstls {
+
+namespace {
+
+// Python 3.7's PY_SSL_DEFAULT_CIPHER_STRING. BoringSSL ignores the names of
+// cipher families it never implemented (IDEA, SEED, SRP, ...).
+constexpr const char* kDefaultCipherString =
+    "DEFAULT:!aNULL:!eNULL:!MD5:!3DES:!DES:!RC4:!IDEA:!SEED:!aDSS:!SRP:!PSK";
+
+// The option bits BoringSSL acts on; they have the same values as Python's.
+constexpr Options kBoringSSLOptions = Options::no_tlsv1 | Options::no_tlsv1_1 |
+                                      Options::no_tlsv1_2 | Options::no_tlsv1_3 |
+                                      Options::no_ticket | Options::cipher_server_preference;
+
+constexpr Options kDefaultOptions = Options::all | Options::no_sslv2 | Options::no_sslv3 |
+                                    Options::no_compression |
+                                    Options::cipher_server_preference |
+                                    Options::single_dh_use | Options::single_ecdh_use |
+                                    Options::enable_middlebox_compat;
+
+int verify_flags_for(VerifyMode mode) {
+  switch (mode) {
+    case VerifyMode::cert_none: return SSL_VERIFY_NONE;
+    case VerifyMode::cert_optional: return SSL_VERIFY_PEER;
+    case VerifyMode::cert_required: return SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+  }
+  return SSL_VERIFY_NONE;
+}
+
+bool is_pinned(Protocol protocol) {
+  return protocol == Protocol::tls1 || protocol == Protocol::tls1_1 ||
+         protocol == Protocol::tls1_2;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    int err = errno != 0 ? errno : ENOENT;
+    throw std::system_error(err, std::generic_category(), path);
+  }
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  if (in.bad()) throw std::system_error(EIO, std::generic_category(), path);
+  return std::move(contents).str();
+}
+
+bssl::UniquePtr<BIO> memory_bio(std::string_view data) {
+  bssl::UniquePtr<BIO> bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
+  if (!bio) throw_from_queue("out of memory");
+  return bio;
+}
+
+// is_pem_end reports whether the last PEM read failed only because no
+// further PEM block was present, which ends a list of certificates.
+bool is_pem_end() {
+  std::uint32_t err = ERR_peek_last_error();
+  return ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE;
+}
+
+// PasswordContext carries the caller's password into BoringSSL's C callback
+// and carries a C++ exception back out of it.
+struct PasswordContext {
+  const Password* password;
+  std::exception_ptr failure;
+  bool asked = false;
+};
+
+int password_callback(char* buf, int size, int, void* userdata) {
+  auto* pc = static_cast<PasswordContext*>(userdata);
+  pc->asked = true;
+  try {
+    std::string text;
+    if (pc->password->text()) {
+      text = *pc->password->text();
+    } else if (pc->password->callback()) {
+      text = pc->password->callback()();
+    } else {
+      return -1;  // encrypted key, no password: never prompt on a terminal
+    }
+    if (text.size() > static_cast<std::size_t>(size)) {
+      throw std::invalid_argument("password cannot be longer than " + std::to_string(size) +
+                                  " bytes");
+    }
+    std::copy(text.begin(), text.end(), buf);
+    return static_cast<int>(text.size());
+  } catch (...) {
+    pc->failure = std::current_exception();
+    return -1;
+  }
+}
+
+void add_alpn(std::string& wire, std::string_view protocol) {
+  if (protocol.empty() || protocol.size() > 255) {
+    throw std::invalid_argument("ALPN protocols must be 1 to 255 bytes long, got " +
+                                std::to_string(protocol.size()));
+  }
+  wire.push_back(static_cast<char>(protocol.size()));
+  wire.append(protocol);
+}
+
+int select_alpn(SSL*, const uint8_t** out, uint8_t* out_len, const uint8_t* in,
+                unsigned in_len, void* arg) {
+  const auto* state = static_cast<const ContextAccess::State*>(arg);
+  if (state->alpn_wire.empty()) return SSL_TLSEXT_ERR_NOACK;
+  uint8_t* selected = nullptr;
+  // Server preference: the first of our protocols the client also offers.
+  int rc = SSL_select_next_proto(
+      &selected, out_len, reinterpret_cast<const uint8_t*>(state->alpn_wire.data()),
+      static_cast<unsigned>(state->alpn_wire.size()), in, in_len);
+  if (rc != OPENSSL_NPN_NEGOTIATED) return SSL_TLSEXT_ERR_NOACK;
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+uint16_t boringssl_version(TLSVersion version) {
+  switch (version) {
+    case TLSVersion::minimum_supported:
+    case TLSVersion::maximum_supported:
+      return 0;  // BoringSSL's "its own lowest / highest"
+    case TLSVersion::tlsv1: return TLS1_VERSION;
+    case TLSVersion::tlsv1_1: return TLS1_1_VERSION;
+    case TLSVersion::tlsv1_2: return TLS1_2_VERSION;
+    case TLSVersion::tlsv1_3: return TLS1_3_VERSION;
+    case TLSVersion::sslv3: break;
+  }
+  std::ostringstream msg;
+  msg << "Unsupported TLS/SSL version 0x" << std::hex << static_cast<int>(version);
+  if (version == TLSVersion::sslv3) msg << " (BoringSSL does not implement SSLv3)";
+  throw std::invalid_argument(msg.str());
+}
+
+}  // namespace
+
+Context::Context(Protocol protocol) : state_(std::make_shared<State>()) {
+  ErrorGuard guard;
+  State& s = *state_;
+  s.protocol = protocol;
+  s.ctx.reset(SSL_CTX_new(TLS_method()));
+  if (!s.ctx) throw_from_queue("failed to allocate an SSL_CTX");
+  SSL_CTX* ctx = s.ctx.get();
+
+  switch (protocol) {
+    case Protocol::tls:
+    case Protocol::tls_client:
+    case Protocol::tls_server:
+      break;
+    case Protocol::tls1:
+    case Protocol::tls1_1:
+    case Protocol::tls1_2: {
+      uint16_t v = protocol == Protocol::tls1     ? TLS1_VERSION
+                   : protocol == Protocol::tls1_1 ? TLS1_1_VERSION
+                                                  : TLS1_2_VERSION;
+      if (!SSL_CTX_set_min_proto_version(ctx, v) || !SSL_CTX_set_max_proto_version(ctx, v)) {
+        throw_from_queue("cannot pin the protocol version");
+      }
+      break;
+    }
+    default:
+      throw std::invalid_argument("invalid or unsupported protocol version " +
+                                  std::to_string(static_cast<int>(protocol)));
+  }
+
+  set_options(kDefaultOptions);
+  if (!SSL_CTX_set_cipher_list(ctx, kDefaultCipherString)) {
+    throw_from_queue("No cipher can be selected.");
+  }
+  // Servers that verify client certificates must name a session context,
+  // or BoringSSL refuses to resume their sessions.
+  static constexpr unsigned char kSessionContext[] = "sanstls";
+  SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
+  SSL_CTX_set_alpn_select_cb(ctx, &select_alpn, &s);
+
+  if (protocol == Protocol::tls_client) {
+    s.check_hostname = true;
+    SSL_CTX_set_verify(ctx, verify_flags_for(VerifyMode::cert_required), nullptr);
+  } else {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  }
+}
+
+Protocol Context::protocol() const noexcept { return state_->protocol; }
+
+VerifyMode Context::verify_mode() const noexcept {
+  int mode = SSL_CTX_get_verify_mode(state_->ctx.get());
+  if ((mode & SSL_VERIFY_PEER) == 0) return VerifyMode::cert_none;
+  if ((mode & SSL_VERIFY_FAIL_IF_NO_PEER_CERT) != 0) return VerifyMode::cert_required;
+  return VerifyMode::cert_optional;
+}
+
+void Context::set_verify_mode(VerifyMode mode) {
+  if (mode != VerifyMode::cert_none && mode != VerifyMode::cert_optional &&
+      mode != VerifyMode::cert_required) {
+    throw std::invalid_argument("invalid value for verify_mode");
+  }
+  if (mode == VerifyMode::cert_none && state_->check_hostname) {
+    throw std::invalid_argument(
+        "Cannot set verify_mode to CERT_NONE when check_hostname is enabled.");
+  }
+  SSL_CTX_set_verify(state_->ctx.get(), verify_flags_for(mode), nullptr);
+}
+
+bool Context::check_hostname() const noexcept { return state_->check_hostname; }
+
+void Context::set_check_hostname(bool enabled) {
+  if (enabled && verify_mode() == VerifyMode::cert_none) {
+    set_verify_mode(VerifyMode::cert_required);
+  }
+  state_->check_hostname = enabled;
+}
+
+Options Context::options() const noexcept { return state_->options; }
+
+void Context::set_options(Options options) {
+  SSL_CTX* ctx = state_->ctx.get();
+  auto bits = static_cast<uint32_t>(static_cast<std::uint64_t>(options & kBoringSSLOptions));
+  SSL_CTX_clear_options(ctx, static_cast<uint32_t>(static_cast<std::uint64_t>(kBoringSSLOptions)));
+  SSL_CTX_set_options(ctx, bits);
+  state_->options = options;
+}
+
+TLSVersion Context::minimum_version() const noexcept { return state_->minimum_version; }
+TLSVersion Context::maximum_version() const noexcept { return state_->maximum_version; }
+
+void Context::set_minimum_version(TLSVersion version) {
+  if (is_pinned(state_->protocol)) {
+    throw std::invalid_argument(
+        "The context's protocol doesn't support modification of highest and lowest version.");
+  }
+  if (version == TLSVersion::maximum_supported) {
+    version = TLSVersion::tlsv1_3;  // as OpenSSL: the highest it implements
+  }
+  ErrorGuard guard;
+  if (!SSL_CTX_set_min_proto_version(state_->ctx.get(), boringssl_version(version))) {
+    throw_from_queue("cannot set the minimum version");
+  }
+  state_->minimum_version = version;
+}
+
+void Context::set_maximum_version(TLSVersion version) {
+  if (is_pinned(state_->protocol)) {
+    throw std::invalid_argument(
+        "The context's protocol doesn't support modification of highest and lowest version.");
+  }
+  if (version == TLSVersion::minimum_supported) {
+    version = TLSVersion::tlsv1;
+  }
+  ErrorGuard guard;
+  if (!SSL_CTX_set_max_proto_version(state_->ctx.get(), boringssl_version(version))) {
+    throw_from_queue("cannot set the maximum version");
+  }
+  state_->maximum_version = version;
+}
+
+void Context::load_cert_chain(const std::string& certfile, const std::string& keyfile,
+                              const Password& password) {
+  std::string cert_pem = read_file(certfile);
+  std::string key_pem = keyfile.empty() ? std::string() : read_file(keyfile);
+  load_cert_chain_pem(cert_pem, key_pem, password);
+}
+
+void Context::load_cert_chain_pem(std::string_view cert_pem, std::string_view key_pem,
+                                  const Password& password) {
+  ErrorGuard guard;
+  bssl::UniquePtr<BIO> cert_bio = memory_bio(cert_pem);
+  bssl::UniquePtr<X509> leaf(PEM_read_bio_X509_AUX(cert_bio.get(), nullptr, nullptr, nullptr));
+  if (!leaf) throw_from_queue("[SSL] PEM lib: no certificate found");
+  std::vector<bssl::UniquePtr<X509>> chain;
+  for (;;) {
+    bssl::UniquePtr<X509> extra(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
+    if (!extra) {
+      if (!is_pem_end()) throw_from_queue("[SSL] PEM lib: broken certificate in chain");
+      ERR_clear_error();
+      break;
+    }
+    chain.push_back(std::move(extra));
+  }
+
+  bssl::UniquePtr<BIO> key_bio = memory_bio(key_pem.empty() ? cert_pem : key_pem);
+  PasswordContext pc{&password, nullptr};
+  bssl::UniquePtr<EVP_PKEY> key(
+      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, &password_callback, &pc));
+  if (pc.failure) std::rethrow_exception(pc.failure);
+  if (!key) throw_from_queue("[SSL] PEM lib: no private key found");
+  if (!X509_check_private_key(leaf.get(), key.get())) {
+    throw_from_queue("[X509: KEY_VALUES_MISMATCH] key values mismatch");
+  }
+
+  SSL_CTX* ctx = state_->ctx.get();
+  if (!SSL_CTX_use_certificate(ctx, leaf.get()) || !SSL_CTX_clear_chain_certs(ctx)) {
+    throw_from_queue("cannot use the certificate");
+  }
+  for (const auto& extra : chain) {
+    if (!SSL_CTX_add1_chain_cert(ctx, extra.get())) throw_from_queue("cannot add chain certificate");
+  }
+  if (!SSL_CTX_use_PrivateKey(ctx, key.get())) throw_from_queue("cannot use the private key");
+}
+
+void Context::load_verify_locations(const VerifyLocations& locations) {
+  if (!locations.cafile && !locations.capath && !locations.cadata) {
+    throw std::invalid_argument("cafile, capath and cadata cannot be all omitted");
+  }
+  ErrorGuard guard;
+  X509_STORE* store = SSL_CTX_get_cert_store(state_->ctx.get());
+
+  auto add_pem = [&](std::string_view pem, bool crls_allowed) {
+    bssl::UniquePtr<BIO> bio = memory_bio(pem);
+    bssl::UniquePtr<STACK_OF(X509_INFO)> infos(
+        PEM_X509_INFO_read_bio(bio.get(), nullptr, nullptr, nullptr));
+    if (!infos) throw_from_queue("[X509] PEM lib: cannot parse certificates");
+    std::size_t found = 0;
+    for (const X509_INFO* info : infos.get()) {
+      if (info->x509 != nullptr) {
+        if (!X509_STORE_add_cert(store, info->x509)) throw_from_queue("cannot add certificate");
+        ++found;
+      }
+      if (info->crl != nullptr && crls_allowed) {
+        if (!X509_STORE_add_crl(store, info->crl)) throw_from_queue("cannot add CRL");
+        ++found;
+      }
+    }
+    if (found == 0) {
+      Error e = error_from_code(ERR_PACK(ERR_LIB_X509, X509_R_NO_CERTIFICATE_OR_CRL_FOUND));
+      e.message += ": no certificate or CRL in the data";
+      throw SSLError(std::move(e));
+    }
+  };
+
+  if (locations.cafile) add_pem(read_file(*locations.cafile), true);
+  if (locations.capath) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(*locations.capath, ec)) {
+      throw std::system_error(ec ? ec : std::make_error_code(std::errc::no_such_file_or_directory),
+                              *locations.capath);
+    }
+    if (!X509_STORE_load_locations(store, nullptr, locations.capath->c_str())) {
+      throw_from_queue("cannot use capath");
+    }
+  }
+  if (locations.cadata) {
+    const std::string& data = locations.cadata->data();
+    if (!locations.cadata->is_der()) {
+      add_pem(data, false);
+    } else {
+      const auto* p = reinterpret_cast<const uint8_t*>(data.data());
+      const uint8_t* end = p + data.size();
+      std::size_t found = 0;
+      while (p < end) {
+        bssl::UniquePtr<X509> cert(d2i_X509(nullptr, &p, end - p));
+        if (!cert) throw_from_queue("not enough data: cadata holds a broken DER certificate");
+        if (!X509_STORE_add_cert(store, cert.get())) throw_from_queue("cannot add certificate");
+        ++found;
+      }
+      if (found == 0) {
+        throw SSLError(plain_error(ErrorKind::ssl, "not enough data: cadata does not contain a certificate"));
+      }
+    }
+  }
+}
+
+void Context::set_ciphers(std::string_view cipher_list) {
+  ErrorGuard guard;
+  std::string list(cipher_list);
+  if (list.find('\0') != std::string::npos) {
+    throw std::invalid_argument("cipher list contains a NUL byte");
+  }
+  // BoringSSL copies the list only on success, so a failure keeps the
+  // previous one, as Python promises.
+  if (!SSL_CTX_set_cipher_list(state_->ctx.get(), list.c_str()) ||
+      sk_SSL_CIPHER_num(SSL_CTX_get_ciphers(state_->ctx.get())) == 0) {
+    Error e = error_from_queue("No cipher can be selected.");
+    e.message = "No cipher can be selected.";
+    throw SSLError(std::move(e));
+  }
+}
+
+void Context::set_alpn_protocols(const std::vector<std::string>& protocols) {
+  std::string wire;
+  for (const std::string& p : protocols) add_alpn(wire, p);
+  if (wire.size() > 0xffff) throw std::invalid_argument("ALPN protocol list is too long");
+  ErrorGuard guard;
+  if (SSL_CTX_set_alpn_protos(state_->ctx.get(), reinterpret_cast<const uint8_t*>(wire.data()),
+                              static_cast<unsigned>(wire.size())) != 0) {
+    throw_from_queue("cannot set ALPN protocols");
+  }
+  state_->alpn_wire = std::move(wire);
+}
+
+}  // namespace sanstls

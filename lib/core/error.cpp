@@ -1,0 +1,159 @@
+#include <sanstls/error.hpp>
+
+#include <cctype>
+#include <string>
+#include <utility>
+
+#include "internal.hpp"
+
+namespace sanstls {
+
+std::string_view status_name(Status status) noexcept {
+  switch (status) {
+    case Status::done: return "done";
+    case Status::want_read: return "want_read";
+    case Status::want_write: return "want_write";
+    case Status::closed: return "closed";
+    case Status::error: return "error";
+  }
+  return "unknown";
+}
+
+std::string_view error_kind_name(ErrorKind kind) noexcept {
+  switch (kind) {
+    case ErrorKind::ssl: return "SSLError";
+    case ErrorKind::zero_return: return "SSLZeroReturnError";
+    case ErrorKind::want_read: return "SSLWantReadError";
+    case ErrorKind::want_write: return "SSLWantWriteError";
+    case ErrorKind::syscall: return "SSLSyscallError";
+    case ErrorKind::eof: return "SSLEOFError";
+    case ErrorKind::cert_verification: return "SSLCertVerificationError";
+    case ErrorKind::certificate: return "CertificateError";
+  }
+  return "SSLError";
+}
+
+SSLError::SSLError(Error error)
+    : std::runtime_error(error.message), error_(std::make_shared<const Error>(std::move(error))) {}
+
+void throw_error(const Error& error) {
+  switch (error.kind) {
+    case ErrorKind::zero_return: throw SSLZeroReturnError(error);
+    case ErrorKind::want_read: throw SSLWantReadError(error);
+    case ErrorKind::want_write: throw SSLWantWriteError(error);
+    case ErrorKind::syscall: throw SSLSyscallError(error);
+    case ErrorKind::eof: throw SSLEOFError(error);
+    case ErrorKind::cert_verification:
+    case ErrorKind::certificate: throw SSLCertVerificationError(error);
+    case ErrorKind::ssl: break;
+  }
+  throw SSLError(error);
+}
+
+void Result::throw_if_error() const {
+  switch (status) {
+    case Status::done:
+    case Status::closed:
+      return;
+    case Status::want_read:
+      throw SSLWantReadError(plain_error(ErrorKind::want_read, "The operation did not complete (read)"));
+    case Status::want_write:
+      throw SSLWantWriteError(plain_error(ErrorKind::want_write, "The operation did not complete (write)"));
+    case Status::error:
+      break;
+  }
+  if (error) throw_error(*error);
+  throw SSLError(plain_error(ErrorKind::ssl, "unknown error"));
+}
+
+namespace {
+
+// Python names libraries with its own short table rather than OpenSSL's
+// long descriptions ("SSL routines"); these are its names for BoringSSL's.
+std::string library_name(int lib) {
+  switch (lib) {
+    case ERR_LIB_SSL: return "SSL";
+    case ERR_LIB_PEM: return "PEM";
+    case ERR_LIB_X509: return "X509";
+    case ERR_LIB_X509V3: return "X509V3";
+    case ERR_LIB_ASN1: return "ASN1";
+    case ERR_LIB_EVP: return "EVP";
+    case ERR_LIB_CIPHER: return "CIPHER";
+    case ERR_LIB_PKCS8: return "PKCS12";
+    case ERR_LIB_PKCS7: return "PKCS7";
+    case ERR_LIB_SYS: return "SYS";
+    case ERR_LIB_BN: return "BN";
+    case ERR_LIB_RSA: return "RSA";
+    case ERR_LIB_EC: return "EC";
+    case ERR_LIB_ECDSA: return "ECDSA";
+    case ERR_LIB_DH: return "DH";
+    case ERR_LIB_DSA: return "DSA";
+    case ERR_LIB_BIO: return "BIO";
+    case ERR_LIB_BUF: return "BUF";
+    case ERR_LIB_OBJ: return "OBJ";
+    case ERR_LIB_DIGEST: return "DIGEST";
+    case ERR_LIB_CRYPTO: return "CRYPTO";
+    case ERR_LIB_CONF: return "CONF";
+    case ERR_LIB_HKDF: return "HKDF";
+    case ERR_LIB_USER: return "USER";
+    default: {
+      const char* s = ERR_lib_error_string(static_cast<std::uint32_t>(lib) << 24);
+      return s != nullptr ? s : "";
+    }
+  }
+}
+
+// BoringSSL's reason strings are the code names ("WRONG_VERSION_NUMBER");
+// OpenSSL's, which Python prints after the bracket, are the same words in
+// lower case ("wrong version number").
+std::string describe_reason(std::string_view name) {
+  std::string text(name);
+  for (char& c : text) {
+    if (c == '_') {
+      c = ' ';
+    } else {
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+  }
+  return text;
+}
+
+}  // namespace
+
+Error error_from_code(std::uint32_t code, ErrorKind kind) {
+  Error e;
+  e.kind = kind;
+  e.packed_code = code;
+  e.library = library_name(ERR_GET_LIB(code));
+  const char* reason = ERR_reason_error_string(code);
+  e.reason = reason != nullptr ? reason : "";
+  if (e.reason.empty()) {
+    e.message = e.library.empty() ? "unknown error" : "[" + e.library + "] unknown error";
+  } else if (e.library.empty()) {
+    e.message = describe_reason(e.reason);
+  } else {
+    e.message = "[" + e.library + ": " + e.reason + "] " + describe_reason(e.reason);
+  }
+  return e;
+}
+
+Error error_from_queue(std::string_view fallback) {
+  std::uint32_t code = ERR_peek_last_error();
+  if (code == 0) return plain_error(ErrorKind::ssl, std::string(fallback));
+  return error_from_code(code);
+}
+
+Error plain_error(ErrorKind kind, std::string message) {
+  Error e;
+  e.kind = kind;
+  e.message = std::move(message);
+  return e;
+}
+
+void throw_from_queue(std::string_view fallback) {
+  Error e = error_from_queue(fallback);
+  ERR_clear_error();
+  throw SSLError(std::move(e));
+}
+
+}  // namespace sanstls

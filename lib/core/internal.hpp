@@ -1,0 +1,84 @@
+// Internal bridges between the public types and BoringSSL. Not installed.
+#ifndef SANSTLS_LIB_CORE_INTERNAL_HPP
+#define SANSTLS_LIB_CORE_INTERNAL_HPP
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <sanstls/context.hpp>
+#include <sanstls/error.hpp>
+#include <sanstls/memory_bio.hpp>
+#include <sanstls/object.hpp>
+
+namespace sanstls {
+
+// MemoryBIOAccess hands BoringSSL a BIO that reads from and writes to a
+// MemoryBIO's own buffer, so no bytes are copied through BIO_s_mem.
+struct MemoryBIOAccess {
+  using State = MemoryBIO::State;
+  // new_bio returns a BIO bound to |bio|'s buffer; the BIO keeps the buffer
+  // alive. Returns null on allocation failure.
+  static bssl::UniquePtr<BIO> new_bio(const MemoryBIO& bio);
+};
+
+// Context::State is the configuration behind every copy of a Context.
+// BoringSSL keeps most of it in the SSL_CTX; what BoringSSL cannot report
+// back as Python does (ignored option bits, "not set" version bounds,
+// check_hostname) is tracked here.
+struct Context::State {
+  bssl::UniquePtr<SSL_CTX> ctx;
+  Protocol protocol = Protocol::tls;
+  bool check_hostname = false;
+  Options options = Options::none;
+  TLSVersion minimum_version = TLSVersion::minimum_supported;
+  TLSVersion maximum_version = TLSVersion::maximum_supported;
+  unsigned int host_flags = 0;
+  std::string alpn_wire;  // length-prefixed, as on the wire
+};
+
+struct ContextAccess {
+  using State = Context::State;
+  static Context::State& state(const Context& context) noexcept { return *context.state_; }
+  static SSL_CTX* native(const Context& context) noexcept { return context.state_->ctx.get(); }
+};
+
+struct ObjectAccess {
+  static SSL* native(const Object& object) noexcept;
+};
+
+// ErrorGuard empties BoringSSL's thread-local error queue when constructed
+// and again when destroyed, so nothing one call leaves behind is ever seen
+// by another object's call on the same thread.
+class ErrorGuard {
+ public:
+  ErrorGuard() noexcept { ERR_clear_error(); }
+  ~ErrorGuard() { ERR_clear_error(); }
+  ErrorGuard(const ErrorGuard&) = delete;
+  ErrorGuard& operator=(const ErrorGuard&) = delete;
+};
+
+// error_from_code describes BoringSSL's packed error |code| as Python does:
+// library and reason names and the "[LIB: REASON] text" message.
+Error error_from_code(std::uint32_t code, ErrorKind kind = ErrorKind::ssl);
+
+// error_from_queue describes the most recent error in the queue (as Python
+// uses ERR_peek_last_error), or |fallback| as the message when it is empty.
+Error error_from_queue(std::string_view fallback);
+
+// plain_error makes an Error that has no BoringSSL code.
+Error plain_error(ErrorKind kind, std::string message);
+
+// throw_from_queue throws SSLError for the most recent queued error, with
+// |fallback| as the message when the queue is empty.
+[[noreturn]] void throw_from_queue(std::string_view fallback);
+
+}  // namespace sanstls
+
+#endif  // SANSTLS_LIB_CORE_INTERNAL_HPP

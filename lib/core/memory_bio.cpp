@@ -1,0 +1,253 @@
+#include <sanstls/memory_bio.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#include "internal.hpp"
+
+namespace sanstls {
+
+namespace {
+
+// A drained buffer keeps at most this much heap: enough for handshake
+// messages and small records, while an idle connection that once carried
+// 16 KiB records does not keep them.
+constexpr std::size_t kRetainedCapacity = 4096;
+constexpr std::size_t kMinimumCapacity = 1024;
+
+}  // namespace
+
+// State is a single contiguous buffer with a read offset. Reads only move
+// the offset; the unread bytes are moved to the front only when the tail is
+// short and they fill at most half of the buffer, so every move frees at
+// least as much space as it copies and writes stay amortised O(1).
+struct MemoryBIO::State {
+  std::byte* data = nullptr;
+  std::size_t capacity = 0;
+  std::size_t begin = 0;
+  std::size_t end = 0;
+  std::size_t prepared = 0;  // bytes handed out by the last prepare()
+  bool eof_written = false;
+
+  State() = default;
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+  ~State() { std::free(data); }
+
+  std::size_t size() const noexcept { return end - begin; }
+
+  // reserve makes |n| bytes writable at |end|.
+  void reserve(std::size_t n) {
+    if (capacity - end >= n) return;
+    const std::size_t live = size();
+    if (live + n <= capacity && live <= capacity / 2) {
+      std::memmove(data, data + begin, live);
+      begin = 0;
+      end = live;
+      return;
+    }
+    if (n > std::numeric_limits<std::size_t>::max() / 2 - live) throw std::bad_alloc();
+    std::size_t new_capacity = std::max({capacity * 2, live + n, kMinimumCapacity});
+    auto* fresh = static_cast<std::byte*>(std::malloc(new_capacity));
+    if (fresh == nullptr) throw std::bad_alloc();
+    if (live != 0) std::memcpy(fresh, data + begin, live);
+    std::free(data);
+    data = fresh;
+    capacity = new_capacity;
+    begin = 0;
+    end = live;
+  }
+
+  // removed is called after bytes were taken from the front.
+  void removed(std::size_t n) noexcept {
+    begin += n;
+    if (begin != end) return;
+    begin = end = 0;
+    prepared = 0;
+    if (capacity > kRetainedCapacity) {
+      std::free(data);
+      data = nullptr;
+      capacity = 0;
+    }
+  }
+
+  std::size_t take(std::byte* out, std::size_t n) noexcept {
+    n = std::min(n, size());
+    if (n != 0) std::memcpy(out, data + begin, n);
+    removed(n);
+    return n;
+  }
+
+  void append(const std::byte* in, std::size_t n) {
+    if (n == 0) return;
+    reserve(n);
+    std::memcpy(data + end, in, n);
+    end += n;
+    prepared = 0;
+  }
+
+  void check_writable() const {
+    if (eof_written) {
+      throw SSLError(plain_error(ErrorKind::ssl, "cannot write() after write_eof()"));
+    }
+  }
+};
+
+MemoryBIO::MemoryBIO() : state_(std::make_shared<State>()) {}
+
+std::size_t MemoryBIO::pending() const noexcept { return state_->size(); }
+
+bool MemoryBIO::eof() const noexcept { return state_->eof_written && state_->size() == 0; }
+
+bool MemoryBIO::eof_written() const noexcept { return state_->eof_written; }
+
+std::string MemoryBIO::read(std::size_t n) {
+  n = std::min(n, state_->size());
+  std::string out(n, '\0');
+  state_->take(reinterpret_cast<std::byte*>(out.data()), n);
+  return out;
+}
+
+std::size_t MemoryBIO::read_into(std::span<std::byte> buffer) noexcept {
+  return state_->take(buffer.data(), buffer.size());
+}
+
+std::size_t MemoryBIO::write(std::span<const std::byte> data) {
+  state_->check_writable();
+  state_->append(data.data(), data.size());
+  return data.size();
+}
+
+void MemoryBIO::write_eof() noexcept {
+  state_->eof_written = true;
+  state_->prepared = 0;
+}
+
+std::span<const std::byte> MemoryBIO::readable() const noexcept {
+  return {state_->data + state_->begin, state_->size()};
+}
+
+void MemoryBIO::consume(std::size_t n) {
+  if (n > state_->size()) {
+    throw std::out_of_range("MemoryBIO::consume(" + std::to_string(n) + "): only " +
+                            std::to_string(state_->size()) + " bytes are pending");
+  }
+  state_->removed(n);
+}
+
+std::span<std::byte> MemoryBIO::prepare(std::size_t n) {
+  state_->check_writable();
+  state_->reserve(n);
+  state_->prepared = n;
+  return {state_->data + state_->end, n};
+}
+
+void MemoryBIO::commit(std::size_t n) {
+  state_->check_writable();
+  if (n > state_->prepared) {
+    throw std::out_of_range("MemoryBIO::commit(" + std::to_string(n) + "): only " +
+                            std::to_string(state_->prepared) + " bytes were prepared");
+  }
+  state_->end += n;
+  state_->prepared = 0;
+}
+
+std::size_t MemoryBIO::capacity() const noexcept { return state_->capacity; }
+
+// The BIO bridge. BoringSSL calls these for every record it reads or
+// writes; the BIO's data pointer is a heap-allocated shared_ptr so the
+// buffer outlives any handle the caller drops.
+namespace {
+
+using StatePtr = std::shared_ptr<MemoryBIOAccess::State>;
+
+}  // namespace
+
+namespace {
+
+struct MemoryBIOBridge {
+  static MemoryBIOAccess::State* state(BIO* bio) noexcept {
+    return static_cast<StatePtr*>(BIO_get_data(bio))->get();
+  }
+
+  static int read(BIO* bio, char* out, int len) {
+    BIO_clear_retry_flags(bio);
+    MemoryBIOAccess::State* s = state(bio);
+    if (len <= 0) return 0;
+    if (s->size() == 0) {
+      if (s->eof_written) return 0;
+      BIO_set_retry_read(bio);
+      return -1;
+    }
+    return static_cast<int>(s->take(reinterpret_cast<std::byte*>(out), static_cast<std::size_t>(len)));
+  }
+
+  static int write(BIO* bio, const char* in, int len) {
+    BIO_clear_retry_flags(bio);
+    if (len <= 0) return 0;
+    try {
+      // The outgoing buffer belongs to us, not to the peer: EOF on it would
+      // only mean the caller misused it, and TLS must still be able to
+      // queue its alert, so writes are accepted regardless.
+      state(bio)->append(reinterpret_cast<const std::byte*>(in), static_cast<std::size_t>(len));
+    } catch (const std::bad_alloc&) {
+      OPENSSL_PUT_ERROR(SSL, ERR_R_MALLOC_FAILURE);
+      return -1;
+    }
+    return len;
+  }
+
+  static long ctrl(BIO* bio, int cmd, long, void*) {
+    MemoryBIOAccess::State* s = state(bio);
+    switch (cmd) {
+      case BIO_CTRL_PENDING:
+        return static_cast<long>(std::min<std::size_t>(s->size(), std::numeric_limits<long>::max()));
+      case BIO_CTRL_WPENDING:
+        return 0;
+      case BIO_CTRL_EOF:
+        return s->eof_written && s->size() == 0;
+      case BIO_CTRL_FLUSH:
+        return 1;
+      default:
+        return 0;
+    }
+  }
+
+  static int destroy(BIO* bio) {
+    delete static_cast<StatePtr*>(BIO_get_data(bio));
+    BIO_set_data(bio, nullptr);
+    return 1;
+  }
+
+  static const BIO_METHOD* method() {
+    static const BIO_METHOD* const m = [] {
+      BIO_METHOD* meth = BIO_meth_new(BIO_TYPE_SOURCE_SINK, "sanstls MemoryBIO");
+      if (meth == nullptr) return static_cast<BIO_METHOD*>(nullptr);
+      BIO_meth_set_read(meth, &read);
+      BIO_meth_set_write(meth, &write);
+      BIO_meth_set_ctrl(meth, &ctrl);
+      BIO_meth_set_destroy(meth, &destroy);
+      return meth;
+    }();
+    return m;
+  }
+};
+
+}  // namespace
+
+bssl::UniquePtr<BIO> MemoryBIOAccess::new_bio(const MemoryBIO& bio) {
+  const BIO_METHOD* method = MemoryBIOBridge::method();
+  if (method == nullptr) return nullptr;
+  bssl::UniquePtr<BIO> b(BIO_new(method));
+  if (!b) return nullptr;
+  BIO_set_data(b.get(), new StatePtr(bio.state_));
+  BIO_set_init(b.get(), 1);
+  return b;
+}
+
+}  // namespace sanstls

@@ -1,0 +1,334 @@
+#include <sanstls/object.hpp>
+
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <climits>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "internal.hpp"
+
+namespace sanstls {
+
+// Object::State is one connection: the SSL, the handles that keep its
+// buffers and configuration alive, and the sticky fatal error.
+struct Object::State {
+  Context context;
+  MemoryBIO incoming;
+  MemoryBIO outgoing;
+  bssl::UniquePtr<SSL> ssl;
+  bool server_side = false;
+  std::optional<std::string> server_hostname;
+  bool hostname_is_ip = false;
+  std::shared_ptr<const Error> fatal;
+
+  enum class Op { handshake, read, write, shutdown };
+
+  Result fail(Error error, bool sticky) {
+    auto shared = std::make_shared<const Error>(std::move(error));
+    if (sticky) fatal = shared;
+    return Result{Status::error, 0, std::move(shared)};
+  }
+
+  Error verification_error(std::uint32_t code) const {
+    Error e = error_from_code(code, ErrorKind::cert_verification);
+    e.verify_code = SSL_get_verify_result(ssl.get());
+    if (e.verify_code == X509_V_ERR_HOSTNAME_MISMATCH && server_hostname) {
+      e.verify_message = "Hostname mismatch, certificate is not valid for '" + *server_hostname + "'.";
+    } else if (e.verify_code == X509_V_ERR_IP_ADDRESS_MISMATCH && server_hostname) {
+      e.verify_message = "IP address mismatch, certificate is not valid for '" + *server_hostname + "'.";
+    } else {
+      e.verify_message = X509_verify_cert_error_string(e.verify_code);
+    }
+    e.message += ": " + e.verify_message;
+    return e;
+  }
+
+  // outcome turns a BoringSSL return value into a Result. It must run
+  // before the error queue is cleared: SSL_get_error reads it.
+  Result outcome(int ret, Op op) {
+    int err = SSL_get_error(ssl.get(), ret);
+    switch (err) {
+      case SSL_ERROR_NONE:
+        return Result{Status::done, ret > 0 ? static_cast<std::size_t>(ret) : 0, nullptr};
+      case SSL_ERROR_WANT_READ:
+        return Result{Status::want_read, 0, nullptr};
+      case SSL_ERROR_WANT_WRITE:
+        return Result{Status::want_write, 0, nullptr};
+      case SSL_ERROR_ZERO_RETURN:
+        if (op == Op::read || op == Op::shutdown) return Result{Status::closed, 0, nullptr};
+        return fail(plain_error(ErrorKind::zero_return, "TLS/SSL connection has been closed (EOF)"),
+                    true);
+      case SSL_ERROR_SYSCALL: {
+        std::uint32_t code = ERR_peek_last_error();
+        if (code != 0) return fail(error_from_code(code), true);
+        if (ret == 0 || incoming.eof()) {
+          return fail(plain_error(ErrorKind::eof, "EOF occurred in violation of protocol"), true);
+        }
+        return fail(plain_error(ErrorKind::syscall, "Some I/O error occurred"), true);
+      }
+      case SSL_ERROR_SSL: {
+        std::uint32_t code = ERR_peek_last_error();
+        if (code == 0) {
+          return fail(plain_error(ErrorKind::ssl, "A failure in the SSL library occurred"), true);
+        }
+        int lib = ERR_GET_LIB(code);
+        int reason = ERR_GET_REASON(code);
+        if (lib == ERR_LIB_SSL && reason == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+          return fail(verification_error(code), true);
+        }
+        // Misuse and shutdown races leave the connection usable.
+        bool sticky = !(lib == ERR_LIB_SSL && (reason == SSL_R_SHUTDOWN_WHILE_IN_INIT ||
+                                               reason == SSL_R_APPLICATION_DATA_ON_SHUTDOWN ||
+                                               reason == SSL_R_PROTOCOL_IS_SHUTDOWN));
+        return fail(error_from_code(code), sticky);
+      }
+      default:
+        return fail(plain_error(ErrorKind::ssl, "unexpected SSL_get_error() result " +
+                                                    std::to_string(err)),
+                    true);
+    }
+  }
+
+  Result fatal_result() const { return Result{Status::error, 0, fatal}; }
+};
+
+namespace {
+
+bool is_ascii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+}  // namespace
+
+Object Context::wrap_bio(MemoryBIO incoming, MemoryBIO outgoing, bool server_side,
+                         std::optional<std::string> server_hostname) const {
+  const State& cs = *state_;
+  if (server_side && cs.protocol == Protocol::tls_client) {
+    throw std::invalid_argument("Cannot create a server socket with a PROTOCOL_TLS_CLIENT context");
+  }
+  if (!server_side && cs.protocol == Protocol::tls_server) {
+    throw std::invalid_argument("Cannot create a client socket with a PROTOCOL_TLS_SERVER context");
+  }
+  if (server_hostname) {
+    const std::string& name = *server_hostname;
+    if (server_side) {
+      throw std::invalid_argument("server_hostname can only be specified in client mode");
+    }
+    if (name.empty() || name.front() == '.') {
+      throw std::invalid_argument(
+          "server_hostname cannot be an empty string or start with a leading dot.");
+    }
+    if (name.find('\0') != std::string::npos) {
+      throw std::invalid_argument("server_hostname must not contain NUL bytes");
+    }
+    if (!is_ascii(name)) {
+      throw std::invalid_argument(
+          "server_hostname must be ASCII: IDNA-encode internationalized names (xn--...)");
+    }
+  } else if (!server_side && cs.check_hostname) {
+    throw std::invalid_argument("check_hostname requires server_hostname");
+  }
+
+  ErrorGuard guard;
+  auto s = std::make_unique<Object::State>();
+  s->context = *this;
+  s->incoming = std::move(incoming);
+  s->outgoing = std::move(outgoing);
+  s->server_side = server_side;
+  s->ssl.reset(SSL_new(cs.ctx.get()));
+  if (!s->ssl) throw_from_queue("failed to allocate an SSL");
+  SSL* ssl = s->ssl.get();
+
+  bssl::UniquePtr<BIO> rbio = MemoryBIOAccess::new_bio(s->incoming);
+  bssl::UniquePtr<BIO> wbio = MemoryBIOAccess::new_bio(s->outgoing);
+  if (!rbio || !wbio) throw_from_queue("failed to allocate a BIO");
+  SSL_set_bio(ssl, rbio.release(), wbio.release());
+
+  if (server_side) {
+    SSL_set_accept_state(ssl);
+  } else {
+    SSL_set_connect_state(ssl);
+    // OpenSSL, and so Python, lets a server renegotiate TLS 1.2 unless
+    // OP_NO_RENEGOTIATION is set; BoringSSL refuses unless told.
+    SSL_set_renegotiate_mode(ssl, has(cs.options, Options::no_renegotiation)
+                                      ? ssl_renegotiate_never
+                                      : ssl_renegotiate_freely);
+  }
+
+  if (server_hostname) {
+    const std::string& name = *server_hostname;
+    bssl::UniquePtr<ASN1_OCTET_STRING> ip(a2i_IPADDRESS(name.c_str()));
+    ERR_clear_error();
+    s->hostname_is_ip = ip != nullptr;
+    // RFC 6066: SNI carries host names only, never address literals.
+    if (!ip && !SSL_set_tlsext_host_name(ssl, name.c_str())) {
+      throw_from_queue("cannot set SNI");
+    }
+    if (cs.check_hostname) {
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+      X509_VERIFY_PARAM_set_hostflags(param, cs.host_flags);
+      int ok = ip ? X509_VERIFY_PARAM_set1_ip(param, ASN1_STRING_get0_data(ip.get()),
+                                              static_cast<size_t>(ASN1_STRING_length(ip.get())))
+                  : X509_VERIFY_PARAM_set1_host(param, name.data(), name.size());
+      if (!ok) throw_from_queue("cannot set the name to verify");
+    }
+    s->server_hostname = std::move(server_hostname);
+  }
+  return Object(std::move(s));
+}
+
+Object::Object(std::unique_ptr<State> state) noexcept : state_(std::move(state)) {}
+Object::Object(Object&&) noexcept = default;
+Object& Object::operator=(Object&&) noexcept = default;
+Object::~Object() = default;
+
+Result Object::do_handshake() {
+  State& s = *state_;
+  if (s.fatal) return s.fatal_result();
+  ErrorGuard guard;
+  return s.outcome(SSL_do_handshake(s.ssl.get()), State::Op::handshake);
+}
+
+Result Object::read_into(std::span<std::byte> buffer) {
+  State& s = *state_;
+  if (s.fatal) return s.fatal_result();
+  if (buffer.empty()) return Result{Status::done, 0, nullptr};
+  ErrorGuard guard;
+  int len = static_cast<int>(std::min<std::size_t>(buffer.size(), INT_MAX));
+  return s.outcome(SSL_read(s.ssl.get(), buffer.data(), len), State::Op::read);
+}
+
+ReadResult Object::read(std::size_t n) {
+  ReadResult r;
+  r.data.resize(n);
+  static_cast<Result&>(r) = read_into(std::as_writable_bytes(std::span(r.data)));
+  r.data.resize(r.bytes);
+  return r;
+}
+
+Result Object::write(std::span<const std::byte> data) {
+  State& s = *state_;
+  if (s.fatal) return s.fatal_result();
+  if ((SSL_get_shutdown(s.ssl.get()) & SSL_SENT_SHUTDOWN) != 0) {
+    return s.fail(plain_error(ErrorKind::zero_return,
+                              "TLS/SSL connection has been closed (EOF): write after unwrap()"),
+                  false);
+  }
+  ErrorGuard guard;
+  if (data.empty()) {
+    // A zero-length write still drives an unfinished handshake.
+    if (!is_handshake_complete()) {
+      Result r = s.outcome(SSL_do_handshake(s.ssl.get()), State::Op::handshake);
+      if (r.status != Status::done) return r;
+    }
+    return Result{Status::done, 0, nullptr};
+  }
+  std::size_t total = 0;
+  while (total < data.size()) {
+    int chunk = static_cast<int>(std::min<std::size_t>(data.size() - total, INT_MAX));
+    Result r = s.outcome(SSL_write(s.ssl.get(), data.data() + total, chunk), State::Op::write);
+    if (r.status != Status::done) {
+      r.bytes = total;
+      return r;
+    }
+    total += r.bytes;
+  }
+  return Result{Status::done, total, nullptr};
+}
+
+std::size_t Object::pending() const noexcept {
+  int n = SSL_pending(state_->ssl.get());
+  return n > 0 ? static_cast<std::size_t>(n) : 0;
+}
+
+Result Object::unwrap() {
+  State& s = *state_;
+  if (s.fatal) return s.fatal_result();
+  ErrorGuard guard;
+  SSL* ssl = s.ssl.get();
+  int ret = SSL_shutdown(ssl);
+  if (ret == 0) {
+    // Our close_notify is out; the peer's may already be buffered.
+    ret = SSL_shutdown(ssl);
+  }
+  if (ret == 1) return Result{Status::done, 0, nullptr};
+  if (ret == 0) return Result{Status::want_read, 0, nullptr};
+  return s.outcome(ret, State::Op::shutdown);
+}
+
+std::optional<std::string> Object::version() const {
+  if (!is_handshake_complete()) return std::nullopt;
+  return std::string(SSL_get_version(state_->ssl.get()));
+}
+
+std::optional<Cipher> Object::cipher() const {
+  if (!is_handshake_complete()) return std::nullopt;
+  const SSL_CIPHER* c = SSL_get_current_cipher(state_->ssl.get());
+  if (c == nullptr) return std::nullopt;
+  Cipher out;
+  out.name = SSL_CIPHER_get_name(c);
+  // BoringSSL reports every suite as "TLSv1/SSLv3"; Python reports the
+  // version that introduced it.
+  switch (SSL_CIPHER_get_min_version(c)) {
+    case TLS1_3_VERSION: out.protocol = "TLSv1.3"; break;
+    case TLS1_2_VERSION: out.protocol = "TLSv1.2"; break;
+    case TLS1_1_VERSION: out.protocol = "TLSv1.1"; break;
+    case TLS1_VERSION: out.protocol = "TLSv1.0"; break;
+    default: out.protocol = "SSLv3"; break;
+  }
+  out.secret_bits = SSL_CIPHER_get_bits(c, nullptr);
+  return out;
+}
+
+std::optional<std::string> Object::selected_alpn_protocol() const {
+  const uint8_t* data = nullptr;
+  unsigned len = 0;
+  SSL_get0_alpn_selected(state_->ssl.get(), &data, &len);
+  if (len == 0) return std::nullopt;
+  return std::string(reinterpret_cast<const char*>(data), len);
+}
+
+std::optional<std::string> Object::getpeercert(binary_form_t) const {
+  if (!is_handshake_complete()) return std::nullopt;
+  // SSL_get_peer_certificate is the leaf on both sides (unlike the chain
+  // getter, which omits it on servers).
+  bssl::UniquePtr<X509> cert(SSL_get_peer_certificate(state_->ssl.get()));
+  if (!cert) return std::nullopt;
+  uint8_t* der = nullptr;
+  int len = i2d_X509(cert.get(), &der);
+  if (len <= 0) {
+    ERR_clear_error();
+    return std::nullopt;
+  }
+  std::string out(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
+  OPENSSL_free(der);
+  return out;
+}
+
+bool Object::is_handshake_complete() const noexcept {
+  return SSL_is_init_finished(state_->ssl.get()) != 0;
+}
+
+bool Object::server_side() const noexcept { return state_->server_side; }
+
+const std::optional<std::string>& Object::server_hostname() const noexcept {
+  return state_->server_hostname;
+}
+
+const Context& Object::context() const noexcept { return state_->context; }
+
+bool Object::session_reused() const noexcept { return SSL_session_reused(state_->ssl.get()) != 0; }
+
+const MemoryBIO& Object::incoming() const noexcept { return state_->incoming; }
+const MemoryBIO& Object::outgoing() const noexcept { return state_->outgoing; }
+
+std::shared_ptr<const Error> Object::error() const noexcept { return state_->fatal; }
+
+SSL* ObjectAccess::native(const Object& object) noexcept { return object.state_->ssl.get(); }
+
+}  // namespace sanstls

@@ -1,0 +1,7 @@
+// The subcommands of the sanstls tool; each takes the arguments after its name.
+#ifndef SANSTLS_TOOLS_COMMANDS_HPP
+#define SANSTLS_TOOLS_COMMANDS_HPP
+
+int run_demo(int argc, char** argv);
+
+#endif  // SANSTLS_TOOLS_COMMANDS_HPP

@@ -1,0 +1,31 @@
+// sanstls: the command-line tool. Each subcommand lives in its own file.
+#include <cstring>
+#include <iostream>
+#include <string_view>
+
+#include "commands.hpp"
+
+namespace {
+
+int usage(std::ostream& out) {
+  out << "usage: sanstls COMMAND [ARGS]\n"
+         "\n"
+         "commands:\n"
+         "  demo      an in-memory TLS handshake and echo between a client and a\n"
+         "            server, with a certificate made on the fly\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return usage(std::cerr);
+  std::string_view command = argv[1];
+  if (command == "demo") return run_demo(argc - 2, argv + 2);
+  if (command == "-h" || command == "--help" || command == "help") {
+    usage(std::cout);
+    return 0;
+  }
+  std::cerr << "sanstls: unknown command '" << command << "'\n";
+  return usage(std::cerr);
+}
