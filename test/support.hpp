@@ -1,0 +1,45 @@
+// Shared fixtures for the tests: a CA, certificates for localhost, and
+// contexts configured the usual way. Everything goes through the public API.
+#ifndef SANSTLS_TEST_SUPPORT_HPP
+#define SANSTLS_TEST_SUPPORT_HPP
+
+#include <string>
+
+#include <sanstls/sanstls.hpp>
+#include <sanstls/testing/certificates.hpp>
+#include <sanstls/testing/pipe.hpp>
+
+namespace test {
+
+// pki returns a CA (made once per test binary) with a server certificate for
+// localhost / 127.0.0.1 / ::1 and a client certificate.
+struct Pki {
+  sanstls::testing::CertificateAuthority ca;
+  sanstls::testing::Issued server;  // CN=localhost, DNS:localhost, IP:127.0.0.1, IP:::1
+  sanstls::testing::Issued client;  // CN=client, clientAuth
+};
+const Pki& pki();
+
+// server_context returns a tls_server context with pki().server loaded.
+sanstls::Context server_context();
+
+// client_context returns a tls_client context trusting pki().ca.
+sanstls::Context client_context();
+
+// Pair is a client and a server Object, each with its own MemoryBIOs.
+struct Pair {
+  sanstls::Object client;
+  sanstls::Object server;
+};
+Pair make_pair(const sanstls::Context& client_ctx, const sanstls::Context& server_ctx,
+               const std::string& server_hostname = "localhost");
+
+// data_path returns the path of a file in test/data.
+std::string data_path(const std::string& name);
+
+// pattern returns |size| deterministic pseudo-random bytes.
+std::string pattern(std::size_t size, unsigned seed = 1);
+
+}  // namespace test
+
+#endif  // SANSTLS_TEST_SUPPORT_HPP
