@@ -1,5 +1,6 @@
 #include <sanstls/object.hpp>
 
+#include <openssl/nid.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -103,6 +104,46 @@ bool is_ascii(std::string_view s) {
                      [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
 
+// is_strict_ipv4 accepts exactly four decimal octets without leading zeros.
+// BoringSSL's a2i_IPADDRESS parses IPv4 with sscanf and so also takes
+// "127.0.0.1.evil.example" as 127.0.0.1, which would verify a host name
+// against an IP address SAN.
+bool is_strict_ipv4(std::string_view s) {
+  int parts = 0;
+  std::size_t pos = 0;
+  while (true) {
+    std::size_t end = s.find('.', pos);
+    std::string_view part = s.substr(pos, end == std::string_view::npos ? s.npos : end - pos);
+    if (part.empty() || part.size() > 3 || (part.size() > 1 && part[0] == '0')) return false;
+    int value = 0;
+    for (char c : part) {
+      if (c < '0' || c > '9') return false;
+      value = value * 10 + (c - '0');
+    }
+    if (value > 255) return false;
+    ++parts;
+    if (end == std::string_view::npos) break;
+    pos = end + 1;
+  }
+  return parts == 4;
+}
+
+// parse_ip returns the address bytes of an IPv4 or IPv6 literal, or null
+// for anything else (a host name).
+bssl::UniquePtr<ASN1_OCTET_STRING> parse_ip(const std::string& text) {
+  bool v6 = text.find(':') != std::string::npos;
+  if (!v6 && !is_strict_ipv4(text)) return nullptr;
+  if (v6) {
+    // An embedded IPv4 tail ("::ffff:1.2.3.4") must be strict as well.
+    std::size_t last = text.rfind(':');
+    std::string_view tail = std::string_view(text).substr(last + 1);
+    if (tail.find('.') != std::string_view::npos && !is_strict_ipv4(tail)) return nullptr;
+  }
+  bssl::UniquePtr<ASN1_OCTET_STRING> ip(a2i_IPADDRESS(text.c_str()));
+  ERR_clear_error();
+  return ip;
+}
+
 }  // namespace
 
 Object Context::wrap_bio(MemoryBIO incoming, MemoryBIO outgoing, bool server_side,
@@ -162,8 +203,7 @@ Object Context::wrap_bio(MemoryBIO incoming, MemoryBIO outgoing, bool server_sid
 
   if (server_hostname) {
     const std::string& name = *server_hostname;
-    bssl::UniquePtr<ASN1_OCTET_STRING> ip(a2i_IPADDRESS(name.c_str()));
-    ERR_clear_error();
+    bssl::UniquePtr<ASN1_OCTET_STRING> ip = parse_ip(name);
     s->hostname_is_ip = ip != nullptr;
     // RFC 6066: SNI carries host names only, never address literals.
     if (!ip && !SSL_set_tlsext_host_name(ssl, name.c_str())) {
@@ -251,6 +291,11 @@ Result Object::unwrap() {
   if (s.fatal) return s.fatal_result();
   ErrorGuard guard;
   SSL* ssl = s.ssl.get();
+  if (!is_handshake_complete()) {
+    // BoringSSL reports success here without sending anything; OpenSSL,
+    // and so Python, refuse.
+    return s.fail(error_from_code(ERR_PACK(ERR_LIB_SSL, SSL_R_SHUTDOWN_WHILE_IN_INIT)), false);
+  }
   int ret = SSL_shutdown(ssl);
   if (ret == 0) {
     // Our close_notify is out; the peer's may already be buffered.
@@ -279,7 +324,11 @@ std::optional<Cipher> Object::cipher() const {
     case TLS1_2_VERSION: out.protocol = "TLSv1.2"; break;
     case TLS1_1_VERSION: out.protocol = "TLSv1.1"; break;
     case TLS1_VERSION: out.protocol = "TLSv1.0"; break;
-    default: out.protocol = "SSLv3"; break;
+    default:
+      // BoringSSL files every pre-TLS 1.2 suite under SSLv3; OpenSSL files
+      // the ECDHE ones (RFC 4492 came with TLS 1.0) under TLSv1.0.
+      out.protocol = SSL_CIPHER_get_kx_nid(c) == NID_kx_ecdhe ? "TLSv1.0" : "SSLv3";
+      break;
   }
   out.secret_bits = SSL_CIPHER_get_bits(c, nullptr);
   return out;

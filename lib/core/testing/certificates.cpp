@@ -160,6 +160,11 @@ bssl::UniquePtr<X509> make_certificate(const CertificateOptions& options, EVP_PK
   if (options.is_ca) {
     add_extension(cert.get(), signer, NID_basic_constraints, "critical,CA:TRUE");
     add_extension(cert.get(), signer, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature");
+  } else if (issuer == nullptr) {
+    // A self-signed end-entity certificate, as `openssl req -x509` makes:
+    // no keyUsage, so verifiers recognise it as self-signed (error 18)
+    // rather than as missing its issuer.
+    add_extension(cert.get(), signer, NID_basic_constraints, "critical,CA:FALSE");
   } else {
     add_extension(cert.get(), signer, NID_basic_constraints, "critical,CA:FALSE");
     add_extension(cert.get(), signer, NID_key_usage,
