@@ -73,6 +73,18 @@ void flight(std::string_view label, sanstls::MemoryBIO& from, sanstls::MemoryBIO
   to.write(bytes);
 }
 
+// subject_line prints a distinguished name as "commonName=x, ...".
+std::string subject_line(const sanstls::DistinguishedName& name) {
+  std::string out;
+  for (const auto& rdn : name) {
+    for (const auto& [key, value] : rdn) {
+      if (!out.empty()) out += ", ";
+      out += key + "=" + value;
+    }
+  }
+  return out;
+}
+
 void check(const sanstls::Result& r, std::string_view what) {
   if (r.status == sanstls::Status::error) {
     throw std::runtime_error(std::string(what) + ": " + r.error->message);
@@ -127,9 +139,9 @@ int run_demo(int argc, char**) {
               << "cipher:   " << cipher->name << " (" << cipher->protocol << ", "
               << cipher->secret_bits << " bits)\n"
               << "alpn:     " << client.selected_alpn_protocol().value_or("(none)") << "\n"
-              << "verified: demo.sanstls.test, certificate of "
-              << client.getpeercert(binary_form)->size() << " DER bytes\n";
-    // TODO(issue 4): print the decoded subject once Certificate exists.
+              << "peer:     " << subject_line(client.getpeercert()->subject) << "\n"
+              << "issuer:   " << subject_line(client.getpeercert()->issuer) << "\n"
+              << "verified: chain to the demo CA, hostname demo.sanstls.test\n";
 
     std::cout << "\necho:\n";
     const std::string message = "hello from the sanstls demo";

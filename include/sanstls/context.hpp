@@ -12,9 +12,7 @@
 //   sanstls::Context client_ctx(sanstls::Protocol::tls_client);
 //   // client_ctx.load_verify_locations({.cafile = "ca.pem"});
 //   client_ctx.set_minimum_version(sanstls::TLSVersion::tlsv1_2);
-//   sanstls::MemoryBIO incoming, outgoing;
-//   sanstls::Object tls = client_ctx.wrap_bio(incoming, outgoing, false,
-//                                             "example.com");
+//   // Connections come from wrap_bio(); see object.hpp.
 //
 // A Context is a cheap handle: copies share one configuration, and every
 // Object made from it keeps it alive. Configure it first, then use it from

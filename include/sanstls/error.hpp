@@ -3,16 +3,23 @@
 // The engine never throws for what an event loop expects to see: every call
 // that moves TLS data returns a Result whose status says what happened.
 //
-//   sanstls::Result r = object.do_handshake();
+// Example:
+//   sanstls::Result r;  // as returned by Object::do_handshake()
+//   r.status = sanstls::Status::want_read;
 //   switch (r.status) {
-//     case sanstls::Status::done:       break;            // handshake finished
-//     case sanstls::Status::want_read:  feed_incoming();  // need peer bytes
-//                                       break;
-//     case sanstls::Status::want_write: flush_outgoing(); break;
-//     case sanstls::Status::closed:     break;            // peer sent close_notify
-//     case sanstls::Status::error:      log(r.error->message); break;
+//     case sanstls::Status::done: break;        // finished
+//     case sanstls::Status::want_read: break;   // feed the peer's bytes to incoming
+//     case sanstls::Status::want_write: break;  // drain outgoing first
+//     case sanstls::Status::closed: break;      // peer sent close_notify
+//     case sanstls::Status::error:              // r.error says why
+//       std::string why = r.error->message;
+//       break;
 //   }
-//   r.throw_if_error();  // or: Python's behaviour, as exceptions
+//   try {
+//     r.throw_if_error();  // Python's behaviour: exceptions
+//   } catch (const sanstls::SSLWantReadError& e) {
+//     std::string text = e.what();  // "The operation did not complete (read)"
+//   }
 //
 // Configuration calls (Context::load_cert_chain, set_ciphers, ...) and
 // MemoryBIO misuse throw the exceptions below, which mirror Python's:

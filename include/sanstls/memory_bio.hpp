@@ -9,6 +9,7 @@
 //   bio.write_eof();                        // no more writes allowed
 //   std::string rest = bio.read();          // ", world"
 //   bool finished = bio.eof();              // true: EOF written, all read
+//   (void)first, (void)rest, (void)finished;
 //   // Zero-copy: receive straight into the buffer, send straight from it.
 //   sanstls::MemoryBIO in;
 //   std::span<std::byte> space = in.prepare(4096);
@@ -31,17 +32,9 @@
 #include <string>
 #include <string_view>
 
+#include <sanstls/bytes.hpp>
+
 namespace sanstls {
-
-// as_bytes views the characters of |text| as bytes.
-inline std::span<const std::byte> as_bytes(std::string_view text) noexcept {
-  return {reinterpret_cast<const std::byte*>(text.data()), text.size()};
-}
-
-// as_string_view views |bytes| as characters.
-inline std::string_view as_string_view(std::span<const std::byte> bytes) noexcept {
-  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-}
 
 class MemoryBIO {
  public:
@@ -88,8 +81,10 @@ class MemoryBIO {
 
   // prepare returns |n| bytes of writable space at the end of the buffer,
   // so a transport can receive straight into it; commit(k) then makes the
-  // first k of them readable. The span stays valid until the next call
-  // that changes the buffer. Throws SSLError after write_eof(), as write().
+  // first k of them readable. Reads and consume() may run while the space
+  // is being filled; the span stays valid until commit(), the next
+  // prepare(), a write() (which cancels it) or write_eof(). Throws SSLError
+  // after write_eof(), as write().
   std::span<std::byte> prepare(std::size_t n);
 
   // commit makes |n| bytes of the space returned by the last prepare()

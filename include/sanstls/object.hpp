@@ -31,6 +31,7 @@
 #include <string>
 #include <string_view>
 
+#include <sanstls/certificate.hpp>
 #include <sanstls/context.hpp>
 #include <sanstls/error.hpp>
 #include <sanstls/memory_bio.hpp>
@@ -106,8 +107,15 @@ class Object {
   // nothing when ALPN was not used or had no match.
   std::optional<std::string> selected_alpn_protocol() const;
 
-  // getpeercert returns the DER bytes of the certificate the peer sent, or
-  // nothing before the handshake and when it sent none.
+  // getpeercert returns the peer's certificate decoded as Python does:
+  // nothing before the handshake completes or when the peer sent none, an
+  // empty Certificate (Python's {}) when this side did not verify it
+  // (verify mode cert_none), and the decoded fields otherwise.
+  std::optional<Certificate> getpeercert() const;
+
+  // getpeercert(binary_form) returns the DER bytes of the certificate the
+  // peer sent, verified or not, or nothing before the handshake and when
+  // it sent none.
   std::optional<std::string> getpeercert(binary_form_t) const;
 
   // is_handshake_complete returns true once do_handshake would return done.

@@ -9,6 +9,8 @@
 #ifndef SANSTLS_SANSTLS_HPP
 #define SANSTLS_SANSTLS_HPP
 
+#include <sanstls/bytes.hpp>
+#include <sanstls/certificate.hpp>
 #include <sanstls/context.hpp>
 #include <sanstls/error.hpp>
 #include <sanstls/memory_bio.hpp>

@@ -65,10 +65,14 @@ struct MemoryBIO::State {
 
   // removed is called after bytes were taken from the front.
   void removed(std::size_t n) noexcept {
+    if (n == 0) return;
     begin += n;
     if (begin != end) return;
+    // Space handed out by prepare() may still be being filled (a
+    // completion-based transport writes into it while the engine reads):
+    // keep it, and where it is, until commit().
+    if (prepared != 0) return;
     begin = end = 0;
-    prepared = 0;
     if (capacity > kRetainedCapacity) {
       std::free(data);
       data = nullptr;

@@ -359,6 +359,13 @@ std::optional<std::string> Object::getpeercert(binary_form_t) const {
   return out;
 }
 
+std::optional<Certificate> Object::getpeercert() const {
+  std::optional<std::string> der = getpeercert(binary_form);
+  if (!der) return std::nullopt;
+  if ((SSL_get_verify_mode(state_->ssl.get()) & SSL_VERIFY_PEER) == 0) return Certificate{};
+  return Certificate::from_der(as_bytes(*der));
+}
+
 bool Object::is_handshake_complete() const noexcept {
   return SSL_is_init_finished(state_->ssl.get()) != 0;
 }

@@ -21,6 +21,8 @@
 #include <string_view>
 #include <vector>
 
+#include <sanstls/context.hpp>  // the example loads what it issues
+
 namespace sanstls::testing {
 
 // KeyType is the kind of key a certificate gets.

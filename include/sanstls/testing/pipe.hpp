@@ -16,9 +16,9 @@
 //   sanstls::Object server = server_ctx.wrap_bio({}, {}, true);
 //   Pipe pipe(client, server, Transport::byte_at_a_time());
 //   bool ok = pipe.handshake();                    // both sides done
-//   pipe.send(Side::client, "ping");               // write, then run()
-//   std::string got = pipe.take_received(Side::server);  // "ping"
-//   (void)ok;
+//   sanstls::Result sent = pipe.send(Side::client, "ping");  // write, then run()
+//   std::string got = pipe.take_received(Side::server);      // "ping"
+//   (void)ok, (void)sent;
 //
 // The Pipe holds references: both Objects must outlive it.
 #ifndef SANSTLS_TESTING_PIPE_HPP
@@ -34,6 +34,7 @@
 #include <sanstls/error.hpp>
 #include <sanstls/memory_bio.hpp>
 #include <sanstls/object.hpp>
+#include <sanstls/testing/certificates.hpp>  // pipes usually need certificates
 
 namespace sanstls::testing {
 

@@ -1,0 +1,78 @@
+// sanstls/certificate.hpp: an X.509 certificate decoded the way Python's
+// SSLSocket.getpeercert() decodes it.
+//
+// Example:
+//   std::string der;  // e.g. *object.getpeercert(sanstls::binary_form)
+//   std::string common_name, json;
+//   if (!der.empty()) {
+//     sanstls::Certificate cert = sanstls::Certificate::from_der(sanstls::as_bytes(der));
+//     for (const auto& rdn : cert.subject)
+//       for (const auto& [name, value] : rdn)
+//         if (name == "commonName") common_name = value;
+//     json = cert.to_json();  // {"subject": [[["commonName", ...]]], ...}
+//   }
+#ifndef SANSTLS_CERTIFICATE_HPP
+#define SANSTLS_CERTIFICATE_HPP
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <sanstls/bytes.hpp>
+
+namespace sanstls {
+
+// NameAttribute is one (name, value) pair of a distinguished name, with
+// OpenSSL's long attribute names ("commonName", "organizationalUnitName",
+// "emailAddress") or the dotted OID for unknown ones. Values are UTF-8 and
+// keep embedded NUL bytes.
+using NameAttribute = std::pair<std::string, std::string>;
+// RelativeDistinguishedName is one RDN: usually a single attribute.
+using RelativeDistinguishedName = std::vector<NameAttribute>;
+// DistinguishedName is a sequence of RDNs, as Python's subject and issuer.
+using DistinguishedName = std::vector<RelativeDistinguishedName>;
+
+// GeneralName is one subjectAltName entry: its type as Python names it
+// ("DNS", "IP Address", "email", "URI", "DirName", "Registered ID",
+// "othername") and its value. A DirName's value is in dir_name.
+struct GeneralName {
+  std::string type;
+  std::string value;
+  DistinguishedName dir_name{};
+
+  bool operator==(const GeneralName&) const = default;
+};
+
+// Certificate holds the fields of Python's getpeercert() dictionary.
+struct Certificate {
+  DistinguishedName subject{};
+  DistinguishedName issuer{};
+  int version = 0;                 // 1, 2 or 3
+  std::string serial_number{};     // upper-case hex, as "98A7CF88C74A32ED"
+  std::string not_before{};        // "Aug 29 14:23:15 2018 GMT"
+  std::string not_after{};
+  std::vector<GeneralName> subject_alt_name{};      // absent when empty
+  std::vector<std::string> ocsp{};                  // AIA OCSP URIs
+  std::vector<std::string> ca_issuers{};            // AIA caIssuers URIs
+  std::vector<std::string> crl_distribution_points{};
+
+  // empty returns true for the certificate getpeercert() reports when the
+  // peer's certificate was not verified: Python returns {} then.
+  bool empty() const noexcept { return version == 0; }
+
+  // from_der decodes a DER certificate. Throws SSLError for bytes that are
+  // not exactly one certificate.
+  static Certificate from_der(std::span<const std::byte> der);
+
+  // to_json returns Python's dictionary as JSON: tuples become arrays, keys
+  // Python leaves out are left out, and an empty certificate is "{}".
+  std::string to_json() const;
+
+  bool operator==(const Certificate&) const = default;
+};
+
+}  // namespace sanstls
+
+#endif  // SANSTLS_CERTIFICATE_HPP

@@ -1,0 +1,149 @@
+// Certificate decoding, checked against Python's own decoder
+// (ssl._ssl._test_decode_cert) on Python's test certificates and ours.
+#include <catch.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <sanstls/certificate.hpp>
+#include <sanstls/error.hpp>
+
+#include "support.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string run(const std::string& command, const std::string& input = "") {
+  fs::path in = fs::temp_directory_path() / ("sanstls-oracle-" + std::to_string(::getpid()));
+  std::ofstream(in, std::ios::binary) << input;
+  std::string output;
+  FILE* p = ::popen((command + " < " + in.string()).c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) output.append(buf, n);
+  int status = ::pclose(p);
+  fs::remove(in);
+  output += "\nexit=" + std::to_string(status);
+  return output;
+}
+
+std::string python() {
+  const char* p = std::getenv("PYTHON3");
+  return p != nullptr ? p : "python3";
+}
+
+std::string oracle() { return python() + " " + test::data_path("../oracle/cert_oracle.py"); }
+
+std::string from_hex(const std::string& hex) {
+  std::string out;
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  }
+  return out;
+}
+
+fs::path python_certdata() {
+  std::string out = run(python() + " -c \"import test,os;print(os.path.dirname(test.__file__))\"");
+  return fs::path(out.substr(0, out.find('\n'))) / "certdata";
+}
+
+// decode_and_compare decodes the first certificate in |pem_file| and asks
+// Python whether it decodes it the same way.
+void decode_and_compare(const fs::path& pem_file) {
+  INFO(pem_file.string());
+  std::string hex = run(oracle() + " der '" + pem_file.string() + "'");
+  REQUIRE(hex.find("exit=0") != std::string::npos);
+  hex = hex.substr(0, hex.find('\n'));
+  REQUIRE_FALSE(hex.empty());
+  std::string der = from_hex(hex);
+  sanstls::Certificate cert = sanstls::Certificate::from_der(sanstls::as_bytes(der));
+  std::string verdict = run(oracle() + " compare '" + pem_file.string() + "'", cert.to_json());
+  CHECK(verdict == "OK\n\nexit=0");
+}
+
+}  // namespace
+
+TEST_CASE("every certificate in Python's certdata decodes as Python decodes it", "[certificate]") {
+  fs::path dir = python_certdata();
+  REQUIRE(fs::is_directory(dir));
+  int compared = 0;
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(dir)) files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  for (const fs::path& file : files) {
+    if (file.extension() != ".pem") continue;
+    std::ifstream in(file, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (text.find("-----BEGIN CERTIFICATE-----") == std::string::npos) continue;
+    // Files Python itself cannot decode (broken on purpose).
+    if (file.filename() == "badcert.pem" || file.filename() == "nullcert.pem" ||
+        file.filename() == "badkey.pem") {
+      continue;
+    }
+    decode_and_compare(file);
+    ++compared;
+  }
+  CHECK(compared >= 15);
+}
+
+TEST_CASE("our generated certificates decode as Python decodes them", "[certificate]") {
+  using namespace sanstls::testing;
+  Issued issued = test::pki().ca.issue({.common_name = "decode.example",
+                                        .dns_names = {"decode.example", "*.decode.example"},
+                                        .ip_addresses = {"10.1.2.3", "2001:db8::1"},
+                                        .emails = {"someone@decode.example"}});
+  fs::path file = fs::temp_directory_path() / ("sanstls-cert-" + std::to_string(::getpid()) + ".pem");
+  std::ofstream(file) << issued.certificate_pem;
+  decode_and_compare(file);
+  fs::remove(file);
+
+  sanstls::Certificate cert = sanstls::Certificate::from_der(sanstls::as_bytes(issued.certificate_der));
+  CHECK(cert.version == 3);
+  CHECK(cert.subject.back() == sanstls::RelativeDistinguishedName{{"commonName", "decode.example"}});
+  CHECK(cert.subject_alt_name[3] == sanstls::GeneralName{"IP Address", "2001:DB8:0:0:0:0:0:1"});
+  CHECK(cert.serial_number.size() == 32);
+}
+
+TEST_CASE("bad DER is an SSLError, not a crash", "[certificate]") {
+  const std::string der = test::pki().server.certificate_der;
+  CHECK_THROWS_AS(sanstls::Certificate::from_der({}), sanstls::SSLError);
+  CHECK_THROWS_AS(sanstls::Certificate::from_der(sanstls::as_bytes("not a certificate")),
+                  sanstls::SSLError);
+  for (std::size_t cut = 1; cut < der.size(); cut += 37) {
+    CHECK_THROWS_AS(sanstls::Certificate::from_der(sanstls::as_bytes(der.substr(0, cut))),
+                    sanstls::SSLError);
+  }
+  CHECK_THROWS_AS(sanstls::Certificate::from_der(sanstls::as_bytes(der + "x")), sanstls::SSLError);
+}
+
+TEST_CASE("getpeercert: nothing before the handshake, {} unverified, fields verified",
+          "[certificate][object]") {
+  using sanstls::testing::Pipe;
+  test::Pair p = test::make_pair(test::client_context(), test::server_context());
+  CHECK_FALSE(p.client.getpeercert());
+  Pipe pipe(p.client, p.server);
+  REQUIRE(pipe.handshake());
+  std::optional<sanstls::Certificate> cert = p.client.getpeercert();
+  REQUIRE(cert);
+  CHECK_FALSE(cert->empty());
+  CHECK(cert->subject.back() == sanstls::RelativeDistinguishedName{{"commonName", "localhost"}});
+  CHECK(cert->issuer.back() == sanstls::RelativeDistinguishedName{{"commonName", "sanstls test CA"}});
+  CHECK_FALSE(p.server.getpeercert());  // the client sent none
+
+  sanstls::Context unverified(sanstls::Protocol::tls_client);
+  unverified.set_check_hostname(false);
+  unverified.set_verify_mode(sanstls::VerifyMode::cert_none);
+  test::Pair q = test::make_pair(unverified, test::server_context());
+  Pipe pipe2(q.client, q.server);
+  REQUIRE(pipe2.handshake());
+  REQUIRE(q.client.getpeercert());
+  CHECK(q.client.getpeercert()->empty());
+  CHECK(q.client.getpeercert()->to_json() == "{}");
+  CHECK(q.client.getpeercert(sanstls::binary_form) == test::pki().server.certificate_der);
+}
