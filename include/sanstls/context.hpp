@@ -111,6 +111,7 @@ class Password {
   // Password() means "no password": loading an encrypted key then fails.
   Password() = default;
   Password(std::string_view text) : text_(text) {}  // NOLINT: implicit by design
+  Password(const std::string& text) : text_(text) {}  // NOLINT: implicit by design
   Password(const char* text) : text_(text) {}       // NOLINT: implicit by design
   Password(Callback callback) : callback_(std::move(callback)) {}  // NOLINT
 
@@ -199,10 +200,12 @@ class Context {
   // the certificate, then its intermediates; it may also hold the key) and
   // the private key from |keyfile| (or from certfile when keyfile is empty).
   // |password| decrypts an encrypted key. Throws std::system_error when a
-  // file cannot be read, SSLError ("[SSL] PEM lib", "[X509:
-  // KEY_VALUES_MISMATCH] key values mismatch", "[CIPHER: BAD_DECRYPT] bad
-  // decrypt") for broken PEM, a key that does not match or a wrong password,
-  // and whatever a password callback throws. On failure the previous
+  // file cannot be read; SSLError with reason PEM_LIB ("[SSL] PEM lib: ...",
+  // naming what was wrong and BoringSSL's finding) for broken PEM, a missing
+  // key, a wrong or missing password; SSLError "[X509: KEY_VALUES_MISMATCH]
+  // key values mismatch" for a key that does not belong to the certificate;
+  // std::invalid_argument for a password longer than 1024 bytes; and
+  // whatever a password callback throws. On failure the previous
   // certificate and key stay in place.
   void load_cert_chain(const std::string& certfile, const std::string& keyfile = {},
                        const Password& password = {});
@@ -213,9 +216,10 @@ class Context {
                            const Password& password = {});
 
   // load_verify_locations adds trusted CA certificates (and CRLs from
-  // cafile). Throws std::invalid_argument when all three are empty,
-  // std::system_error for a missing cafile or capath, and SSLError for data
-  // holding no certificate or broken PEM/DER.
+  // cafile). Throws std::invalid_argument when all three are omitted or
+  // cadata is empty ("Empty certificate data", as Python), std::system_error
+  // for a missing cafile or capath, and SSLError for data holding no
+  // certificate or broken PEM/DER.
   void load_verify_locations(const VerifyLocations& locations);
 
   // set_ciphers sets the TLS 1.2-and-below cipher suites in OpenSSL's cipher

@@ -188,6 +188,18 @@ Context::Context(Protocol protocol) : state_(std::make_shared<State>()) {
   static constexpr unsigned char kSessionContext[] = "sanstls";
   SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
   SSL_CTX_set_alpn_select_cb(ctx, &select_alpn, &s);
+  // BoringSSL's default list of signature algorithms to accept leaves out
+  // Ed25519, which OpenSSL (and so Python) peers accept and use.
+  static constexpr uint16_t kVerifyAlgorithms[] = {
+      SSL_SIGN_ED25519,
+      SSL_SIGN_ECDSA_SECP256R1_SHA256, SSL_SIGN_RSA_PSS_RSAE_SHA256, SSL_SIGN_RSA_PKCS1_SHA256,
+      SSL_SIGN_ECDSA_SECP384R1_SHA384, SSL_SIGN_RSA_PSS_RSAE_SHA384, SSL_SIGN_RSA_PKCS1_SHA384,
+      SSL_SIGN_RSA_PSS_RSAE_SHA512, SSL_SIGN_RSA_PKCS1_SHA512, SSL_SIGN_RSA_PKCS1_SHA1,
+  };
+  if (!SSL_CTX_set_verify_algorithm_prefs(ctx, kVerifyAlgorithms,
+                                          sizeof kVerifyAlgorithms / sizeof kVerifyAlgorithms[0])) {
+    throw_from_queue("cannot set signature algorithms");
+  }
 
   if (protocol == Protocol::tls_client) {
     s.check_hostname = true;
@@ -282,12 +294,12 @@ void Context::load_cert_chain_pem(std::string_view cert_pem, std::string_view ke
   ErrorGuard guard;
   bssl::UniquePtr<BIO> cert_bio = memory_bio(cert_pem);
   bssl::UniquePtr<X509> leaf(PEM_read_bio_X509_AUX(cert_bio.get(), nullptr, nullptr, nullptr));
-  if (!leaf) throw_from_queue("[SSL] PEM lib: no certificate found");
+  if (!leaf) throw_pem_lib("no certificate found");
   std::vector<bssl::UniquePtr<X509>> chain;
   for (;;) {
     bssl::UniquePtr<X509> extra(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
     if (!extra) {
-      if (!is_pem_end()) throw_from_queue("[SSL] PEM lib: broken certificate in chain");
+      if (!is_pem_end()) throw_pem_lib("broken certificate in the chain");
       ERR_clear_error();
       break;
     }
@@ -299,7 +311,13 @@ void Context::load_cert_chain_pem(std::string_view cert_pem, std::string_view ke
   bssl::UniquePtr<EVP_PKEY> key(
       PEM_read_bio_PrivateKey(key_bio.get(), nullptr, &password_callback, &pc));
   if (pc.failure) std::rethrow_exception(pc.failure);
-  if (!key) throw_from_queue("[SSL] PEM lib: no private key found");
+  if (!key) {
+    if (!pc.asked) throw_pem_lib("no private key found");
+    if (!password.text() && !password.callback()) {
+      throw_pem_lib("the private key is encrypted and no password was given");
+    }
+    throw_pem_lib("the private key cannot be decrypted: wrong password?");
+  }
   if (!X509_check_private_key(leaf.get(), key.get())) {
     throw_from_queue("[X509: KEY_VALUES_MISMATCH] key values mismatch");
   }
@@ -320,6 +338,10 @@ void Context::load_verify_locations(const VerifyLocations& locations) {
   }
   ErrorGuard guard;
   X509_STORE* store = SSL_CTX_get_cert_store(state_->ctx.get());
+
+  if (locations.cadata && locations.cadata->data().empty()) {
+    throw std::invalid_argument("Empty certificate data");
+  }
 
   auto add_pem = [&](std::string_view pem, bool crls_allowed) {
     bssl::UniquePtr<BIO> bio = memory_bio(pem);
@@ -382,13 +404,19 @@ void Context::set_ciphers(std::string_view cipher_list) {
   if (list.find('\0') != std::string::npos) {
     throw std::invalid_argument("cipher list contains a NUL byte");
   }
-  // BoringSSL copies the list only on success, so a failure keeps the
-  // previous one, as Python promises.
-  if (!SSL_CTX_set_cipher_list(state_->ctx.get(), list.c_str()) ||
-      sk_SSL_CIPHER_num(SSL_CTX_get_ciphers(state_->ctx.get())) == 0) {
+  // A failed SSL_CTX_set_cipher_list leaves the context with no cipher at
+  // all, so the list is tried on a scratch context first and the real one
+  // keeps its previous list when nothing matches.
+  bssl::UniquePtr<SSL_CTX> scratch(SSL_CTX_new(TLS_method()));
+  if (!scratch) throw_from_queue("failed to allocate an SSL_CTX");
+  if (!SSL_CTX_set_cipher_list(scratch.get(), list.c_str()) ||
+      sk_SSL_CIPHER_num(SSL_CTX_get_ciphers(scratch.get())) == 0) {
     Error e = error_from_queue("No cipher can be selected.");
     e.message = "No cipher can be selected.";
     throw SSLError(std::move(e));
+  }
+  if (!SSL_CTX_set_cipher_list(state_->ctx.get(), list.c_str())) {
+    throw_from_queue("No cipher can be selected.");
   }
 }
 

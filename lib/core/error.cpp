@@ -126,6 +126,12 @@ Error error_from_code(std::uint32_t code, ErrorKind kind) {
   e.packed_code = code;
   e.library = library_name(ERR_GET_LIB(code));
   const char* reason = ERR_reason_error_string(code);
+  if (ERR_GET_REASON(code) < ERR_NUM_LIBS) {
+    // A bare "error in library X" code: its text names a library, not a
+    // reason; Python shows such errors as "[LIB] text".
+    e.message = "[" + e.library + "] " + (reason != nullptr ? reason : "unknown error");
+    return e;
+  }
   e.reason = reason != nullptr ? reason : "";
   if (e.reason.empty()) {
     e.message = e.library.empty() ? "unknown error" : "[" + e.library + "] unknown error";
@@ -137,8 +143,22 @@ Error error_from_code(std::uint32_t code, ErrorKind kind) {
   return e;
 }
 
+std::uint32_t take_error_code() {
+  // Python reports the newest error. BoringSSL often adds a generic "error
+  // in library X" entry on top of the one that says what went wrong (a
+  // wrong password is CIPHER: BAD_DECRYPT under PEM: ASN1_LIB), so the
+  // newest entry with a specific reason wins.
+  std::uint32_t newest = 0;
+  std::uint32_t newest_specific = 0;
+  while (std::uint32_t code = ERR_get_error()) {
+    newest = code;
+    if (ERR_GET_REASON(code) >= ERR_NUM_LIBS) newest_specific = code;
+  }
+  return newest_specific != 0 ? newest_specific : newest;
+}
+
 Error error_from_queue(std::string_view fallback) {
-  std::uint32_t code = ERR_peek_last_error();
+  std::uint32_t code = take_error_code();
   if (code == 0) return plain_error(ErrorKind::ssl, std::string(fallback));
   return error_from_code(code);
 }
@@ -153,6 +173,21 @@ Error plain_error(ErrorKind kind, std::string message) {
 void throw_from_queue(std::string_view fallback) {
   Error e = error_from_queue(fallback);
   ERR_clear_error();
+  throw SSLError(std::move(e));
+}
+
+void throw_pem_lib(std::string_view what) {
+  // Python reports every unusable PEM in load_cert_chain as "[SSL] PEM lib";
+  // BoringSSL's own finding says which part was wrong.
+  Error detail = error_from_queue(what);
+  ERR_clear_error();
+  Error e;
+  e.kind = ErrorKind::ssl;
+  e.library = "SSL";
+  e.reason = "PEM_LIB";
+  e.packed_code = detail.packed_code;
+  e.message = "[SSL] PEM lib: " + std::string(what);
+  if (detail.packed_code != 0) e.message += " (" + detail.message + ")";
   throw SSLError(std::move(e));
 }
 

@@ -5,6 +5,7 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -68,8 +69,12 @@ class ErrorGuard {
 // library and reason names and the "[LIB: REASON] text" message.
 Error error_from_code(std::uint32_t code, ErrorKind kind = ErrorKind::ssl);
 
-// error_from_queue describes the most recent error in the queue (as Python
-// uses ERR_peek_last_error), or |fallback| as the message when it is empty.
+// take_error_code empties the error queue and returns its most telling
+// entry: the newest with a specific reason, else the newest; 0 if empty.
+std::uint32_t take_error_code();
+
+// error_from_queue describes take_error_code()'s entry, or |fallback| as
+// the message when the queue is empty.
 Error error_from_queue(std::string_view fallback);
 
 // plain_error makes an Error that has no BoringSSL code.
@@ -78,6 +83,14 @@ Error plain_error(ErrorKind kind, std::string message);
 // throw_from_queue throws SSLError for the most recent queued error, with
 // |fallback| as the message when the queue is empty.
 [[noreturn]] void throw_from_queue(std::string_view fallback);
+
+// throw_pem_lib throws Python's "[SSL] PEM lib" SSLError, saying |what| was
+// wrong and adding BoringSSL's queued detail.
+[[noreturn]] void throw_pem_lib(std::string_view what);
+
+// parse_ip returns the bytes of a strict IPv4 or IPv6 literal, or null for
+// anything else (such as a host name).
+bssl::UniquePtr<ASN1_OCTET_STRING> parse_ip(const std::string& text);
 
 }  // namespace sanstls
 

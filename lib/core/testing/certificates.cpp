@@ -117,9 +117,7 @@ std::string subject_alt_names(const CertificateOptions& options) {
   };
   for (const auto& dns : options.dns_names) append("DNS", dns);
   for (const auto& ip : options.ip_addresses) {
-    bssl::UniquePtr<ASN1_OCTET_STRING> parsed(a2i_IPADDRESS(ip.c_str()));
-    if (!parsed) {
-      ERR_clear_error();
+    if (!parse_ip(ip)) {
       throw std::invalid_argument("not an IP address: '" + ip + "'");
     }
     append("IP", ip);
