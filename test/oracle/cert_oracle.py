@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Python's ssl as the oracle for certificate decoding.
 
-  cert_oracle.py der FILE       print the DER of FILE's first PEM certificate, hex
-  cert_oracle.py compare FILE   read sanstls' JSON for FILE on stdin; print OK,
-                                or both decodings when they differ
+  cert_oracle.py der FILE...   print "<hex DER of FILE's first PEM certificate>"
+                               per FILE, one line each, in order
+  cert_oracle.py compare       read {"FILE": <sanstls JSON>, ...} on stdin;
+                               print "OK FILE" or "DIFF FILE" plus both
+                               decodings, one file per line
 """
 import json
 import ssl
@@ -20,19 +22,21 @@ def first_pem_certificate(path):
 
 
 def main():
-    mode, path = sys.argv[1], sys.argv[2]
-    if mode == "der":
-        pem = first_pem_certificate(path)
-        print(ssl.PEM_cert_to_DER_cert(pem).hex() if pem else "")
+    if sys.argv[1] == "der":
+        for path in sys.argv[2:]:
+            pem = first_pem_certificate(path)
+            print(ssl.PEM_cert_to_DER_cert(pem).hex() if pem else "-")
         return 0
-    ours = json.loads(sys.stdin.read())
-    theirs = json.loads(json.dumps(ssl._ssl._test_decode_cert(path)))
-    if ours == theirs:
-        print("OK")
-        return 0
-    print("python:  " + json.dumps(theirs, sort_keys=True))
-    print("sanstls: " + json.dumps(ours, sort_keys=True))
-    return 1
+    status = 0
+    for path, ours in json.loads(sys.stdin.read()).items():
+        theirs = json.loads(json.dumps(ssl._ssl._test_decode_cert(path)))
+        if ours == theirs:
+            print("OK " + path)
+        else:
+            status = 1
+            print("DIFF %s python=%s sanstls=%s" % (
+                path, json.dumps(theirs, sort_keys=True), json.dumps(ours, sort_keys=True)))
+    return status
 
 
 if __name__ == "__main__":
