@@ -216,16 +216,25 @@ CertificateAuthority::CertificateAuthority(CertificateAuthority&&) noexcept = de
 CertificateAuthority& CertificateAuthority::operator=(CertificateAuthority&&) noexcept = default;
 CertificateAuthority::~CertificateAuthority() = default;
 
-CertificateAuthority CertificateAuthority::create(std::string_view common_name, KeyType key_type) {
-  ErrorGuard guard;
-  auto s = std::make_unique<State>();
+namespace {
+
+// ca_options describes a CA certificate valid for |years|.
+CertificateOptions ca_options(std::string_view common_name, KeyType key_type, long long years) {
   CertificateOptions options;
   options.common_name = std::string(common_name);
   options.key_type = key_type;
   options.is_ca = true;
-  options.not_after_offset = 10LL * 365 * 24 * 3600;
+  options.not_after_offset = years * 365 * 24 * 3600;
+  return options;
+}
+
+}  // namespace
+
+CertificateAuthority CertificateAuthority::create(std::string_view common_name, KeyType key_type) {
+  ErrorGuard guard;
+  auto s = std::make_unique<State>();
   s->key = generate_key(key_type);
-  s->cert = make_certificate(options, s->key.get(), nullptr, nullptr);
+  s->cert = make_certificate(ca_options(common_name, key_type, 10), s->key.get(), nullptr, nullptr);
   s->root = describe(s->cert.get(), s->key.get());
   return CertificateAuthority(std::move(s));
 }
@@ -248,13 +257,9 @@ CertificateAuthority CertificateAuthority::intermediate(std::string_view common_
                                                         KeyType key_type) const {
   ErrorGuard guard;
   auto s = std::make_unique<State>();
-  CertificateOptions options;
-  options.common_name = std::string(common_name);
-  options.key_type = key_type;
-  options.is_ca = true;
-  options.not_after_offset = 5LL * 365 * 24 * 3600;
   s->key = generate_key(key_type);
-  s->cert = make_certificate(options, s->key.get(), state_->cert.get(), state_->key.get());
+  s->cert = make_certificate(ca_options(common_name, key_type, 5), s->key.get(),
+                             state_->cert.get(), state_->key.get());
   s->root = describe(s->cert.get(), s->key.get());
   return CertificateAuthority(std::move(s));
 }
