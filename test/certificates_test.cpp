@@ -3,8 +3,6 @@
 // Python's own certificate decoder.
 #include <catch.hpp>
 
-#include <openssl/ssl.h>
-
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -22,7 +20,6 @@
 #include <utility>
 #include <vector>
 
-#include <sanstls/boringssl.hpp>
 #include <sanstls/sanstls.hpp>
 #include <sanstls/testing/certificates.hpp>
 #include <sanstls/testing/pipe.hpp>
@@ -416,15 +413,11 @@ TEST_CASE("an invalid IP address text is refused by issue()", "[certificates][sa
                   std::invalid_argument);
 }
 
-TEST_CASE("an IPv4 address with trailing text is refused by issue()", "[certificates][san][bug]") {
-  // KNOWN BUG, left failing on purpose: subject_alt_names() in
-  // lib/core/testing/certificates.cpp validates with BoringSSL's
-  // a2i_IPADDRESS, which parses IPv4 with sscanf("%d.%d.%d.%d") and
-  // ignores what follows, so "1.2.3.4.5" or "127.0.0.1.example.com" is
-  // silently issued as IP:1.2.3.4 / IP:127.0.0.1 instead of throwing
-  // std::invalid_argument as certificates.hpp promises for "an IP address
-  // that does not parse". (Context::wrap_bio already guards against the
-  // same a2i_IPADDRESS leniency with is_strict_ipv4 in lib/core/object.cpp.)
+TEST_CASE("an IPv4 address with trailing text is refused by issue()", "[certificates][san]") {
+  // Regression test: BoringSSL's a2i_IPADDRESS reads IPv4 with sscanf and
+  // ignores trailing text, so "127.0.0.1.example.com" would be issued as
+  // IP:127.0.0.1. issue() must refuse it as "an IP address that does not
+  // parse", with the same strict parser wrap_bio uses for server_hostname.
   for (const char* bad : {"1.2.3.4.5", "127.0.0.1.example.com", "1.2.3.4x", "1.2.3.4/24"}) {
     INFO("ip_addresses = {\"" << bad << "\"}");
     CHECK_THROWS_AS((void)test_ca().issue({.ip_addresses = {bad}}), std::invalid_argument);
@@ -455,36 +448,15 @@ TEST_CASE("EC P-256 and RSA 2048 server certificates verify in a handshake",
 }
 
 TEST_CASE("an Ed25519 server certificate verifies in a handshake between default contexts",
-          "[certificates][keys][bug]") {
-  // KNOWN BUG, left failing on purpose. BoringSSL leaves Ed25519 out of the
-  // signature algorithms a client offers unless told otherwise, and
-  // sanstls::Context (lib/core/context.cpp, Context::Context) does not add
-  // it, so a sanstls server with an Ed25519 key fails every handshake with
-  // a sanstls client: server "[SSL: NO_COMMON_SIGNATURE_ALGORITHMS]",
-  // client "[SSL: SSLV3_ALERT_HANDSHAKE_FAILURE]". OpenSSL, and so Python,
-  // offers ed25519 by default. The next test shows the certificate itself
-  // is fine.
-  Issued leaf = test_ca().issue(
-      {.common_name = "localhost", .dns_names = {"localhost"}, .key_type = KeyType::ed25519});
-  Handshake h = handshake(client_trusting(test_ca().certificate_pem()), server_with(leaf));
-  require_ok(h);
-  CHECK(h.client.getpeercert(sanstls::binary_form).value_or("") == leaf.certificate_der);
-}
-
-TEST_CASE("an Ed25519 server certificate verifies once the client offers Ed25519",
           "[certificates][keys]") {
+  // Regression test: BoringSSL leaves Ed25519 out of the signature
+  // algorithms a peer may use unless told otherwise, which made every
+  // handshake with an Ed25519 server fail (NO_COMMON_SIGNATURE_ALGORITHMS).
+  // OpenSSL, and so Python, accepts Ed25519 by default; Context does too.
   Issued leaf = test_ca().issue(
       {.common_name = "localhost", .dns_names = {"localhost"}, .key_type = KeyType::ed25519});
   CHECK_THAT(leaf.private_key_pem, Catch::StartsWith("-----BEGIN PRIVATE KEY-----\n"));
-  Context client = client_trusting(test_ca().certificate_pem());
-  static const uint16_t kPrefs[] = {
-      SSL_SIGN_ED25519,           SSL_SIGN_ECDSA_SECP256R1_SHA256, SSL_SIGN_RSA_PSS_RSAE_SHA256,
-      SSL_SIGN_RSA_PKCS1_SHA256,  SSL_SIGN_ECDSA_SECP384R1_SHA384, SSL_SIGN_RSA_PSS_RSAE_SHA384,
-      SSL_SIGN_RSA_PKCS1_SHA384,  SSL_SIGN_RSA_PSS_RSAE_SHA512,    SSL_SIGN_RSA_PKCS1_SHA512,
-  };
-  REQUIRE(SSL_CTX_set_verify_algorithm_prefs(sanstls::native_handle(client), kPrefs,
-                                             sizeof kPrefs / sizeof kPrefs[0]) == 1);
-  Handshake h = handshake(client, server_with(leaf));
+  Handshake h = handshake(client_trusting(test_ca().certificate_pem()), server_with(leaf));
   require_ok(h);
   CHECK(h.client.getpeercert(sanstls::binary_form).value_or("") == leaf.certificate_der);
 }
@@ -669,10 +641,8 @@ TEST_CASE("encrypted_private_key_pem makes an encrypted PKCS#8 key that opens wi
                   sanstls::SSLError);
   CHECK_THROWS_AS(server.load_cert_chain_pem(leaf.certificate_pem, encrypted), sanstls::SSLError);
   server.load_cert_chain_pem(leaf.certificate_pem, encrypted, "correct horse");
-  if (type != KeyType::ed25519) {  // serving Ed25519: see the [bug] test above
-    Handshake h = handshake(client_trusting(test_ca().certificate_pem()), server);
-    require_ok(h);
-  }
+  Handshake h = handshake(client_trusting(test_ca().certificate_pem()), server);
+  require_ok(h);
 }
 
 TEST_CASE("Python's ssl opens an encrypted key from encrypted_private_key_pem",

@@ -741,6 +741,8 @@ TEST_CASE("load_cert_chain rejects broken PEM with an SSLError", "[context][cert
     INFO("what(): " << e.what());
     CHECK_FALSE(std::string(e.what()).empty());
     CHECK_THAT(e.what(), Catch::Contains("PEM"));
+    CHECK_THAT(e.what(), Catch::StartsWith("[SSL] PEM lib: no certificate found"));
+    CHECK(e.reason() == "PEM_LIB");
   }
 }
 
@@ -763,6 +765,8 @@ TEST_CASE("load_cert_chain rejects a broken or missing key with an SSLError",
   } catch (const sanstls::SSLError& e) {
     INFO("what(): " << e.what());
     CHECK_THAT(e.what(), Catch::Contains("PEM"));
+    CHECK_THAT(e.what(), Catch::StartsWith("[SSL] PEM lib: no private key found"));
+    CHECK(e.reason() == "PEM_LIB");
   }
 }
 
@@ -792,9 +796,11 @@ TEST_CASE("load_cert_chain opens an encrypted key with the right password",
   Context ctx(Protocol::tls_server);
 
   SECTION("as text") { ctx.load_cert_chain(cert_file, key_file, "secret"); }
-  SECTION("as a std::string") {
-    // std::string needs an explicit Password: the implicit route would take
-    // two user-defined conversions (std::string -> string_view -> Password).
+  SECTION("as a std::string, converted implicitly") {
+    const std::string secret = "secret";
+    ctx.load_cert_chain(cert_file, key_file, secret);
+  }
+  SECTION("as an explicit Password from a std::string") {
     const std::string secret = "secret";
     ctx.load_cert_chain(cert_file, key_file, sanstls::Password(secret));
   }
@@ -863,16 +869,11 @@ TEST_CASE("load_cert_chain fails cleanly on a wrong or missing password",
 }
 
 TEST_CASE("a wrong password's SSLError names a library and a reason code",
-          "[context][cert_chain][password][bug]") {
-  // KNOWN BUG, left failing on purpose: the error is reported as
-  // library "PEM", reason "ASN.1 encoding routines", what() "[PEM: ASN.1
-  // encoding routines] asn.1 encoding routines". BoringSSL's last queued
-  // error is PEM/ERR_R_ASN1_LIB, a "see the ASN1 library" code whose
-  // ERR_reason_error_string is the library's description, and
-  // error_from_code (lib/core/error.cpp) copies it into Error::reason,
-  // which error.hpp defines as a reason code name ("WRONG_VERSION_NUMBER").
-  // context.hpp documents "[CIPHER: BAD_DECRYPT] bad decrypt" for a wrong
-  // password; Python says "[SSL] PEM lib".
+          "[context][cert_chain][password]") {
+  // Regression test: BoringSSL queues a generic PEM/ERR_R_ASN1_LIB entry
+  // ("asn.1 encoding routines", a library description, not a reason code)
+  // on top of CIPHER/BAD_DECRYPT. The error must be Python's "[SSL] PEM lib"
+  // with reason PEM_LIB, and its detail must come from the specific entry.
   const Issued& server = test::pki().server;
   Context ctx(Protocol::tls_server);
   try {
@@ -885,6 +886,11 @@ TEST_CASE("a wrong password's SSLError names a library and a reason code",
     CHECK_FALSE(e.reason().empty());
     CHECK(e.reason().find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") ==
           std::string::npos);
+    CHECK(e.library() == "SSL");
+    CHECK(e.reason() == "PEM_LIB");
+    CHECK(std::string(e.what()) ==
+          "[SSL] PEM lib: the private key cannot be decrypted: wrong password? "
+          "([CIPHER: BAD_DECRYPT] bad decrypt)");
   }
 }
 
@@ -1038,7 +1044,6 @@ TEST_CASE("an encrypted key of each type loads with its password", "[context][ce
         server.load_cert_chain_pem(leaf.certificate_pem, leaf.encrypted_private_key_pem("pw"), "no"),
         sanstls::SSLError);
     server.load_cert_chain_pem(leaf.certificate_pem, leaf.encrypted_private_key_pem("pw"), "pw");
-    if (type == KeyType::ed25519) continue;  // serving Ed25519: see certificates_test
     Handshake h = handshake(test::client_context(), server);
     require_ok(h);
     CHECK(peer_certificate(h) == leaf.certificate_der);
@@ -1120,36 +1125,58 @@ TEST_CASE("load_cert_chain handles CPython's test files as test_ssl expects",
 }
 
 TEST_CASE("load_cert_chain's broken-PEM errors say \"PEM lib\", as Python's",
-          "[context][cert_chain][python][bug]") {
-  // KNOWN BUG, left failing on purpose. CPython's test_load_cert_chain
-  // expects an SSLError matching "PEM lib" for each of these (Python 3.7
-  // and 3.11 both say "[SSL] PEM lib (_ssl.c:NNNN)", also for a bad
-  // password), and context.hpp documents "[SSL] PEM lib" for broken PEM.
-  // Context::load_cert_chain_pem (lib/core/context.cpp) passes that text
-  // to throw_from_queue only as the fallback for an empty error queue,
-  // which BoringSSL never leaves empty here, so what() is the raw queue
-  // entry instead: "[PEM: NO_START_LINE] no start line", "[PEM:
-  // BAD_BASE64_DECODE] bad base64 decode", "[PEM: ASN.1 encoding
-  // routines] asn.1 encoding routines", ...
+          "[context][cert_chain][python]") {
+  // Regression test: CPython's test_load_cert_chain expects an SSLError
+  // matching "PEM lib" for each of these (Python 3.7 and 3.11 both say
+  // "[SSL] PEM lib (_ssl.c:NNNN)", also for a bad password). BoringSSL
+  // always queues its own finding ("[PEM: NO_START_LINE] no start line",
+  // ...), which must not replace Python's text: it only follows as detail.
   Context ctx(Protocol::tls_server);
-  auto pem_lib = [&](const std::string& certfile, const std::string& keyfile) {
-    std::string what = ssl_error_text([&] { ctx.load_cert_chain(certfile, keyfile); });
-    INFO("certfile=" << certfile << " keyfile=" << keyfile << " what(): " << what);
-    CHECK_THAT(what, Catch::Contains("PEM lib"));
+  // pem_lib checks the SSLError |load| throws: Python's "[SSL] PEM lib"
+  // with reason PEM_LIB, followed by what was wrong (|detail|).
+  auto pem_lib = [](auto&& load, const std::string& detail) {
+    try {
+      load();
+      FAIL("no exception");
+    } catch (const sanstls::SSLError& e) {
+      INFO("what(): " << e.what() << " library=" << e.library() << " reason=" << e.reason());
+      CHECK_THAT(e.what(), Catch::Contains("PEM lib"));
+      CHECK_THAT(e.what(), Catch::StartsWith("[SSL] PEM lib"));
+      CHECK(e.library() == "SSL");
+      CHECK(e.reason() == "PEM_LIB");
+      CHECK(std::string(e.what()) == "[SSL] PEM lib: " + detail);
+    }
   };
-  SECTION("badcert.pem") { pem_lib(python_data("badcert.pem"), {}); }
-  SECTION("nullcert.pem (empty)") { pem_lib(python_data("nullcert.pem"), {}); }
-  SECTION("certificate without key") { pem_lib(python_data("ssl_cert.pem"), {}); }
-  SECTION("key without certificate") { pem_lib(python_data("ssl_key.pem"), {}); }
-  SECTION("key and certificate swapped") {
-    pem_lib(python_data("ssl_key.pem"), python_data("ssl_cert.pem"));
+  auto load = [&ctx](const std::string& certfile, const std::string& keyfile) {
+    return [&ctx, certfile, keyfile] { ctx.load_cert_chain(certfile, keyfile); };
+  };
+  const std::string no_start_line = "([PEM: NO_START_LINE] no start line)";
+  const std::string bad_base64 = "([PEM: BAD_BASE64_DECODE] bad base64 decode)";
+  SECTION("badcert.pem") {
+    pem_lib(load(python_data("badcert.pem"), {}), "no certificate found " + bad_base64);
   }
-  SECTION("badkey.pem") { pem_lib(python_data("badkey.pem"), {}); }
+  SECTION("nullcert.pem (empty)") {
+    pem_lib(load(python_data("nullcert.pem"), {}), "no certificate found " + no_start_line);
+  }
+  SECTION("certificate without key") {
+    pem_lib(load(python_data("ssl_cert.pem"), {}), "no private key found " + no_start_line);
+  }
+  SECTION("key without certificate") {
+    pem_lib(load(python_data("ssl_key.pem"), {}), "no certificate found " + no_start_line);
+  }
+  SECTION("key and certificate swapped") {
+    pem_lib(load(python_data("ssl_key.pem"), python_data("ssl_cert.pem")),
+            "no certificate found " + no_start_line);
+  }
+  SECTION("badkey.pem") {
+    // Its broken key block comes first and fails the base64 decoding of the
+    // search for the certificate.
+    pem_lib(load(python_data("badkey.pem"), {}), "no certificate found " + bad_base64);
+  }
   SECTION("keycert.passwd.pem with a bad password") {
-    std::string what = ssl_error_text(
-        [&] { ctx.load_cert_chain(python_data("keycert.passwd.pem"), {}, "badpass"); });
-    INFO("what(): " << what);
-    CHECK_THAT(what, Catch::Contains("PEM lib"));
+    pem_lib([&] { ctx.load_cert_chain(python_data("keycert.passwd.pem"), {}, "badpass"); },
+            "the private key cannot be decrypted: wrong password? "
+            "([CIPHER: BAD_DECRYPT] bad decrypt)");
   }
 }
 
@@ -1340,17 +1367,20 @@ TEST_CASE("load_verify_locations cadata without a certificate is an SSLError",
 }
 
 TEST_CASE("load_verify_locations with empty cadata throws invalid_argument (Python's ValueError)",
-          "[context][verify_locations][bug]") {
-  // KNOWN BUG, left failing on purpose: Python 3.7's _add_ca_certs raises
+          "[context][verify_locations]") {
+  // Regression test: Python 3.7's _add_ca_certs raises
   // ValueError("Empty certificate data") for an empty str or bytes before
-  // looking for certificates (Python 3.11 still does); sanstls throws
-  // SSLError ("no certificate or CRL" / "cadata does not contain a
-  // certificate") from Context::load_verify_locations in lib/core/context.cpp.
+  // looking for certificates (Python 3.11 still does), so empty cadata must
+  // not be reported as an SSLError about data holding no certificate.
   Context client(Protocol::tls_client);
   CHECK_THROWS_AS(client.load_verify_locations({.cadata = CaData::pem("")}),
                   std::invalid_argument);
   CHECK_THROWS_AS(client.load_verify_locations({.cadata = CaData::der({})}),
                   std::invalid_argument);
+  CHECK_THROWS_WITH(client.load_verify_locations({.cadata = CaData::pem("")}),
+                    "Empty certificate data");
+  CHECK_THROWS_WITH(client.load_verify_locations({.cadata = CaData::der({})}),
+                    "Empty certificate data");
 }
 
 // ---------------------------------------------------------------------------
@@ -1424,16 +1454,12 @@ TEST_CASE("set_ciphers that selects nothing throws \"No cipher can be selected.\
 }
 
 TEST_CASE("a failed set_ciphers keeps the previous TLS 1.2 list, as context.hpp promises",
-          "[context][ciphers][bug]") {
-  // KNOWN BUG, left failing on purpose. context.hpp says of set_ciphers:
-  // "Throws SSLError(...) when nothing matches; the previous list stays",
-  // and lib/core/context.cpp assumes "BoringSSL copies the list only on
-  // success". This BoringSSL does not: SSL_CTX_set_cipher_list returns 0
-  // with SSL_R_NO_CIPHER_MATCH *and* leaves the context with an empty
-  // cipher list, so every later TLS 1.2 handshake fails with
-  // NO_SHARED_CIPHER. (OpenSSL, and so Python, also replaces the TLS 1.2
-  // list before failing: Python's get_ciphers() then lists only the TLS 1.3
-  // suites. The header's promise is stronger than Python.)
+          "[context][ciphers]") {
+  // Regression test: a failed SSL_CTX_set_cipher_list (SSL_R_NO_CIPHER_MATCH)
+  // leaves the SSL_CTX with an empty cipher list, which would fail every
+  // later TLS 1.2 handshake with NO_SHARED_CIPHER. context.hpp promises the
+  // previous list stays. (OpenSSL, and so Python, replaces the TLS 1.2 list
+  // before failing: the header's promise is stronger than Python's.)
   Context server = test::server_context();
   server.set_maximum_version(TLSVersion::tlsv1_2);
   server.set_ciphers("ECDHE-ECDSA-AES256-GCM-SHA384");

@@ -953,17 +953,15 @@ TEST_CASE("write_eof on the client's incoming before the handshake completes is 
   CHECK(client.error() == r.error);
 }
 
-// BUG (lib/core/memory_bio.cpp, MemoryBIO::State::removed): a call that
-// removes nothing -- consume(0), or read()/read_into() on an empty buffer --
-// still runs the "drained" path, which forgets the outstanding prepare() and,
-// when the buffer holds more than 4096 bytes, frees the memory the prepared
-// span points into. The header promises the span "stays valid until the next
-// call that changes the buffer"; these calls change nothing. Today commit()
-// throws out_of_range ("only 0 bytes were prepared"), and a caller that
-// receives into the span after such a call writes into freed memory. This
-// test fails until removed() returns early when nothing was removed.
-TEST_CASE("BUG: prepared space survives calls that remove nothing (consume(0), reads of an empty buffer)",
-          "[memory_bio][zero_copy][bug]") {
+// Regression test: a call that removes nothing -- consume(0), or
+// read()/read_into() on an empty buffer -- used to run
+// MemoryBIO::State::removed()'s "drained" path, which forgot the outstanding
+// prepare() (commit() then threw out_of_range) and, above the 4096-byte
+// reserve, freed the memory the prepared span points into. memory_bio.hpp
+// lets reads and consume() run while the space is being filled and keeps
+// the span valid until commit(), prepare(), write() or write_eof().
+TEST_CASE("prepared space survives calls that remove nothing (consume(0), reads of an empty buffer)",
+          "[memory_bio][zero_copy]") {
   const int call = GENERATE(0, 1, 2, 3);
   INFO("no-op call " << call << " (0 consume(0), 1 read(), 2 read(0), 3 read_into)");
   MemoryBIO bio;
