@@ -120,10 +120,8 @@ TEST_CASE("our generated certificates decode as Python decodes them", "[certific
                                         .dns_names = {"decode.example", "*.decode.example"},
                                         .ip_addresses = {"10.1.2.3", "2001:db8::1"},
                                         .emails = {"someone@decode.example"}});
-  fs::path file = fs::temp_directory_path() / ("sanstls-cert-" + std::to_string(::getpid()) + ".pem");
-  std::ofstream(file) << issued.certificate_pem;
-  decode_and_compare({file});
-  fs::remove(file);
+  test::TempDir dir;
+  decode_and_compare({dir.write("issued.pem", issued.certificate_pem)});
 
   sanstls::Certificate cert = sanstls::Certificate::from_der(sanstls::as_bytes(issued.certificate_der));
   CHECK(cert.version == 3);

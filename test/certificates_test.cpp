@@ -38,42 +38,10 @@ using sanstls::testing::Issued;
 using sanstls::testing::KeyType;
 using sanstls::testing::Pipe;
 using sanstls::testing::Side;
+using test::TempDir;
 
 namespace {
 
-// TempDir is a fresh directory under the system's temporary directory,
-// removed with everything in it when the TempDir goes away.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device seed;
-    std::mt19937_64 rng((static_cast<std::uint64_t>(seed()) << 32) ^ seed());
-    for (;;) {
-      path_ = std::filesystem::temp_directory_path() /
-              ("sanstls-certificates-test-" + std::to_string(rng()));
-      if (std::filesystem::create_directory(path_)) break;
-    }
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  // write creates |name| holding |contents| and returns its path.
-  std::string write(const std::string& name, std::string_view contents) const {
-    std::string file = (path_ / name).string();
-    std::ofstream out(file, std::ios::binary);
-    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-    out.close();
-    if (!out) throw std::runtime_error("cannot write " + file);
-    return file;
-  }
-
- private:
-  std::filesystem::path path_;
-};
 
 // Handshake is a client and a server Object after a Pipe ran them against
 // each other, with the last Result each side returned.

@@ -1,6 +1,8 @@
 #include "support.hpp"
 
 #include <cstdlib>
+#include <fstream>
+#include <stdexcept>
 #include <random>
 
 namespace test {
@@ -34,6 +36,29 @@ Pair make_pair(const sanstls::Context& client_ctx, const sanstls::Context& serve
                const std::string& server_hostname) {
   return Pair{client_ctx.wrap_bio({}, {}, false, server_hostname),
               server_ctx.wrap_bio({}, {}, true)};
+}
+
+TempDir::TempDir() {
+  std::random_device seed;
+  std::mt19937_64 rng((static_cast<std::uint64_t>(seed()) << 32) ^ seed());
+  for (;;) {
+    path_ = std::filesystem::temp_directory_path() / ("sanstls-test-" + std::to_string(rng()));
+    if (std::filesystem::create_directory(path_)) break;
+  }
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::string TempDir::write(const std::string& name, std::string_view contents) const {
+  std::string file = path(name);
+  std::ofstream out(file, std::ios::binary);
+  out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
+  out.close();
+  if (!out) throw std::runtime_error("cannot write " + file);
+  return file;
 }
 
 std::string data_path(const std::string& name) {

@@ -3,7 +3,9 @@
 #ifndef SANSTLS_TEST_SUPPORT_HPP
 #define SANSTLS_TEST_SUPPORT_HPP
 
+#include <filesystem>
 #include <string>
+#include <string_view>
 
 #include <sanstls/sanstls.hpp>
 #include <sanstls/testing/certificates.hpp>
@@ -33,6 +35,25 @@ struct Pair {
 };
 Pair make_pair(const sanstls::Context& client_ctx, const sanstls::Context& server_ctx,
                const std::string& server_hostname = "localhost");
+
+// TempDir is a fresh directory under the system's temporary directory,
+// removed with everything in it when the TempDir goes away.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  // path returns the path |name| would have inside the directory.
+  std::string path(const std::string& name) const { return (path_ / name).string(); }
+
+  // write creates |name| holding |contents| and returns its path.
+  std::string write(const std::string& name, std::string_view contents) const;
+
+ private:
+  std::filesystem::path path_;
+};
 
 // data_path returns the path of a file in test/data.
 std::string data_path(const std::string& name);
