@@ -48,9 +48,14 @@ std::string from_hex(const std::string& hex) {
   return out;
 }
 
+// python_certdata finds the certificates of Python's own ssl tests: in
+// test/certdata upstream, directly in test/ in Debian's
+// libpython3.11-testsuite.
 fs::path python_certdata() {
   std::string out = run(python() + " -c \"import test,os;print(os.path.dirname(test.__file__))\"");
-  return fs::path(out.substr(0, out.find('\n'))) / "certdata";
+  fs::path dir = out.substr(0, out.find('\n'));
+  if (fs::exists(dir / "certdata" / "keycert.pem")) return dir / "certdata";
+  return dir;
 }
 
 std::string json_quote(const std::string& s) {
@@ -94,7 +99,8 @@ void decode_and_compare(const std::vector<fs::path>& files) {
 
 TEST_CASE("every certificate in Python's certdata decodes as Python decodes it", "[certificate]") {
   fs::path dir = python_certdata();
-  REQUIRE(fs::is_directory(dir));
+  INFO("Python's test certificates: " << dir.string());
+  REQUIRE(fs::exists(dir / "keycert.pem"));
   std::vector<fs::path> files, selected;
   for (const auto& entry : fs::directory_iterator(dir)) files.push_back(entry.path());
   std::sort(files.begin(), files.end());
