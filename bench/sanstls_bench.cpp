@@ -1,0 +1,571 @@
+// bench/sanstls_bench.cpp: sanstls against raw BoringSSL (and Python's ssl)
+// in one run. See README.md for the method; `sanstls-bench --help` for use.
+#include <openssl/aead.h>
+#include <openssl/ssl.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <sanstls/version.hpp>
+
+#include "baseline_side.hpp"
+#include "bench.hpp"
+#include "malloc_hook.hpp"
+#include "measure.hpp"
+#include "report.hpp"
+#include "sanstls_side.hpp"
+
+#ifndef SANSTLS_BENCH_SOURCE_DIR
+#define SANSTLS_BENCH_SOURCE_DIR "bench"
+#endif
+#ifndef SANSTLS_BENCH_BUILDTYPE
+#define SANSTLS_BENCH_BUILDTYPE "unknown"
+#endif
+
+namespace bench {
+namespace {
+
+using Sanstls = SanstlsSide;
+using Baseline = BaselineSide<Transport::bio_pair>;
+using SharedPair = BaselineSide<Transport::shared_pair>;
+using MemBio = BaselineSide<Transport::mem>;
+using sanstls::testing::KeyType;
+
+struct Options {
+  bool quick = false;
+  std::string filter;
+  int reps = 7;
+  bool reps_given = false;
+  double target_seconds = 0.25;  // the length of one timed repetition
+  std::string python_script;
+  bool python = true;
+};
+
+Options g_options;
+
+// The sanstls medians, for the Python comparison lines.
+std::map<std::string, double> g_sanstls_medians;
+
+// Runs is the samples of one scenario, one vector per implementation.
+struct Runs {
+  std::vector<double> sanstls, baseline, shared, mem;
+};
+
+// alternate runs |reps| repetitions of each measurement in turn: sanstls,
+// baseline, (the extra baselines,) sanstls, baseline, ...
+Runs alternate(const std::function<double()>& sanstls, const std::function<double()>& baseline,
+               const std::function<double()>& shared = nullptr,
+               const std::function<double()>& mem = nullptr) {
+  Runs runs;
+  for (int i = 0; i < g_options.reps; ++i) {
+    if (sanstls) runs.sanstls.push_back(sanstls());
+    if (baseline) runs.baseline.push_back(baseline());
+    if (shared) runs.shared.push_back(shared());
+    if (mem) runs.mem.push_back(mem());
+  }
+  return runs;
+}
+
+std::string describe(const std::string& label, const Summary& s, int decimals) {
+  return label + " median=" + format(s.median, decimals) + " min=" + format(s.min, decimals) +
+         " max=" + format(s.max, decimals);
+}
+
+// count_for returns how many operations make one timed repetition, given
+// the rate a warm-up measured.
+int count_for(double rate, int quick_count, int minimum) {
+  if (g_options.quick) return quick_count;
+  return std::clamp(static_cast<int>(rate * g_options.target_seconds), minimum, 1000000);
+}
+
+// ---- scenarios --------------------------------------------------------
+
+Settings handshake_settings(KeyType key, bool tls12) {
+  Settings s;
+  s.key_type = key;
+  s.tls12 = tls12;
+  if (tls12) s.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
+  s.resumption = false;
+  return s;
+}
+
+void run_handshake(const std::string& name, KeyType key, bool tls12) {
+  Settings settings = handshake_settings(key, tls12);
+  Sanstls::Env s_env(settings);
+  Baseline::Env b_env(settings);
+  SharedPair::Env sh_env(settings);
+  {
+    Sanstls::Pair s(s_env);
+    s.handshake();
+    Baseline::Pair b(b_env);
+    b.handshake();
+    if (s.cipher() != b.cipher() || s.version() != b.version()) {
+      fail(name + ": sanstls negotiated " + s.cipher() + " " + s.version() + ", baseline " +
+           b.cipher() + " " + b.version());
+    }
+    print_note(name + ": " + s.version() + " " + s.cipher() + ", both sides");
+  }
+  const int warm = g_options.quick ? 2 : 20;
+  double rate = handshakes_per_second<Sanstls>(s_env, warm);
+  handshakes_per_second<Baseline>(b_env, warm);
+  handshakes_per_second<SharedPair>(sh_env, warm);
+  const int n = count_for(rate, 5, 20);
+  Runs runs = alternate([&] { return handshakes_per_second<Sanstls>(s_env, n); },
+                        [&] { return handshakes_per_second<Baseline>(b_env, n); },
+                        [&] { return handshakes_per_second<SharedPair>(sh_env, n); });
+  Summary s = summarize(runs.sanstls);
+  Summary b = summarize(runs.baseline);
+  Summary sh = summarize(runs.shared);
+  print_bench(name, s, b, kHandshakes);
+  print_note(name + ": " + std::to_string(n) + " handshakes x " + std::to_string(g_options.reps) +
+             " reps; " + describe("baseline", b, 1) + "; " +
+             describe("shared_bio_pair", sh, 1) + " ratio=" + ratio(s.median, sh.median));
+  g_sanstls_medians[name] = s.median;
+}
+
+// resume_run warms up resumption for |Impl| and returns one timed
+// repetition of |n| resumptions, or nothing while |Impl| cannot resume.
+template <class Impl>
+std::function<double()> resume_run(const Settings& settings, int warm, int n) {
+  if constexpr (Impl::has_sessions) {
+    auto env = std::make_shared<typename Impl::Env>(settings);
+    resumptions_per_second<Impl>(*env, warm);
+    return [env, n] { return resumptions_per_second<Impl>(*env, n); };
+  } else {
+    return nullptr;
+  }
+}
+
+void run_resume(const std::string& name, bool tls12) {
+  Settings settings;
+  settings.tls12 = tls12;
+  if (tls12) settings.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
+  settings.resumption = true;
+  const int warm = g_options.quick ? 2 : 20;
+  double rate = 0;
+  {
+    Baseline::Env probe(settings);
+    rate = resumptions_per_second<Baseline>(probe, warm);
+  }
+  const int n = count_for(rate, 5, 20);
+  // sanstls joins in by itself once SanstlsSide::has_sessions is true
+  // (issue 5): its Env keeps the newest session, Pair(env, true) offers it.
+  Runs runs = alternate(resume_run<Sanstls>(settings, warm, n),
+                        resume_run<Baseline>(settings, warm, n));
+  Summary b = summarize(runs.baseline);
+  std::string detail = std::to_string(n) + " resumptions x " + std::to_string(g_options.reps) +
+                       " reps (client offers its newest ticket, reads the new ones); " +
+                       describe("baseline", b, 1);
+  if (runs.sanstls.empty()) {
+    print_baseline_only(name, b, kHandshakes);
+    print_note(name + ": sanstls does not expose sessions yet (issue 5): baseline only; " + detail);
+  } else {
+    Summary s = summarize(runs.sanstls);
+    print_bench(name, s, b, kHandshakes);
+    print_note(name + ": " + detail);
+    g_sanstls_medians[name] = s.median;
+  }
+}
+
+void run_bulk(const std::string& name, std::size_t write_size, bool chacha) {
+  Settings settings;
+  settings.resumption = false;
+  if (chacha) {
+    // BoringSSL offers no way to prefer ChaCha20 in TLS 1.3 on a machine
+    // with AES hardware: the TLS 1.2 suite stands in for it.
+    settings.tls12 = true;
+    settings.ciphers = "ECDHE-ECDSA-CHACHA20-POLY1305";
+  }
+  Sanstls::Env s_env(settings);
+  Baseline::Env b_env(settings);
+  SharedPair::Env sh_env(settings);
+  // Warm-up, which also proves the bytes arrive intact on every side.
+  const std::uint64_t warm_total = (1u << 20) / write_size * write_size;
+  std::string s_cipher, b_cipher, sh_cipher;
+  double rate = bulk_mb_per_second<Sanstls>(s_env, write_size, warm_total, true, &s_cipher);
+  bulk_mb_per_second<Baseline>(b_env, write_size, warm_total, true, &b_cipher);
+  bulk_mb_per_second<SharedPair>(sh_env, write_size, warm_total, true, &sh_cipher);
+  if (s_cipher != b_cipher || s_cipher != sh_cipher) {
+    fail(name + ": ciphers differ: sanstls " + s_cipher + ", baseline " + b_cipher);
+  }
+  const char* expected = chacha ? "ECDHE-ECDSA-CHACHA20-POLY1305" : "TLS_AES_128_GCM_SHA256";
+  if (s_cipher.rfind(expected, 0) != 0) fail(name + ": expected " + expected + ", got " + s_cipher);
+  std::uint64_t total = warm_total;
+  if (!g_options.quick) {
+    total = std::max<std::uint64_t>(32u << 20,
+                                    static_cast<std::uint64_t>(rate * 1e6 * g_options.target_seconds));
+    total = total / write_size * write_size;
+  }
+  const bool verify = g_options.quick;
+  Runs runs = alternate(
+      [&] { return bulk_mb_per_second<Sanstls>(s_env, write_size, total, verify); },
+      [&] { return bulk_mb_per_second<Baseline>(b_env, write_size, total, verify); },
+      [&] { return bulk_mb_per_second<SharedPair>(sh_env, write_size, total, verify); });
+  Summary s = summarize(runs.sanstls);
+  Summary b = summarize(runs.baseline);
+  Summary sh = summarize(runs.shared);
+  print_bench(name, s, b, kMegabytes);
+  print_note(name + ": cipher " + s_cipher + " on every side" +
+             (chacha ? " (TLS 1.2: BoringSSL cannot be made to pick ChaCha20 in TLS 1.3 when "
+                       "it has AES hardware)"
+                     : "") +
+             "; AES hardware " + (EVP_has_aes_hardware() ? "yes" : "no") + "; " +
+             std::to_string(total >> 10) + " KiB x " + std::to_string(g_options.reps) +
+             " reps; " + describe("baseline", b, 1) + "; " + describe("shared_bio_pair", sh, 1) +
+             " ratio=" + ratio(s.median, sh.median));
+  g_sanstls_medians[name] = s.median;
+}
+
+void run_allocs(const std::string& name) {
+  Settings settings;
+  settings.resumption = false;
+  Sanstls::Env s_env(settings);
+  Baseline::Env b_env(settings);
+  MemBio::Env m_env(settings);
+  const int n = g_options.quick ? 64 : 4096;
+  const int warmup = g_options.quick ? 16 : 256;
+  Runs runs = alternate([&] { return allocations_per_record<Sanstls>(s_env, n, warmup); },
+                        [&] { return allocations_per_record<Baseline>(b_env, n, warmup); }, nullptr,
+                        [&] { return allocations_per_record<MemBio>(m_env, n, warmup); });
+  Summary s = summarize(runs.sanstls);
+  Summary b = summarize(runs.baseline);
+  print_bench(name, s, b, kAllocations);
+  print_note(name + ": " + std::to_string(n) + " records of 16 KiB (write, transfer, read) after " +
+             std::to_string(warmup) + " warm-up records; " + describe("baseline", b, 3) + "; " +
+             describe("bio_s_mem", summarize(runs.mem), 3));
+}
+
+void run_memory(bool idle, bool after) {
+  Settings settings;  // sanstls's defaults: TLS 1.3, tickets on
+  const int pairs = g_options.quick ? 10 : 50;
+  std::vector<MemoryPerPair> s, b, m;
+  for (int i = 0; i < g_options.reps; ++i) {
+    s.push_back(memory_per_pair<Sanstls>(settings, pairs));
+    b.push_back(memory_per_pair<Baseline>(settings, pairs));
+    m.push_back(memory_per_pair<MemBio>(settings, pairs));
+  }
+  auto field = [](const std::vector<MemoryPerPair>& v, double MemoryPerPair::*f) {
+    std::vector<double> out;
+    for (const MemoryPerPair& r : v) out.push_back(r.*f);
+    return summarize(out);
+  };
+  struct Line {
+    bool wanted;
+    const char* name;
+    double MemoryPerPair::*total;
+    double MemoryPerPair::*buffers;
+  };
+  for (const Line& line : {Line{idle, "mem_idle_handshake", &MemoryPerPair::after_handshake,
+                                &MemoryPerPair::buffers_after_handshake},
+                           Line{after, "mem_idle_after_1mib", &MemoryPerPair::after_transfer,
+                                &MemoryPerPair::buffers_after_transfer}}) {
+    if (!line.wanted) continue;
+    print_bench(line.name, field(s, line.total), field(b, line.total), kBytes);
+    print_note(std::string(line.name) + ": " + std::to_string(pairs) + " pairs; " +
+               describe("baseline_bio_s_mem", field(m, line.total), 0) +
+               "; of sanstls's bytes, its four MemoryBIO buffers hold " +
+               format(field(s, line.buffers).median, 0));
+  }
+}
+
+// ---- Python ------------------------------------------------------------
+
+bool executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
+
+std::string find_python() {
+  if (const char* env = std::getenv("PYTHON3"); env != nullptr && *env != '\0') {
+    if (std::strchr(env, '/') != nullptr) return executable(env) ? env : "";
+    std::string name = env;
+    const char* path = std::getenv("PATH");
+    std::stringstream dirs(path != nullptr ? path : "");
+    for (std::string dir; std::getline(dirs, dir, ':');) {
+      if (!dir.empty() && executable(dir + "/" + name)) return dir + "/" + name;
+    }
+    return "";
+  }
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path != nullptr ? path : "");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    if (!dir.empty() && executable(dir + "/python3")) return dir + "/python3";
+  }
+  return "";
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+void write_file(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  if (!out) fail("cannot write " + path.string());
+}
+
+// field_value returns the value of "key=value" in a space-separated line.
+std::string field_value(const std::string& line, const std::string& key) {
+  std::istringstream in(line);
+  for (std::string word; in >> word;) {
+    if (word.rfind(key + "=", 0) == 0) return word.substr(key.size() + 1);
+  }
+  return "";
+}
+
+void run_python(const std::vector<std::string>& scenarios) {
+  std::string python = find_python();
+  if (python.empty()) {
+    print_note("python: not found");
+    return;
+  }
+  std::string script = g_options.python_script.empty()
+                           ? std::string(SANSTLS_BENCH_SOURCE_DIR) + "/python_bench.py"
+                           : g_options.python_script;
+  if (!std::filesystem::exists(script)) {
+    print_note("python: script not found: " + script);
+    return;
+  }
+  const char* tmp = std::getenv("TMPDIR");
+  std::string templ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
+                      "/sanstls-bench-XXXXXX";
+  std::vector<char> dir_name(templ.begin(), templ.end());
+  dir_name.push_back('\0');
+  if (::mkdtemp(dir_name.data()) == nullptr) fail("mkdtemp: " + std::string(std::strerror(errno)));
+  std::filesystem::path dir(dir_name.data());
+  struct Cleanup {
+    std::filesystem::path dir;
+    ~Cleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{dir};
+  for (auto [key, type] : {std::pair{"ecdsa", KeyType::ec_p256}, std::pair{"rsa2048", KeyType::rsa2048}}) {
+    const Credentials& c = credentials(type);
+    write_file(dir / (std::string(key) + "-ca.pem"), c.ca_pem);
+    write_file(dir / (std::string(key) + "-cert.pem"), c.cert_pem);
+    write_file(dir / (std::string(key) + "-key.pem"), c.key_pem);
+  }
+  std::string list;
+  for (const std::string& s : scenarios) list += (list.empty() ? "" : ",") + s;
+  std::string command = shell_quote(python) + " " + shell_quote(script) + " --dir " +
+                        shell_quote(dir.string()) + " --reps " + std::to_string(g_options.reps) +
+                        " --target-seconds " + format(g_options.target_seconds, 3) +
+                        " --scenarios " + shell_quote(list) + (g_options.quick ? " --quick" : "") +
+                        " 2>&1";
+  std::fflush(stdout);
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) fail("cannot run " + python);
+  std::string output;
+  char chunk[4096];
+  while (std::fgets(chunk, sizeof chunk, pipe) != nullptr) output += chunk;
+  int status = ::pclose(pipe);
+  std::istringstream lines(output);
+  int results = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("PYBENCH ", 0) == 0) {
+      std::string name = field_value(line, "scenario");
+      double median = std::strtod(field_value(line, "median").c_str(), nullptr);
+      std::string unit = field_value(line, "unit");
+      auto it = g_sanstls_medians.find(name);
+      if (it == g_sanstls_medians.end()) continue;
+      int decimals = unit == "handshakes/s" || unit == "MB/s" ? 1 : 3;
+      std::printf("BENCH scenario=%s sanstls=%s python=%s ratio=%s unit=%s\n", name.c_str(),
+                  format(it->second, decimals).c_str(), format(median, decimals).c_str(),
+                  ratio(it->second, median).c_str(), unit.c_str());
+      ++results;
+    } else if (line.rfind("# ", 0) == 0) {
+      print_note("python: " + line.substr(2));
+    } else if (!line.empty()) {
+      print_note("python: " + line);
+    }
+  }
+  std::fflush(stdout);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) fail("python_bench.py failed");
+  if (results != static_cast<int>(scenarios.size())) {
+    fail("python_bench.py reported " + std::to_string(results) + " of " +
+         std::to_string(scenarios.size()) + " scenarios");
+  }
+}
+
+// ---- main ---------------------------------------------------------------
+
+void check_malloc_hook() {
+  std::uint64_t made = 0;
+  std::int64_t before = heap::live_bytes();
+  std::int64_t held = 0;
+  {
+    heap::Counter counter;
+    SSL_CTX* ctx = SSL_CTX_new(TLS_method());
+    held = heap::live_bytes() - before;
+    SSL_CTX_free(ctx);
+    made = counter.count();
+  }
+  std::int64_t leaked = heap::live_bytes() - before;
+  std::uint64_t cxx = 0;
+  {
+    heap::Counter counter;
+    auto* p = new std::string(100, 'x');
+    cxx = counter.count();
+    delete p;
+  }
+  if (made == 0 || held <= 0 || cxx < 2) {
+    fail("the malloc hook does not see allocations (SSL_CTX_new: " + std::to_string(made) +
+         ", operator new: " + std::to_string(cxx) + ")");
+  }
+  print_note("malloc hook: SSL_CTX_new made " + std::to_string(made) + " allocations holding " +
+             std::to_string(held) + " bytes (" + std::to_string(leaked) +
+             " left after SSL_CTX_free); libssl/libcrypto allocations are seen");
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(colon + 2);
+    }
+  }
+  return "unknown";
+}
+
+struct Scenario {
+  std::string name;
+  bool python;
+  std::function<void()> run;
+};
+
+int usage(int code) {
+  std::printf(
+      "usage: sanstls-bench [--quick] [--filter NAME] [--reps N] [--target-seconds S]\n"
+      "                     [--python-script PATH] [--no-python]\n"
+      "  --quick           every scenario briefly: a smoke test that checks data arrives intact\n"
+      "  --filter NAME     run the scenario NAME (exact), else every scenario containing NAME\n"
+      "  --reps N          repetitions per implementation (default 7, --quick 3)\n"
+      "  --target-seconds  length of one timed repetition (default 0.25)\n"
+      "  --python-script   python_bench.py to run (default: the source tree's)\n"
+      "  --no-python       skip the Python reference\n"
+      "environment: PYTHON3 names the Python interpreter (default: python3 on PATH)\n");
+  return code;
+}
+
+int run(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "--quick") {
+      g_options.quick = true;
+    } else if (arg == "--filter") {
+      g_options.filter = value();
+    } else if (arg == "--reps") {
+      g_options.reps = std::stoi(value());
+      g_options.reps_given = true;
+      if (g_options.reps < 1) throw std::invalid_argument("--reps must be at least 1");
+    } else if (arg == "--target-seconds") {
+      g_options.target_seconds = std::stod(value());
+    } else if (arg == "--python-script") {
+      g_options.python_script = value();
+    } else if (arg == "--no-python") {
+      g_options.python = false;
+    } else if (arg == "--help" || arg == "-h") {
+      return usage(0);
+    } else {
+      std::fprintf(stderr, "unknown argument %s\n", arg.c_str());
+      return usage(2);
+    }
+  }
+  if (g_options.quick && !g_options.reps_given) g_options.reps = 3;
+
+  const std::vector<Scenario> scenarios = {
+      {"handshake_tls13_ecdsa", true, [] { run_handshake("handshake_tls13_ecdsa", KeyType::ec_p256, false); }},
+      {"handshake_tls13_rsa2048", true, [] { run_handshake("handshake_tls13_rsa2048", KeyType::rsa2048, false); }},
+      {"handshake_tls12_ecdsa", true, [] { run_handshake("handshake_tls12_ecdsa", KeyType::ec_p256, true); }},
+      {"resume_tls13", false, [] { run_resume("resume_tls13", false); }},
+      {"resume_tls12", false, [] { run_resume("resume_tls12", true); }},
+      {"bulk_64", true, [] { run_bulk("bulk_64", 64, false); }},
+      {"bulk_1024", true, [] { run_bulk("bulk_1024", 1024, false); }},
+      {"bulk_16384", true, [] { run_bulk("bulk_16384", 16384, false); }},
+      {"bulk_16384_chacha20", true, [] { run_bulk("bulk_16384_chacha20", 16384, true); }},
+      {"allocs_per_record", false, [] { run_allocs("allocs_per_record"); }},
+      {"mem_idle_handshake", false, nullptr},
+      {"mem_idle_after_1mib", false, nullptr},
+  };
+  std::vector<const Scenario*> selected;
+  for (const Scenario& s : scenarios) {
+    if (s.name == g_options.filter) selected = {&s};
+  }
+  if (selected.empty()) {
+    for (const Scenario& s : scenarios) {
+      if (s.name.find(g_options.filter) != std::string::npos) selected.push_back(&s);
+    }
+  }
+  if (selected.empty()) {
+    std::fprintf(stderr, "no scenario matches '%s'\n", g_options.filter.c_str());
+    return 2;
+  }
+
+  std::time_t now = std::time(nullptr);
+  char date[64];
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %Z", std::localtime(&now));
+  print_note("sanstls-bench: sanstls " + std::string(sanstls::version()) + ", BoringSSL API " +
+             std::to_string(BORINGSSL_API_VERSION) + ", build " + SANSTLS_BENCH_BUILDTYPE +
+             ", compiler " + __VERSION__ + (g_options.quick ? ", QUICK" : ""));
+  print_note(std::string("date ") + date + "; " + std::to_string(std::thread::hardware_concurrency()) +
+             " cores (" + cpu_model() + "); " + std::to_string(g_options.reps) + " reps each");
+  check_malloc_hook();
+
+  Clock::time_point start = Clock::now();
+  bool mem_idle = false;
+  bool mem_after = false;
+  std::vector<std::string> python_scenarios;
+  for (const Scenario* s : selected) {
+    if (s->run) {
+      s->run();
+    } else if (s->name == "mem_idle_handshake") {
+      mem_idle = true;
+    } else {
+      mem_after = true;
+    }
+    if (s->python) python_scenarios.push_back(s->name);
+  }
+  if (mem_idle || mem_after) run_memory(mem_idle, mem_after);
+  if (g_options.python && !python_scenarios.empty()) run_python(python_scenarios);
+  print_note("total " + format(seconds_since(start), 1) + " s");
+  return 0;
+}
+
+}  // namespace
+}  // namespace bench
+
+int main(int argc, char** argv) {
+  try {
+    return bench::run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "sanstls-bench: FAILED: %s\n", e.what());
+    return 1;
+  }
+}
