@@ -4,7 +4,7 @@
 #ifndef SANSTLS_BENCH_MEASURE_HPP
 #define SANSTLS_BENCH_MEASURE_HPP
 
-#include <chrono>
+#include <ctime>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -18,11 +18,30 @@
 
 namespace bench {
 
-using Clock = std::chrono::steady_clock;
+// Timer measures a repetition: by default the CPU time of the calling
+// thread (CLOCK_THREAD_CPUTIME_ID), which on a shared, busy machine leaves
+// out the time other processes had the core; with use_wall_clock(true) the
+// elapsed time instead.
+class Timer {
+ public:
+  Timer() noexcept : start_(now()) {}
+  // seconds returns the time since construction.
+  double seconds() const noexcept { return now() - start_; }
+  static void use_wall_clock(bool wall) noexcept { wall_clock() = wall; }
+  static bool wall() noexcept { return wall_clock(); }
 
-inline double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+ private:
+  static bool& wall_clock() noexcept {
+    static bool wall = false;
+    return wall;
+  }
+  static double now() noexcept {
+    timespec ts{};
+    clock_gettime(wall_clock() ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+  }
+  double start_;
+};
 
 // read_buffer is the receiver's reused buffer: one maximum-size record.
 inline std::span<std::byte> read_buffer() {
@@ -34,12 +53,12 @@ inline std::span<std::byte> read_buffer() {
 // and a server connection and dropping both once they are established.
 template <class Impl>
 double handshakes_per_second(typename Impl::Env& env, int n) {
-  Clock::time_point start = Clock::now();
+  Timer timer;
   for (int i = 0; i < n; ++i) {
     typename Impl::Pair pair(env);
     pair.handshake();
   }
-  return n / seconds_since(start);
+  return n / timer.seconds();
 }
 
 // resumptions_per_second runs |n| handshakes in which the client offers
@@ -53,14 +72,14 @@ double resumptions_per_second(typename Impl::Env& env, int n) {
     pair.settle();
     if (env.latest_session() == nullptr) fail(std::string(Impl::name) + ": no session to resume");
   }
-  Clock::time_point start = Clock::now();
+  Timer timer;
   for (int i = 0; i < n; ++i) {
     typename Impl::Pair pair(env, true);
     pair.handshake();
     pair.settle();
     if (!pair.session_reused()) fail(std::string(Impl::name) + ": the session was not resumed");
   }
-  return n / seconds_since(start);
+  return n / timer.seconds();
 }
 
 // bulk_mb_per_second sends |total| bytes (a multiple of |write_size|) from
@@ -77,12 +96,12 @@ double bulk_mb_per_second(typename Impl::Env& env, std::size_t write_size, std::
   if (cipher != nullptr) *cipher = pair.cipher() + " (" + pair.version() + ")";
   Receiver receiver(verify);
   std::span<std::byte> buffer = read_buffer();
-  Clock::time_point start = Clock::now();
+  Timer timer;
   for (std::uint64_t sent = 0; sent < total; sent += write_size) {
     pair.write(Side::client, pattern::at(sent, write_size));
     pair.read_all(Side::server, buffer, receiver);
   }
-  double secs = seconds_since(start);
+  double secs = timer.seconds();
   if (receiver.received() != total) {
     fail(std::string(Impl::name) + ": sent " + std::to_string(total) + " bytes, received " +
          std::to_string(receiver.received()));

@@ -1,16 +1,25 @@
 #!/usr/bin/env python3
 """Python's ssl.SSLObject + ssl.MemoryBIO reference for sanstls-bench.
 
-sanstls-bench runs this script with the PEM files it generated and prints
-the comparison lines itself. It runs, in one process, the same handshake
-and bulk scenarios as the C++ program: a client and a server SSLObject,
-bytes moved by hand between their MemoryBIOs, alternating nothing (there is
-only one implementation here) but repeating each scenario --reps times and
-reporting the median:
+It runs, in one process, the same handshake and bulk scenarios as the C++
+program: a client and a server SSLObject, bytes moved by hand between their
+MemoryBIOs, with the PEM files sanstls-bench wrote to --dir.
+
+sanstls-bench starts it with --serve and interleaves its repetitions with
+its own (sanstls, baseline, ..., python, sanstls, ...), sending one command
+per line on stdin:
+
+    warm <scenario>     warm up and size one repetition; answers OK
+    run <scenario>      one timed repetition; answers REP <value>
+    report <scenario>   answers the summary line below
+    quit
+
+Run by hand without --serve, it runs every scenario --reps times in a row.
+Either way the summary of a scenario is
 
     PYBENCH scenario=<name> median=<v> unit=<unit> min=<v> max=<v> count=<n>
 
-Lines starting with "# " are notes. Python cannot choose TLS 1.3 cipher
+and lines starting with "# " are notes. Python cannot choose TLS 1.3 cipher
 suites, so an OpenSSL configuration file (OPENSSL_CONF, written before the
 ssl module loads) makes TLS_AES_128_GCM_SHA256 the preferred one, as
 BoringSSL prefers it on machines with AES hardware.
@@ -58,6 +67,9 @@ def parse_args():
     p.add_argument("--target-seconds", type=float, default=0.25)
     p.add_argument("--scenarios", default=",".join(list(HANDSHAKES) + list(BULK)))
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--serve", action="store_true", help="take commands on stdin")
+    p.add_argument("--wall-clock", action="store_true",
+                   help="time with the wall clock instead of this thread's CPU time")
     return p.parse_args()
 
 
@@ -68,6 +80,9 @@ with open(_conf, "w") as f:
 os.environ["OPENSSL_CONF"] = _conf
 
 import ssl  # noqa: E402  (after OPENSSL_CONF is in place)
+
+# As the C++ side: the thread's CPU time unless asked for the wall clock.
+clock = time.perf_counter if ARGS.wall_clock else time.thread_time
 
 
 def contexts(key, tls12=False, ciphers=None):
@@ -132,10 +147,10 @@ class Pair:
 
 
 def handshakes_per_second(ctxs, n):
-    start = time.perf_counter()
+    start = clock()
     for _ in range(n):
         Pair(*ctxs).handshake()
-    return n / (time.perf_counter() - start)
+    return n / (clock() - start)
 
 
 def bulk_mb_per_second(ctxs, size, total, verify, data):
@@ -151,7 +166,7 @@ def bulk_mb_per_second(ctxs, size, total, verify, data):
     buf = bytearray(READ_SIZE)
     received = 0
     sent_crc = received_crc = 0
-    start = time.perf_counter()
+    start = clock()
     for i in range(total // size):
         chunk = chunks[i % nchunks]
         write(chunk)
@@ -166,7 +181,7 @@ def bulk_mb_per_second(ctxs, size, total, verify, data):
             if verify:
                 received_crc = zlib.crc32(memoryview(buf)[:n], received_crc)
             received += n
-    secs = time.perf_counter() - start
+    secs = clock() - start
     if received != total or sent_crc != received_crc:
         raise RuntimeError("bulk: sent %d bytes, received %d intact=%s"
                            % (total, received, sent_crc == received_crc))
@@ -178,42 +193,99 @@ def report(name, values, unit, count):
           % (name, statistics.median(values), unit, min(values), max(values), count), flush=True)
 
 
-def main():
-    wanted = [s for s in ARGS.scenarios.split(",") if s]
-    print("# Python %s, %s, ssl.SSLObject + ssl.MemoryBIO, %d reps"
-          % (sys.version.split()[0], ssl.OPENSSL_VERSION, ARGS.reps), flush=True)
-    rng = random.Random(1)
-    data = bytes(rng.getrandbits(8) for _ in range(PERIOD)) * 2
-    for name in wanted:
+class Scenario:
+    """One scenario: warm() sizes a repetition, run() times one."""
+
+    def __init__(self, name, data):
+        self.name = name
+        self.data = data
+        self.values = []
         if name in HANDSHAKES:
             key, tls12 = HANDSHAKES[name]
-            ctxs = contexts(key, tls12, "ECDHE-ECDSA-AES128-GCM-SHA256" if tls12 else None)
-            probe = Pair(*ctxs)
-            probe.handshake()
-            rate = handshakes_per_second(ctxs, 2 if ARGS.quick else 10)
-            n = 5 if ARGS.quick else max(10, int(rate * ARGS.target_seconds))
-            values = [handshakes_per_second(ctxs, n) for _ in range(ARGS.reps)]
-            print("# %s: %s %s, %d handshakes per rep"
-                  % (name, probe.client.version(), probe.client.cipher()[0], n), flush=True)
-            report(name, values, "handshakes/s", n)
+            self.unit = "handshakes/s"
+            self.ctxs = contexts(key, tls12, "ECDHE-ECDSA-AES128-GCM-SHA256" if tls12 else None)
         elif name in BULK:
-            size, chacha = BULK[name]
+            self.size, chacha = BULK[name]
+            self.unit = "MB/s"
             if chacha:
-                ctxs = contexts("ecdsa", True, "ECDHE-ECDSA-CHACHA20-POLY1305")
+                self.ctxs = contexts("ecdsa", True, "ECDHE-ECDSA-CHACHA20-POLY1305")
             else:
-                ctxs = contexts("ecdsa")
-            warm = (1 << 20) // size * size
-            rate, cipher = bulk_mb_per_second(ctxs, size, warm, True, data)
-            total = warm
-            if not ARGS.quick:
-                total = max(warm, int(rate * 1e6 * ARGS.target_seconds)) // size * size
-            values = [bulk_mb_per_second(ctxs, size, total, ARGS.quick, data)[0]
-                      for _ in range(ARGS.reps)]
-            print("# %s: %s %s, %d KiB per rep" % (name, cipher[1], cipher[0], total >> 10),
-                  flush=True)
-            report(name, values, "MB/s", total)
+                self.ctxs = contexts("ecdsa")
         else:
-            print("# %s: not a Python scenario" % name, flush=True)
+            raise ValueError("not a Python scenario: " + name)
+        self.count = 0
+
+    def warm(self):
+        if self.unit == "handshakes/s":
+            probe = Pair(*self.ctxs)
+            probe.handshake()
+            rate = handshakes_per_second(self.ctxs, 2 if ARGS.quick else 10)
+            self.count = 5 if ARGS.quick else max(10, int(rate * ARGS.target_seconds))
+            print("# %s: %s %s, %d handshakes per rep"
+                  % (self.name, probe.client.version(), probe.client.cipher()[0], self.count),
+                  flush=True)
+        else:
+            warm = (1 << 20) // self.size * self.size
+            rate, cipher = bulk_mb_per_second(self.ctxs, self.size, warm, True, self.data)
+            self.count = warm
+            if not ARGS.quick:
+                self.count = max(warm, int(rate * 1e6 * ARGS.target_seconds)) // self.size * self.size
+            print("# %s: %s %s, %d KiB per rep" % (self.name, cipher[1], cipher[0], self.count >> 10),
+                  flush=True)
+
+    def run(self):
+        if self.unit == "handshakes/s":
+            value = handshakes_per_second(self.ctxs, self.count)
+        else:
+            value = bulk_mb_per_second(self.ctxs, self.size, self.count, ARGS.quick, self.data)[0]
+        self.values.append(value)
+        return value
+
+    def report(self):
+        report(self.name, self.values, self.unit, self.count)
+
+
+def serve(data):
+    scenarios = {}
+    print("READY", flush=True)
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        if words[0] == "quit":
+            return 0
+        try:
+            command, name = words
+            if command == "warm":
+                scenarios[name] = Scenario(name, data)
+                scenarios[name].warm()
+                print("OK", flush=True)
+            elif command == "run":
+                print("REP %.3f" % scenarios[name].run(), flush=True)
+            elif command == "report":
+                scenarios[name].report()
+            else:
+                raise ValueError("unknown command")
+        except Exception as e:  # the C++ side reports it and fails
+            print("ERROR %s: %r" % (line.strip(), e), flush=True)
+            return 1
+    return 0
+
+
+def main():
+    print("# Python %s, %s, ssl.SSLObject + ssl.MemoryBIO, timed by %s"
+          % (sys.version.split()[0], ssl.OPENSSL_VERSION,
+             "wall clock" if ARGS.wall_clock else "thread CPU time"), flush=True)
+    rng = random.Random(1)
+    data = bytes(rng.getrandbits(8) for _ in range(PERIOD)) * 2
+    if ARGS.serve:
+        return serve(data)
+    for name in [s for s in ARGS.scenarios.split(",") if s]:
+        scenario = Scenario(name, data)
+        scenario.warm()
+        for _ in range(ARGS.reps):
+            scenario.run()
+        scenario.report()
     return 0
 
 

@@ -3,20 +3,14 @@
 #include <openssl/aead.h>
 #include <openssl/ssl.h>
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <filesystem>
 #include <fstream>
 #include <functional>
-#include <map>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +21,7 @@
 #include "bench.hpp"
 #include "malloc_hook.hpp"
 #include "measure.hpp"
+#include "python_peer.hpp"
 #include "report.hpp"
 #include "sanstls_side.hpp"
 
@@ -54,31 +49,56 @@ struct Options {
   double target_seconds = 0.25;  // the length of one timed repetition
   std::string python_script;
   bool python = true;
+  bool wall_clock = false;
 };
 
 Options g_options;
 
-// The sanstls medians, for the Python comparison lines.
-std::map<std::string, double> g_sanstls_medians;
+// Python's ssl module, when it is there.
+PythonPeer g_python;
 
 // Runs is the samples of one scenario, one vector per implementation.
 struct Runs {
-  std::vector<double> sanstls, baseline, shared, mem;
+  std::vector<double> sanstls, baseline, shared, mem, python;
+};
+
+// Arms are the measurements of one scenario; null ones are skipped.
+struct Arms {
+  std::function<double()> sanstls, baseline, shared = nullptr, mem = nullptr, python = nullptr;
 };
 
 // alternate runs |reps| repetitions of each measurement in turn: sanstls,
-// baseline, (the extra baselines,) sanstls, baseline, ...
-Runs alternate(const std::function<double()>& sanstls, const std::function<double()>& baseline,
-               const std::function<double()>& shared = nullptr,
-               const std::function<double()>& mem = nullptr) {
+// baseline, (the extra baselines, Python,) sanstls, baseline, ...
+Runs alternate(const Arms& arms) {
   Runs runs;
   for (int i = 0; i < g_options.reps; ++i) {
-    if (sanstls) runs.sanstls.push_back(sanstls());
-    if (baseline) runs.baseline.push_back(baseline());
-    if (shared) runs.shared.push_back(shared());
-    if (mem) runs.mem.push_back(mem());
+    if (arms.sanstls) runs.sanstls.push_back(arms.sanstls());
+    if (arms.baseline) runs.baseline.push_back(arms.baseline());
+    if (arms.shared) runs.shared.push_back(arms.shared());
+    if (arms.mem) runs.mem.push_back(arms.mem());
+    if (arms.python) runs.python.push_back(arms.python());
   }
   return runs;
+}
+
+// python_arm warms |scenario| up in Python and returns its repetition, or
+// nothing when Python is not running.
+std::function<double()> python_arm(const std::string& scenario) {
+  if (!g_python.active()) return nullptr;
+  g_python.warm(scenario);
+  return [scenario] { return g_python.run(scenario); };
+}
+
+// print_python prints the line comparing sanstls with Python's ssl module.
+void print_python(const std::string& scenario, const Summary& sanstls, Unit unit) {
+  if (!g_python.active()) return;
+  PythonPeer::Summary py = g_python.report(scenario);
+  if (py.unit != unit.name) fail("python_bench.py: unit " + py.unit + " for " + scenario);
+  std::printf("BENCH scenario=%s sanstls=%s python=%s ratio=%s unit=%s\n", scenario.c_str(),
+              format(sanstls.median, unit.decimals).c_str(),
+              format(py.median, unit.decimals).c_str(), ratio(sanstls.median, py.median).c_str(),
+              unit.name);
+  std::fflush(stdout);
 }
 
 std::string describe(const std::string& label, const Summary& s, int decimals) {
@@ -125,9 +145,10 @@ void run_handshake(const std::string& name, KeyType key, bool tls12) {
   handshakes_per_second<Baseline>(b_env, warm);
   handshakes_per_second<SharedPair>(sh_env, warm);
   const int n = count_for(rate, 5, 20);
-  Runs runs = alternate([&] { return handshakes_per_second<Sanstls>(s_env, n); },
-                        [&] { return handshakes_per_second<Baseline>(b_env, n); },
-                        [&] { return handshakes_per_second<SharedPair>(sh_env, n); });
+  Runs runs = alternate({.sanstls = [&] { return handshakes_per_second<Sanstls>(s_env, n); },
+                         .baseline = [&] { return handshakes_per_second<Baseline>(b_env, n); },
+                         .shared = [&] { return handshakes_per_second<SharedPair>(sh_env, n); },
+                         .python = python_arm(name)});
   Summary s = summarize(runs.sanstls);
   Summary b = summarize(runs.baseline);
   Summary sh = summarize(runs.shared);
@@ -135,7 +156,7 @@ void run_handshake(const std::string& name, KeyType key, bool tls12) {
   print_note(name + ": " + std::to_string(n) + " handshakes x " + std::to_string(g_options.reps) +
              " reps; " + describe("baseline", b, 1) + "; " +
              describe("shared_bio_pair", sh, 1) + " ratio=" + ratio(s.median, sh.median));
-  g_sanstls_medians[name] = s.median;
+  print_python(name, s, kHandshakes);
 }
 
 // resume_run warms up resumption for |Impl| and returns one timed
@@ -165,8 +186,8 @@ void run_resume(const std::string& name, bool tls12) {
   const int n = count_for(rate, 5, 20);
   // sanstls joins in by itself once SanstlsSide::has_sessions is true
   // (issue 5): its Env keeps the newest session, Pair(env, true) offers it.
-  Runs runs = alternate(resume_run<Sanstls>(settings, warm, n),
-                        resume_run<Baseline>(settings, warm, n));
+  Runs runs = alternate({.sanstls = resume_run<Sanstls>(settings, warm, n),
+                         .baseline = resume_run<Baseline>(settings, warm, n)});
   Summary b = summarize(runs.baseline);
   std::string detail = std::to_string(n) + " resumptions x " + std::to_string(g_options.reps) +
                        " reps (client offers its newest ticket, reads the new ones); " +
@@ -178,8 +199,7 @@ void run_resume(const std::string& name, bool tls12) {
     Summary s = summarize(runs.sanstls);
     print_bench(name, s, b, kHandshakes);
     print_note(name + ": " + detail);
-    g_sanstls_medians[name] = s.median;
-  }
+    }
 }
 
 void run_bulk(const std::string& name, std::size_t write_size, bool chacha) {
@@ -213,9 +233,10 @@ void run_bulk(const std::string& name, std::size_t write_size, bool chacha) {
   }
   const bool verify = g_options.quick;
   Runs runs = alternate(
-      [&] { return bulk_mb_per_second<Sanstls>(s_env, write_size, total, verify); },
-      [&] { return bulk_mb_per_second<Baseline>(b_env, write_size, total, verify); },
-      [&] { return bulk_mb_per_second<SharedPair>(sh_env, write_size, total, verify); });
+      {.sanstls = [&] { return bulk_mb_per_second<Sanstls>(s_env, write_size, total, verify); },
+       .baseline = [&] { return bulk_mb_per_second<Baseline>(b_env, write_size, total, verify); },
+       .shared = [&] { return bulk_mb_per_second<SharedPair>(sh_env, write_size, total, verify); },
+       .python = python_arm(name)});
   Summary s = summarize(runs.sanstls);
   Summary b = summarize(runs.baseline);
   Summary sh = summarize(runs.shared);
@@ -228,7 +249,7 @@ void run_bulk(const std::string& name, std::size_t write_size, bool chacha) {
              std::to_string(total >> 10) + " KiB x " + std::to_string(g_options.reps) +
              " reps; " + describe("baseline", b, 1) + "; " + describe("shared_bio_pair", sh, 1) +
              " ratio=" + ratio(s.median, sh.median));
-  g_sanstls_medians[name] = s.median;
+  print_python(name, s, kMegabytes);
 }
 
 void run_allocs(const std::string& name) {
@@ -239,9 +260,9 @@ void run_allocs(const std::string& name) {
   MemBio::Env m_env(settings);
   const int n = g_options.quick ? 64 : 4096;
   const int warmup = g_options.quick ? 16 : 256;
-  Runs runs = alternate([&] { return allocations_per_record<Sanstls>(s_env, n, warmup); },
-                        [&] { return allocations_per_record<Baseline>(b_env, n, warmup); }, nullptr,
-                        [&] { return allocations_per_record<MemBio>(m_env, n, warmup); });
+  Runs runs = alternate({.sanstls = [&] { return allocations_per_record<Sanstls>(s_env, n, warmup); },
+                         .baseline = [&] { return allocations_per_record<Baseline>(b_env, n, warmup); },
+                         .mem = [&] { return allocations_per_record<MemBio>(m_env, n, warmup); }});
   Summary s = summarize(runs.sanstls);
   Summary b = summarize(runs.baseline);
   print_bench(name, s, b, kAllocations);
@@ -297,131 +318,6 @@ void run_memory(bool idle, bool after) {
   }
 }
 
-// ---- Python ------------------------------------------------------------
-
-bool executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
-
-std::string find_python() {
-  if (const char* env = std::getenv("PYTHON3"); env != nullptr && *env != '\0') {
-    if (std::strchr(env, '/') != nullptr) return executable(env) ? env : "";
-    std::string name = env;
-    const char* path = std::getenv("PATH");
-    std::stringstream dirs(path != nullptr ? path : "");
-    for (std::string dir; std::getline(dirs, dir, ':');) {
-      if (!dir.empty() && executable(dir + "/" + name)) return dir + "/" + name;
-    }
-    return "";
-  }
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path != nullptr ? path : "");
-  for (std::string dir; std::getline(dirs, dir, ':');) {
-    if (!dir.empty() && executable(dir + "/python3")) return dir + "/python3";
-  }
-  return "";
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
-void write_file(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  if (!out) fail("cannot write " + path.string());
-}
-
-// field_value returns the value of "key=value" in a space-separated line.
-std::string field_value(const std::string& line, const std::string& key) {
-  std::istringstream in(line);
-  for (std::string word; in >> word;) {
-    if (word.rfind(key + "=", 0) == 0) return word.substr(key.size() + 1);
-  }
-  return "";
-}
-
-void run_python(const std::vector<std::string>& scenarios) {
-  std::string python = find_python();
-  if (python.empty()) {
-    print_note("python: not found");
-    return;
-  }
-  std::string script = g_options.python_script.empty()
-                           ? std::string(SANSTLS_BENCH_SOURCE_DIR) + "/python_bench.py"
-                           : g_options.python_script;
-  if (!std::filesystem::exists(script)) {
-    print_note("python: script not found: " + script);
-    return;
-  }
-  const char* tmp = std::getenv("TMPDIR");
-  std::string templ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
-                      "/sanstls-bench-XXXXXX";
-  std::vector<char> dir_name(templ.begin(), templ.end());
-  dir_name.push_back('\0');
-  if (::mkdtemp(dir_name.data()) == nullptr) fail("mkdtemp: " + std::string(std::strerror(errno)));
-  std::filesystem::path dir(dir_name.data());
-  struct Cleanup {
-    std::filesystem::path dir;
-    ~Cleanup() {
-      std::error_code ec;
-      std::filesystem::remove_all(dir, ec);
-    }
-  } cleanup{dir};
-  for (auto [key, type] : {std::pair{"ecdsa", KeyType::ec_p256}, std::pair{"rsa2048", KeyType::rsa2048}}) {
-    const Credentials& c = credentials(type);
-    write_file(dir / (std::string(key) + "-ca.pem"), c.ca_pem);
-    write_file(dir / (std::string(key) + "-cert.pem"), c.cert_pem);
-    write_file(dir / (std::string(key) + "-key.pem"), c.key_pem);
-  }
-  std::string list;
-  for (const std::string& s : scenarios) list += (list.empty() ? "" : ",") + s;
-  std::string command = shell_quote(python) + " " + shell_quote(script) + " --dir " +
-                        shell_quote(dir.string()) + " --reps " + std::to_string(g_options.reps) +
-                        " --target-seconds " + format(g_options.target_seconds, 3) +
-                        " --scenarios " + shell_quote(list) + (g_options.quick ? " --quick" : "") +
-                        " 2>&1";
-  std::fflush(stdout);
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) fail("cannot run " + python);
-  std::string output;
-  char chunk[4096];
-  while (std::fgets(chunk, sizeof chunk, pipe) != nullptr) output += chunk;
-  int status = ::pclose(pipe);
-  std::istringstream lines(output);
-  int results = 0;
-  for (std::string line; std::getline(lines, line);) {
-    if (line.rfind("PYBENCH ", 0) == 0) {
-      std::string name = field_value(line, "scenario");
-      double median = std::strtod(field_value(line, "median").c_str(), nullptr);
-      std::string unit = field_value(line, "unit");
-      auto it = g_sanstls_medians.find(name);
-      if (it == g_sanstls_medians.end()) continue;
-      int decimals = unit == "handshakes/s" || unit == "MB/s" ? 1 : 3;
-      std::printf("BENCH scenario=%s sanstls=%s python=%s ratio=%s unit=%s\n", name.c_str(),
-                  format(it->second, decimals).c_str(), format(median, decimals).c_str(),
-                  ratio(it->second, median).c_str(), unit.c_str());
-      ++results;
-    } else if (line.rfind("# ", 0) == 0) {
-      print_note("python: " + line.substr(2));
-    } else if (!line.empty()) {
-      print_note("python: " + line);
-    }
-  }
-  std::fflush(stdout);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) fail("python_bench.py failed");
-  if (results != static_cast<int>(scenarios.size())) {
-    fail("python_bench.py reported " + std::to_string(results) + " of " +
-         std::to_string(scenarios.size()) + " scenarios");
-  }
-}
-
 // ---- main ---------------------------------------------------------------
 
 void check_malloc_hook() {
@@ -472,13 +368,14 @@ struct Scenario {
 int usage(int code) {
   std::printf(
       "usage: sanstls-bench [--quick] [--filter NAME] [--reps N] [--target-seconds S]\n"
-      "                     [--python-script PATH] [--no-python]\n"
+      "                     [--python-script PATH] [--no-python] [--wall-clock]\n"
       "  --quick           every scenario briefly: a smoke test that checks data arrives intact\n"
       "  --filter NAME     run the scenario NAME (exact), else every scenario containing NAME\n"
       "  --reps N          repetitions per implementation (default 7, --quick 3)\n"
       "  --target-seconds  length of one timed repetition (default 0.25)\n"
       "  --python-script   python_bench.py to run (default: the source tree's)\n"
       "  --no-python       skip the Python reference\n"
+      "  --wall-clock      time repetitions by the wall clock, not the thread's CPU time\n"
       "environment: PYTHON3 names the Python interpreter (default: python3 on PATH)\n");
   return code;
 }
@@ -504,6 +401,8 @@ int run(int argc, char** argv) {
       g_options.python_script = value();
     } else if (arg == "--no-python") {
       g_options.python = false;
+    } else if (arg == "--wall-clock") {
+      g_options.wall_clock = true;
     } else if (arg == "--help" || arg == "-h") {
       return usage(0);
     } else {
@@ -551,10 +450,21 @@ int run(int argc, char** argv) {
              " cores (" + cpu_model() + "); " + std::to_string(g_options.reps) + " reps each");
   check_malloc_hook();
 
-  Clock::time_point start = Clock::now();
+  Timer::use_wall_clock(g_options.wall_clock);
+  print_note(std::string("timed by ") +
+             (g_options.wall_clock ? "the wall clock" : "the thread's CPU time"));
+  const auto started = std::chrono::steady_clock::now();
   bool mem_idle = false;
   bool mem_after = false;
-  std::vector<std::string> python_scenarios;
+  bool python_wanted = false;
+  for (const Scenario* s : selected) python_wanted = python_wanted || s->python;
+  if (g_options.python && python_wanted) {
+    std::string script = g_options.python_script.empty()
+                             ? std::string(SANSTLS_BENCH_SOURCE_DIR) + "/python_bench.py"
+                             : g_options.python_script;
+    g_python.start(script, g_options.reps, g_options.target_seconds, g_options.quick,
+                   g_options.wall_clock);
+  }
   for (const Scenario* s : selected) {
     if (s->run) {
       s->run();
@@ -563,11 +473,11 @@ int run(int argc, char** argv) {
     } else {
       mem_after = true;
     }
-    if (s->python) python_scenarios.push_back(s->name);
   }
   if (mem_idle || mem_after) run_memory(mem_idle, mem_after);
-  if (g_options.python && !python_scenarios.empty()) run_python(python_scenarios);
-  print_note("total " + format(seconds_since(start), 1) + " s");
+  print_note("total " +
+             format(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), 1) +
+             " s elapsed");
   return 0;
 }
 
