@@ -348,6 +348,13 @@ void check_malloc_hook() {
              " left after SSL_CTX_free); libssl/libcrypto allocations are seen");
 }
 
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return in ? one + " " + five + " " + fifteen : "unknown";
+}
+
 std::string cpu_model() {
   std::ifstream in("/proc/cpuinfo");
   for (std::string line; std::getline(in, line);) {
@@ -447,7 +454,8 @@ int run(int argc, char** argv) {
              std::to_string(BORINGSSL_API_VERSION) + ", build " + SANSTLS_BENCH_BUILDTYPE +
              ", compiler " + __VERSION__ + (g_options.quick ? ", QUICK" : ""));
   print_note(std::string("date ") + date + "; " + std::to_string(std::thread::hardware_concurrency()) +
-             " cores (" + cpu_model() + "); " + std::to_string(g_options.reps) + " reps each");
+             " cores (" + cpu_model() + "), load average " + load_average() + "; " +
+             std::to_string(g_options.reps) + " reps each");
   check_malloc_hook();
 
   Timer::use_wall_clock(g_options.wall_clock);
@@ -475,6 +483,7 @@ int run(int argc, char** argv) {
     }
   }
   if (mem_idle || mem_after) run_memory(mem_idle, mem_after);
+  print_note("load average " + load_average());
   print_note("total " +
              format(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), 1) +
              " s elapsed");
