@@ -49,6 +49,7 @@ void* aligned(std::size_t alignment, std::size_t size) noexcept {
 
 }  // namespace
 
+bool available() noexcept { return true; }
 std::int64_t live_bytes() noexcept { return g_live.load(std::memory_order_relaxed); }
 std::uint64_t allocations() noexcept { return g_allocations.load(std::memory_order_relaxed); }
 void set_counting(bool on) noexcept { g_counting.store(on, std::memory_order_relaxed); }

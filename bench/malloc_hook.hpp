@@ -12,12 +12,19 @@
 //     handed out and when it is freed, so a delta between two snapshots is
 //     the heap the code in between still holds;
 //   * allocation calls, only while counting is switched on.
+//
+// Sanitizer builds (b_sanitize) replace malloc themselves; there
+// malloc_hook_off.cpp is built instead and available() returns false.
 #ifndef SANSTLS_BENCH_MALLOC_HOOK_HPP
 #define SANSTLS_BENCH_MALLOC_HOOK_HPP
 
 #include <cstdint>
 
 namespace bench::heap {
+
+// available returns false when the bench was built without the hook (a
+// sanitizer build, whose runtime owns malloc): the counters then stay 0.
+bool available() noexcept;
 
 // live_bytes returns the usable bytes of every block currently allocated.
 std::int64_t live_bytes() noexcept;
