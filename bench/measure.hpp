@@ -4,11 +4,12 @@
 #ifndef SANSTLS_BENCH_MEASURE_HPP
 #define SANSTLS_BENCH_MEASURE_HPP
 
-#include <ctime>
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 #include <exception>
 #include <memory>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
