@@ -197,7 +197,7 @@ void run_resume(const std::string& name, bool tls12) {
     Summary s = summarize(runs.sanstls);
     print_bench(name, s, b, kHandshakes);
     print_note(name + ": " + detail);
-    }
+  }
 }
 
 void run_bulk(const std::string& name, std::size_t write_size, bool chacha) {
