@@ -17,6 +17,11 @@ namespace sanstls {
 // Object::State is one connection: the SSL, the handles that keep its
 // buffers and configuration alive, and the sticky fatal error.
 struct Object::State {
+  // Members are initialised from wrap_bio's arguments: a default Context
+  // or MemoryBIO would allocate an SSL_CTX or a buffer only to drop it.
+  State(const Context& ctx, MemoryBIO in, MemoryBIO out, bool server)
+      : context(ctx), incoming(std::move(in)), outgoing(std::move(out)), server_side(server) {}
+
   Context context;
   MemoryBIO incoming;
   MemoryBIO outgoing;
@@ -136,11 +141,8 @@ Object Context::wrap_bio(MemoryBIO incoming, MemoryBIO outgoing, bool server_sid
   }
 
   ErrorGuard guard;
-  auto s = std::make_unique<Object::State>();
-  s->context = *this;
-  s->incoming = std::move(incoming);
-  s->outgoing = std::move(outgoing);
-  s->server_side = server_side;
+  auto s = std::make_unique<Object::State>(*this, std::move(incoming), std::move(outgoing),
+                                           server_side);
   s->ssl.reset(SSL_new(cs.ctx.get()));
   if (!s->ssl) throw_from_queue("failed to allocate an SSL");
   SSL* ssl = s->ssl.get();
