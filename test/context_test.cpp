@@ -39,31 +39,13 @@ using sanstls::testing::CertificateAuthority;
 using sanstls::testing::Issued;
 using sanstls::testing::Pipe;
 using sanstls::testing::Side;
+using test::Handshake;
 using test::TempDir;
+using test::handshake;
 
 namespace {
 
 
-// Handshake is a client and a server Object after a Pipe ran them against
-// each other, with the last Result each side returned.
-struct Handshake {
-  sanstls::Object client;
-  sanstls::Object server;
-  bool ok;
-  sanstls::Result client_result;
-  sanstls::Result server_result;
-};
-
-Handshake handshake(const Context& client_ctx, const Context& server_ctx,
-                    std::optional<std::string> server_hostname = "localhost") {
-  Handshake h{client_ctx.wrap_bio({}, {}, false, std::move(server_hostname)),
-              server_ctx.wrap_bio({}, {}, true), false, {}, {}};
-  Pipe link(h.client, h.server);
-  h.ok = link.handshake();
-  h.client_result = link.last(Side::client);
-  h.server_result = link.last(Side::server);
-  return h;
-}
 
 // describe says what a Result holds, for failure messages.
 std::string describe(const sanstls::Result& r) {

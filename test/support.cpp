@@ -38,6 +38,17 @@ Pair make_pair(const sanstls::Context& client_ctx, const sanstls::Context& serve
               server_ctx.wrap_bio({}, {}, true)};
 }
 
+Handshake handshake(const sanstls::Context& client_ctx, const sanstls::Context& server_ctx,
+                    std::optional<std::string> server_hostname) {
+  Handshake h{client_ctx.wrap_bio({}, {}, false, std::move(server_hostname)),
+              server_ctx.wrap_bio({}, {}, true), false, {}, {}};
+  sanstls::testing::Pipe link(h.client, h.server);
+  h.ok = link.handshake();
+  h.client_result = link.last(sanstls::testing::Side::client);
+  h.server_result = link.last(sanstls::testing::Side::server);
+  return h;
+}
+
 TempDir::TempDir() {
   std::random_device seed;
   std::mt19937_64 rng((static_cast<std::uint64_t>(seed()) << 32) ^ seed());

@@ -4,6 +4,7 @@
 #define SANSTLS_TEST_SUPPORT_HPP
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,6 +36,21 @@ struct Pair {
 };
 Pair make_pair(const sanstls::Context& client_ctx, const sanstls::Context& server_ctx,
                const std::string& server_hostname = "localhost");
+
+// Handshake is a client and a server Object after a Pipe ran them against
+// each other, with the last Result each side returned.
+struct Handshake {
+  sanstls::Object client;
+  sanstls::Object server;
+  bool ok;
+  sanstls::Result client_result;
+  sanstls::Result server_result;
+};
+
+// handshake wraps a client and a server and runs them to completion or
+// failure.
+Handshake handshake(const sanstls::Context& client_ctx, const sanstls::Context& server_ctx,
+                    std::optional<std::string> server_hostname = "localhost");
 
 // TempDir is a fresh directory under the system's temporary directory,
 // removed with everything in it when the TempDir goes away.
