@@ -675,7 +675,7 @@ TEST_CASE("64 MiB in 16-byte writes and reads with 1 MiB buffered arrive intact 
   CHECK(max_pending == kBuffered + kChunk);
   // With at most ~1 MiB buffered the buffer must not keep growing.
   CHECK(max_capacity <= 4 * (kBuffered + kChunk));
-  CHECK(bio.capacity() <= 4096);
+  CHECK(bio.capacity() == 0);
 }
 
 // ---------------------------------------------------------------------------
@@ -740,7 +740,7 @@ TEST_CASE("a drained buffer gives its memory back; a full one holds at least wha
   }
   CHECK((out == data));
   CHECK(bio.pending() == 0);
-  CHECK(bio.capacity() <= 4096);
+  CHECK(bio.capacity() == 0);
 
   // The buffer is still fully usable afterwards.
   bio.write(std::string_view("again"));
@@ -892,7 +892,7 @@ TEST_CASE("a drained incoming buffer gives its memory back when BoringSSL read i
   REQUIRE(pair.client.write(data).status == Status::done);
   REQUIRE(c_out.pending() > data.size());
   s_in.write(c_out.read());
-  CHECK(c_out.capacity() <= 4096);
+  CHECK(c_out.capacity() == 0);
   CHECK(s_in.capacity() >= s_in.pending());
 
   std::string got;
@@ -907,7 +907,7 @@ TEST_CASE("a drained incoming buffer gives its memory back when BoringSSL read i
   }
   CHECK((got == data));
   CHECK(s_in.pending() == 0);
-  CHECK(s_in.capacity() <= 4096);
+  CHECK(s_in.capacity() == 0);
 }
 
 TEST_CASE("write_eof on the client's incoming before the handshake completes is an EOF error",
@@ -956,8 +956,8 @@ TEST_CASE("write_eof on the client's incoming before the handshake completes is 
 // Regression test: a call that removes nothing -- consume(0), or
 // read()/read_into() on an empty buffer -- used to run
 // MemoryBIO::State::removed()'s "drained" path, which forgot the outstanding
-// prepare() (commit() then threw out_of_range) and, above the 4096-byte
-// reserve, freed the memory the prepared span points into. memory_bio.hpp
+// prepare() (commit() then threw out_of_range) and freed the memory the
+// prepared span points into. memory_bio.hpp
 // lets reads and consume() run while the space is being filled and keeps
 // the span valid until commit(), prepare(), write() or write_eof().
 TEST_CASE("prepared space survives calls that remove nothing (consume(0), reads of an empty buffer)",
@@ -965,7 +965,7 @@ TEST_CASE("prepared space survives calls that remove nothing (consume(0), reads 
   const int call = GENERATE(0, 1, 2, 3);
   INFO("no-op call " << call << " (0 consume(0), 1 read(), 2 read(0), 3 read_into)");
   MemoryBIO bio;
-  std::span<std::byte> space = bio.prepare(10'000);  // larger than the 4096-byte reserve
+  std::span<std::byte> space = bio.prepare(10'000);
   const std::size_t capacity = bio.capacity();
   copy_text("abc", space);  // filled before the no-op call, so the test itself stays safe
   std::array<std::byte, 8> sink{};

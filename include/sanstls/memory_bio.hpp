@@ -92,10 +92,10 @@ class MemoryBIO {
   // larger than that space; throws SSLError after write_eof().
   void commit(std::size_t n);
 
-  // capacity returns the bytes of heap the buffer holds right now. A drained
-  // buffer gives back anything larger than 4 KiB (to a small per-thread
-  // cache that the next large buffer is taken from), so an idle connection
-  // costs little memory and a busy one does not call malloc per record.
+  // capacity returns the bytes of heap the buffer holds right now: 0 once
+  // drained. A drained buffer goes to a small per-thread cache that the next
+  // buffer is taken from, so an idle connection holds no buffer memory and a
+  // busy one does not call malloc per record.
   std::size_t capacity() const noexcept;
 
   // shares_buffer_with returns true when |other| is a copy of this handle.

@@ -14,17 +14,14 @@ namespace sanstls {
 
 namespace {
 
-// A drained buffer keeps at most this much heap: enough for handshake
-// messages and small records, while an idle connection that once carried
-// 16 KiB records does not keep them.
-constexpr std::size_t kRetainedCapacity = 4096;
 constexpr std::size_t kMinimumCapacity = 1024;
 
-// BufferCache keeps a few large buffers that drained MemoryBIOs gave back,
-// per thread, so that a connection moving 16 KiB records reuses one buffer
-// instead of calling malloc for every record, while an idle connection holds
-// none. It is bounded (kSlots buffers of at most kMaxCached bytes) and
-// needs no lock: a buffer is plain memory, whichever thread frees it.
+// BufferCache keeps a few buffers that drained MemoryBIOs gave back, per
+// thread. A drained MemoryBIO holds no heap at all, so an idle connection
+// costs only BoringSSL's own state, while a busy one takes the same buffer
+// back from the cache for its next record instead of calling malloc. It is
+// bounded (kSlots buffers of at most kMaxCached bytes) and needs no lock: a
+// buffer is plain memory, whichever thread frees it.
 class BufferCache {
  public:
   static constexpr std::size_t kSlots = 4;
@@ -37,24 +34,41 @@ class BufferCache {
     for (std::size_t i = 0; i < count_; ++i) std::free(slots_[i].data);
   }
 
-  // take returns a cached buffer of at least |min| bytes (its size in
-  // |capacity|), or null.
+  // take returns the smallest cached buffer of at least |min| bytes (its
+  // size in |capacity|), or null.
   std::byte* take(std::size_t min, std::size_t& capacity) noexcept {
+    std::size_t best = count_;
     for (std::size_t i = 0; i < count_; ++i) {
-      if (slots_[i].capacity >= min) {
-        std::byte* data = slots_[i].data;
-        capacity = slots_[i].capacity;
-        slots_[i] = slots_[--count_];
-        return data;
+      if (slots_[i].capacity >= min &&
+          (best == count_ || slots_[i].capacity < slots_[best].capacity)) {
+        best = i;
       }
     }
-    return nullptr;
+    if (best == count_) return nullptr;
+    std::byte* data = slots_[best].data;
+    capacity = slots_[best].capacity;
+    slots_[best] = slots_[--count_];
+    return data;
   }
 
-  // give keeps |data| if there is room, else frees it.
+  // give keeps |data|, evicting the smallest cached buffer when full if
+  // |data| is larger: a large buffer saves a large copy-and-malloc later.
   void give(std::byte* data, std::size_t capacity) noexcept {
-    if (count_ < kSlots && capacity <= kMaxCached) {
+    if (capacity > kMaxCached) {
+      std::free(data);
+      return;
+    }
+    if (count_ < kSlots) {
       slots_[count_++] = Slot{data, capacity};
+      return;
+    }
+    std::size_t smallest = 0;
+    for (std::size_t i = 1; i < count_; ++i) {
+      if (slots_[i].capacity < slots_[smallest].capacity) smallest = i;
+    }
+    if (slots_[smallest].capacity < capacity) {
+      std::free(slots_[smallest].data);
+      slots_[smallest] = Slot{data, capacity};
     } else {
       std::free(data);
     }
@@ -90,14 +104,9 @@ struct MemoryBIO::State {
   State& operator=(const State&) = delete;
   ~State() { release(); }
 
-  // release hands the buffer to the thread's cache (large ones) or frees it.
+  // release hands the buffer to the thread's cache, which keeps or frees it.
   void release() noexcept {
-    if (data == nullptr) return;
-    if (capacity > kRetainedCapacity) {
-      buffer_cache.give(data, capacity);
-    } else {
-      std::free(data);
-    }
+    if (data != nullptr) buffer_cache.give(data, capacity);
   }
 
   std::size_t size() const noexcept { return end - begin; }
@@ -114,8 +123,7 @@ struct MemoryBIO::State {
     }
     if (n > std::numeric_limits<std::size_t>::max() / 2 - live) throw std::bad_alloc();
     std::size_t new_capacity = std::max({capacity * 2, live + n, kMinimumCapacity});
-    std::byte* fresh = nullptr;
-    if (new_capacity > kRetainedCapacity) fresh = buffer_cache.take(new_capacity, new_capacity);
+    std::byte* fresh = buffer_cache.take(new_capacity, new_capacity);
     if (fresh == nullptr) fresh = static_cast<std::byte*>(std::malloc(new_capacity));
     if (fresh == nullptr) throw std::bad_alloc();
     if (live != 0) std::memcpy(fresh, data + begin, live);
@@ -136,11 +144,9 @@ struct MemoryBIO::State {
     // keep it, and where it is, until commit().
     if (prepared != 0) return;
     begin = end = 0;
-    if (capacity > kRetainedCapacity) {
-      release();
-      data = nullptr;
-      capacity = 0;
-    }
+    release();
+    data = nullptr;
+    capacity = 0;
   }
 
   std::size_t take(std::byte* out, std::size_t n) noexcept {
