@@ -33,6 +33,7 @@
 
 #include <sanstls/error.hpp>
 #include <sanstls/memory_bio.hpp>
+#include <sanstls/session.hpp>
 
 namespace sanstls {
 
@@ -240,9 +241,11 @@ class Context {
   // match. Throws std::invalid_argument, as Python's ValueError, when the
   // name is empty, starts with a dot or holds a NUL byte, when a client with
   // check_hostname has no server_hostname, or when server_side does not
-  // match a tls_client / tls_server context.
+  // match a tls_client / tls_server context. A client given |session|
+  // offers it, as Object::set_session() (which also says what it throws).
   Object wrap_bio(MemoryBIO incoming, MemoryBIO outgoing, bool server_side = false,
-                  std::optional<std::string> server_hostname = std::nullopt) const;
+                  std::optional<std::string> server_hostname = std::nullopt,
+                  std::optional<Session> session = std::nullopt) const;
 
 
  private:

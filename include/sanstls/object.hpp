@@ -133,6 +133,24 @@ class Object {
   // session_reused returns true when the handshake resumed a session.
   bool session_reused() const noexcept;
 
+  // session returns the session to offer on a later connection to the same
+  // server, or nothing before the handshake completes. In TLS 1.3 it is
+  // resumable only once the client has read the server's tickets, which
+  // arrive after the handshake: any read() processes them (want_read is
+  // fine). A client then gets the newest ticket; a server its own view of
+  // the session, as in Python.
+  std::optional<Session> session() const;
+
+  // set_session makes a client offer |session| (from this Context) in its
+  // handshake; session_reused() says afterwards whether the server took it.
+  // A session the server refuses, or a ticket it already used, gives a
+  // full handshake, never a failure. Throws std::invalid_argument with
+  // Python's messages: "Session refers to a different SSLContext.",
+  // "Cannot set session for server-side SSLSocket.", "Cannot set session
+  // after handshake.", and also once the handshake has started (BoringSSL
+  // cannot change the offer then).
+  void set_session(const Session& session);
+
   // incoming and outgoing return (copies of handles to) the MemoryBIOs.
   const MemoryBIO& incoming() const noexcept;
   const MemoryBIO& outgoing() const noexcept;

@@ -15,6 +15,7 @@
 #include <sanstls/error.hpp>
 #include <sanstls/memory_bio.hpp>
 #include <sanstls/object.hpp>
+#include <sanstls/session.hpp>
 #include <sanstls/version.hpp>
 
 #endif  // SANSTLS_SANSTLS_HPP

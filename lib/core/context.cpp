@@ -187,6 +187,10 @@ Context::Context(Protocol protocol) : state_(std::make_shared<State>()) {
   // or BoringSSL refuses to resume their sessions.
   static constexpr unsigned char kSessionContext[] = "sanstls";
   SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
+  // Servers keep BoringSSL's session cache and tickets; clients keep their
+  // sessions in their Objects (Object::session()).
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_BOTH);
+  SSL_CTX_sess_set_new_cb(ctx, &ObjectAccess::on_new_session);
   SSL_CTX_set_alpn_select_cb(ctx, &select_alpn, &s);
   // BoringSSL's default list of signature algorithms to accept leaves out
   // Ed25519, which OpenSSL (and so Python) peers accept and use.

@@ -52,6 +52,23 @@ struct ContextAccess {
 
 struct ObjectAccess {
   static SSL* native(const Object& object) noexcept;
+  // on_new_session is the SSL_CTX's new-session callback: it keeps a
+  // client's sessions (TLS 1.3 tickets arrive after the handshake).
+  static int on_new_session(SSL* ssl, SSL_SESSION* session);
+};
+
+// Session::State owns one SSL_SESSION and the Context it may be resumed in.
+struct Session::State {
+  State(bssl::UniquePtr<SSL_SESSION> s, const Context& c) : session(std::move(s)), context(c) {}
+  bssl::UniquePtr<SSL_SESSION> session;
+  Context context;
+};
+
+struct SessionAccess {
+  static Session make(bssl::UniquePtr<SSL_SESSION> session, const Context& context) {
+    return Session(std::make_shared<const Session::State>(std::move(session), context));
+  }
+  static const Session::State& state(const Session& session) noexcept { return *session.state_; }
 };
 
 // ErrorGuard empties BoringSSL's thread-local error queue when constructed

@@ -30,8 +30,28 @@ struct Object::State {
   std::optional<std::string> server_hostname;
   bool hostname_is_ip = false;
   std::shared_ptr<const Error> fatal;
+  // A client's newest session from the new-session callback: in TLS 1.3
+  // the only resumable one, since SSL_get_session keeps the handshake's.
+  bssl::UniquePtr<SSL_SESSION> latest_session;
+  bool started = false;          // an engine call ran: SSL_set_session would abort
+  bool tickets_flushed = false;  // a server sent its TLS 1.3 tickets
 
   enum class Op { handshake, read, write, shutdown };
+
+  // handshake_progress runs after every engine call that may have finished
+  // the handshake. A BoringSSL TLS 1.3 server holds its session tickets back
+  // until its first write, so a client that only reads (or a connection
+  // that closes first) would never be able to resume; OpenSSL, and so
+  // Python, send them with the handshake. A zero-length write flushes them.
+  void handshake_progress() {
+    if (tickets_flushed || !server_side || SSL_in_init(ssl.get())) return;
+    tickets_flushed = true;
+    static constexpr uint8_t kNothing = 0;
+    if (SSL_write(ssl.get(), &kNothing, 0) < 0) {
+      // Nothing is lost: BoringSSL sends the tickets with the next write.
+      ERR_clear_error();
+    }
+  }
 
   Result fail(Error error, bool sticky) {
     auto shared = std::make_shared<const Error>(std::move(error));
@@ -104,6 +124,12 @@ struct Object::State {
 
 namespace {
 
+// object_index is the SSL ex_data slot that points back at Object::State.
+int object_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
 bool is_ascii(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
                      [](char c) { return static_cast<unsigned char>(c) < 0x80; });
@@ -112,7 +138,8 @@ bool is_ascii(std::string_view s) {
 }  // namespace
 
 Object Context::wrap_bio(MemoryBIO incoming, MemoryBIO outgoing, bool server_side,
-                         std::optional<std::string> server_hostname) const {
+                         std::optional<std::string> server_hostname,
+                         std::optional<Session> session) const {
   const State& cs = *state_;
   if (server_side && cs.protocol == Protocol::tls_client) {
     throw std::invalid_argument("Cannot create a server socket with a PROTOCOL_TLS_CLIENT context");
@@ -181,7 +208,10 @@ Object Context::wrap_bio(MemoryBIO incoming, MemoryBIO outgoing, bool server_sid
     }
     s->server_hostname = std::move(server_hostname);
   }
-  return Object(std::move(s));
+  if (!SSL_set_ex_data(ssl, object_index(), s.get())) throw_from_queue("cannot attach the object");
+  Object object(std::move(s));
+  if (session) object.set_session(*session);
+  return object;
 }
 
 Object::Object(std::unique_ptr<State> state) noexcept : state_(std::move(state)) {}
@@ -193,7 +223,10 @@ Result Object::do_handshake() {
   State& s = *state_;
   if (s.fatal) return s.fatal_result();
   ErrorGuard guard;
-  return s.outcome(SSL_do_handshake(s.ssl.get()), State::Op::handshake);
+  s.started = true;
+  Result r = s.outcome(SSL_do_handshake(s.ssl.get()), State::Op::handshake);
+  if (r.status == Status::done) s.handshake_progress();
+  return r;
 }
 
 Result Object::read_into(std::span<std::byte> buffer) {
@@ -201,8 +234,11 @@ Result Object::read_into(std::span<std::byte> buffer) {
   if (s.fatal) return s.fatal_result();
   if (buffer.empty()) return Result{Status::done, 0, nullptr};
   ErrorGuard guard;
+  s.started = true;
   int len = static_cast<int>(std::min<std::size_t>(buffer.size(), INT_MAX));
-  return s.outcome(SSL_read(s.ssl.get(), buffer.data(), len), State::Op::read);
+  Result r = s.outcome(SSL_read(s.ssl.get(), buffer.data(), len), State::Op::read);
+  if (!s.tickets_flushed && r.status != Status::error) s.handshake_progress();
+  return r;
 }
 
 ReadResult Object::read(std::size_t n) {
@@ -222,14 +258,17 @@ Result Object::write(std::span<const std::byte> data) {
                   false);
   }
   ErrorGuard guard;
+  s.started = true;
   if (data.empty()) {
     // A zero-length write still drives an unfinished handshake.
     if (!is_handshake_complete()) {
       Result r = s.outcome(SSL_do_handshake(s.ssl.get()), State::Op::handshake);
       if (r.status != Status::done) return r;
     }
+    s.handshake_progress();
     return Result{Status::done, 0, nullptr};
   }
+
   std::size_t total = 0;
   while (total < data.size()) {
     int chunk = static_cast<int>(std::min<std::size_t>(data.size() - total, INT_MAX));
@@ -240,6 +279,7 @@ Result Object::write(std::span<const std::byte> data) {
     }
     total += r.bytes;
   }
+  s.tickets_flushed = true;  // a write sends a server's tickets before its data
   return Result{Status::done, total, nullptr};
 }
 
@@ -347,6 +387,40 @@ const MemoryBIO& Object::outgoing() const noexcept { return state_->outgoing; }
 
 std::shared_ptr<const Error> Object::error() const noexcept { return state_->fatal; }
 
+std::optional<Session> Object::session() const {
+  const State& s = *state_;
+  if (!is_handshake_complete()) return std::nullopt;
+  if (s.latest_session) {
+    SSL_SESSION_up_ref(s.latest_session.get());
+    return SessionAccess::make(bssl::UniquePtr<SSL_SESSION>(s.latest_session.get()), s.context);
+  }
+  bssl::UniquePtr<SSL_SESSION> current(SSL_get1_session(s.ssl.get()));
+  if (!current) return std::nullopt;
+  return SessionAccess::make(std::move(current), s.context);
+}
+
+void Object::set_session(const Session& session) {
+  State& s = *state_;
+  const auto& given = SessionAccess::state(session);
+  if (ContextAccess::native(given.context) != ContextAccess::native(s.context)) {
+    throw std::invalid_argument("Session refers to a different SSLContext.");
+  }
+  if (s.server_side) throw std::invalid_argument("Cannot set session for server-side SSLSocket.");
+  if (is_handshake_complete()) throw std::invalid_argument("Cannot set session after handshake.");
+  // BoringSSL aborts the process if a session is set once the handshake
+  // has begun; OpenSSL ignores it.
+  if (s.started) throw std::invalid_argument("Cannot set session after the handshake has started.");
+  ErrorGuard guard;
+  if (!SSL_set_session(s.ssl.get(), given.session.get())) throw_from_queue("cannot set the session");
+}
+
 SSL* ObjectAccess::native(const Object& object) noexcept { return object.state_->ssl.get(); }
+
+int ObjectAccess::on_new_session(SSL* ssl, SSL_SESSION* session) {
+  auto* s = static_cast<Object::State*>(SSL_get_ex_data(ssl, object_index()));
+  if (s == nullptr || s->server_side) return 0;  // BoringSSL keeps its reference
+  s->latest_session.reset(session);             // takes BoringSSL's reference
+  return 1;
+}
 
 }  // namespace sanstls

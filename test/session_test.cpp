@@ -1,0 +1,216 @@
+// Session resumption (Python's SSLSession): TLS 1.3 tickets, TLS 1.2
+// tickets and session IDs, serialisation, and the misuse Python refuses.
+#include <catch.hpp>
+
+#include <ctime>
+#include <stdexcept>
+#include <string>
+
+#include "support.hpp"
+
+using sanstls::Context;
+using sanstls::Object;
+using sanstls::Session;
+using sanstls::Status;
+using sanstls::TLSVersion;
+using sanstls::testing::Pipe;
+
+namespace {
+
+struct Contexts {
+  Context client;
+  Context server;
+};
+
+Contexts contexts(TLSVersion version) {
+  Contexts c{test::client_context(), test::server_context()};
+  c.client.set_maximum_version(version);
+  c.client.set_minimum_version(version);
+  return c;
+}
+
+// connect runs a handshake in which the client offers |offer|, then lets
+// the client read what the server sent after it (its TLS 1.3 tickets).
+struct Connection {
+  Object client;
+  Object server;
+};
+Connection connect(const Contexts& c, std::optional<Session> offer = std::nullopt) {
+  sanstls::MemoryBIO ci, co, si, so;
+  Connection conn{c.client.wrap_bio(ci, co, false, "localhost", std::move(offer)),
+                  c.server.wrap_bio(si, so, true)};
+  Pipe pipe(conn.client, conn.server);
+  REQUIRE(pipe.handshake());
+  return conn;
+}
+
+std::string version_name(TLSVersion v) { return v == TLSVersion::tlsv1_3 ? "TLSv1.3" : "TLSv1.2"; }
+
+}  // namespace
+
+TEST_CASE("a client resumes the session of its previous connection", "[session]") {
+  const TLSVersion version = GENERATE(TLSVersion::tlsv1_3, TLSVersion::tlsv1_2);
+  INFO(version_name(version));
+  Contexts c = contexts(version);
+
+  Connection first = connect(c);
+  CHECK(first.client.version() == version_name(version));
+  CHECK_FALSE(first.client.session_reused());
+  std::optional<Session> session = first.client.session();
+  REQUIRE(session);
+  CHECK(session->is_resumable());
+  CHECK(session->has_ticket());  // BoringSSL servers issue tickets in both versions
+  CHECK(session->id().size() == 32);
+  CHECK(session->ticket_lifetime_hint() > 0);
+  CHECK(session->timeout() > 0);
+  const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+  CHECK(session->time() <= now);
+  CHECK(session->time() > now - 600);
+  CHECK(*first.client.session() == *session);  // equality by id, as in Python
+
+  Connection second = connect(c, session);
+  CHECK(second.client.session_reused());
+  CHECK(second.server.session_reused());
+  // Resumed connections still deliver data both ways.
+  Pipe pipe(second.client, second.server);
+  REQUIRE(pipe.send(sanstls::testing::Side::client, "ping").status == Status::done);
+  CHECK(pipe.received(sanstls::testing::Side::server) == "ping");
+}
+
+TEST_CASE("a TLS 1.3 server sends its tickets with its handshake, even if it never writes",
+          "[session][tls13]") {
+  Contexts c = contexts(TLSVersion::tlsv1_3);
+  sanstls::MemoryBIO ci, co, si, so;
+  Object client = c.client.wrap_bio(ci, co, false, "localhost");
+  Object server = c.server.wrap_bio(si, so, true);
+  CHECK_FALSE(client.session());  // nothing before the handshake
+  // Drive by hand: client hello, server flight, client finished.
+  REQUIRE(client.do_handshake().status == Status::want_read);
+  si.write(co.read());
+  REQUIRE(server.do_handshake().status == Status::want_read);
+  ci.write(so.read());
+  REQUIRE(client.do_handshake().status == Status::done);
+  std::optional<Session> before_tickets = client.session();
+  REQUIRE(before_tickets);
+  CHECK_FALSE(before_tickets->is_resumable());  // TLS 1.3: the handshake's own session
+  si.write(co.read());
+  REQUIRE(server.do_handshake().status == Status::done);
+  CHECK(so.pending() > 0);  // the tickets, written by do_handshake itself
+  ci.write(so.read());
+  CHECK(client.read(1).status == Status::want_read);  // processes the tickets
+  std::optional<Session> ticket = client.session();
+  REQUIRE(ticket);
+  CHECK(ticket->is_resumable());
+  CHECK(ticket->has_ticket());
+  CHECK_FALSE(*ticket == *before_tickets);
+}
+
+TEST_CASE("a TLS 1.2 server without tickets resumes from its session cache", "[session][tls12]") {
+  Contexts c = contexts(TLSVersion::tlsv1_2);
+  c.server.set_options(c.server.options() | sanstls::Options::no_ticket);
+  Connection first = connect(c);
+  std::optional<Session> session = first.client.session();
+  REQUIRE(session);
+  CHECK_FALSE(session->has_ticket());
+  CHECK(session->ticket_lifetime_hint() == 0);
+  CHECK(session->is_resumable());
+  Connection second = connect(c, session);
+  CHECK(second.client.session_reused());
+  CHECK(second.client.session()->id() == session->id());  // the same session, as Python's test
+}
+
+TEST_CASE("a session offered twice never fails a handshake", "[session]") {
+  const TLSVersion version = GENERATE(TLSVersion::tlsv1_3, TLSVersion::tlsv1_2);
+  INFO(version_name(version));
+  Contexts c = contexts(version);
+  std::optional<Session> session = connect(c).client.session();
+  REQUIRE(session);
+  for (int i = 0; i < 3; ++i) {
+    Connection again = connect(c, session);  // REQUIREs a completed handshake
+    CHECK(again.client.session_reused() == again.server.session_reused());
+  }
+}
+
+TEST_CASE("a session the server cannot resume gives a full handshake", "[session]") {
+  Contexts c = contexts(TLSVersion::tlsv1_3);
+  std::optional<Session> session = connect(c).client.session();
+  REQUIRE(session);
+  // A second server context has other ticket keys: the ticket means nothing
+  // to it.
+  Contexts other{c.client, test::server_context()};
+  Connection conn = connect(other, session);
+  CHECK_FALSE(conn.client.session_reused());
+  CHECK_FALSE(conn.server.session_reused());
+}
+
+TEST_CASE("a session survives serialisation and resumes from the bytes", "[session]") {
+  const TLSVersion version = GENERATE(TLSVersion::tlsv1_3, TLSVersion::tlsv1_2);
+  INFO(version_name(version));
+  Contexts c = contexts(version);
+  std::optional<Session> session = connect(c).client.session();
+  REQUIRE(session);
+  const std::string blob = session->to_bytes();
+  Session restored = Session::from_bytes(c.client, sanstls::as_bytes(blob));
+  CHECK(restored == *session);
+  CHECK(restored.has_ticket() == session->has_ticket());
+  CHECK(restored.time() == session->time());
+  Connection conn = connect(c, restored);
+  CHECK(conn.client.session_reused());
+}
+
+TEST_CASE("bytes that are not a session are an SSLError", "[session][errors]") {
+  Context ctx = test::client_context();
+  const std::string garbage = GENERATE(std::string(), std::string("junk"), std::string(200, '\x30'));
+  CHECK_THROWS_AS(Session::from_bytes(ctx, sanstls::as_bytes(garbage)), sanstls::SSLError);
+
+  // A real session cut short is refused too.
+  Contexts c = contexts(TLSVersion::tlsv1_3);
+  std::string blob = connect(c).client.session()->to_bytes();
+  blob.resize(blob.size() / 2);
+  CHECK_THROWS_AS(Session::from_bytes(c.client, sanstls::as_bytes(blob)), sanstls::SSLError);
+}
+
+TEST_CASE("set_session refuses what Python refuses", "[session][errors]") {
+  Contexts c = contexts(TLSVersion::tlsv1_3);
+  Connection first = connect(c);
+  Session session = *first.client.session();
+  sanstls::MemoryBIO a, b;
+
+  SECTION("a session of another context") {
+    Context other = test::client_context();
+    Object obj = other.wrap_bio(a, b, false, "localhost");
+    try {
+      obj.set_session(session);
+      FAIL("set_session accepted another context's session");
+    } catch (const std::invalid_argument& e) {
+      CHECK(std::string(e.what()) == "Session refers to a different SSLContext.");
+    }
+    CHECK_THROWS_AS(other.wrap_bio(a, b, false, "localhost", session), std::invalid_argument);
+  }
+  SECTION("a server") {
+    Object server = c.server.wrap_bio(a, b, true);
+    std::optional<Session> server_session = first.server.session();
+    REQUIRE(server_session);  // a server may read its session, as in Python
+    try {
+      server.set_session(*server_session);
+      FAIL("a server accepted a session");
+    } catch (const std::invalid_argument& e) {
+      CHECK(std::string(e.what()) == "Cannot set session for server-side SSLSocket.");
+    }
+  }
+  SECTION("after the handshake") {
+    try {
+      first.client.set_session(session);
+      FAIL("set_session accepted a session after the handshake");
+    } catch (const std::invalid_argument& e) {
+      CHECK(std::string(e.what()) == "Cannot set session after handshake.");
+    }
+  }
+  SECTION("once the handshake has started") {
+    Object obj = c.client.wrap_bio(a, b, false, "localhost");
+    REQUIRE(obj.do_handshake().status == Status::want_read);
+    CHECK_THROWS_AS(obj.set_session(session), std::invalid_argument);
+    // The connection is unharmed.
+    CHECK(b.pending() > 0);
+  }
+}
