@@ -35,7 +35,6 @@ const char* transport_name(Transport t) noexcept;
 template <Transport T>
 struct BaselineSide {
   static constexpr const char* name = "baseline";
-  static constexpr bool has_sessions = true;
 
   class Pair;
 

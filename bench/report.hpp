@@ -61,13 +61,6 @@ inline void print_bench(const std::string& scenario, const Summary& sanstls,
   std::fflush(stdout);
 }
 
-// print_baseline_only prints a BENCH line for a scenario sanstls cannot run.
-inline void print_baseline_only(const std::string& scenario, const Summary& baseline, Unit unit) {
-  std::printf("BENCH scenario=%s sanstls=n/a baseline=%s ratio=n/a unit=%s min=n/a max=n/a\n",
-              scenario.c_str(), format(baseline.median, unit.decimals).c_str(), unit.name);
-  std::fflush(stdout);
-}
-
 // print_note prints a comment line: "# " and |text|.
 inline void print_note(const std::string& text) {
   std::printf("# %s\n", text.c_str());

@@ -158,16 +158,12 @@ void run_handshake(const std::string& name, KeyType key, bool tls12) {
 }
 
 // resume_run warms up resumption for |Impl| and returns one timed
-// repetition of |n| resumptions, or nothing while |Impl| cannot resume.
+// repetition of |n| resumptions.
 template <class Impl>
 std::function<double()> resume_run(const Settings& settings, int warm, int n) {
-  if constexpr (Impl::has_sessions) {
-    auto env = std::make_shared<typename Impl::Env>(settings);
-    resumptions_per_second<Impl>(*env, warm);
-    return [env, n] { return resumptions_per_second<Impl>(*env, n); };
-  } else {
-    return nullptr;
-  }
+  auto env = std::make_shared<typename Impl::Env>(settings);
+  resumptions_per_second<Impl>(*env, warm);
+  return [env, n] { return resumptions_per_second<Impl>(*env, n); };
 }
 
 void run_resume(const std::string& name, bool tls12) {
@@ -182,22 +178,14 @@ void run_resume(const std::string& name, bool tls12) {
     rate = resumptions_per_second<Baseline>(probe, warm);
   }
   const int n = count_for(rate, 5, 20);
-  // sanstls joins in by itself once SanstlsSide::has_sessions is true
-  // (issue 5): its Env keeps the newest session, Pair(env, true) offers it.
   Runs runs = alternate({.sanstls = resume_run<Sanstls>(settings, warm, n),
                          .baseline = resume_run<Baseline>(settings, warm, n)});
+  Summary s = summarize(runs.sanstls);
   Summary b = summarize(runs.baseline);
-  std::string detail = std::to_string(n) + " resumptions x " + std::to_string(g_options.reps) +
-                       " reps (client offers its newest ticket, reads the new ones); " +
-                       describe("baseline", b, 1);
-  if (runs.sanstls.empty()) {
-    print_baseline_only(name, b, kHandshakes);
-    print_note(name + ": sanstls does not expose sessions yet (issue 5): baseline only; " + detail);
-  } else {
-    Summary s = summarize(runs.sanstls);
-    print_bench(name, s, b, kHandshakes);
-    print_note(name + ": " + detail);
-  }
+  print_bench(name, s, b, kHandshakes);
+  print_note(name + ": " + std::to_string(n) + " resumptions x " + std::to_string(g_options.reps) +
+             " reps (client offers its newest ticket, reads the new ones); " +
+             describe("baseline", b, 1));
 }
 
 void run_bulk(const std::string& name, std::size_t write_size, bool chacha) {

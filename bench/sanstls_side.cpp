@@ -36,8 +36,10 @@ SanstlsSide::Env::Env(const Settings& settings)
   configure(server_, settings);
 }
 
-SanstlsSide::Pair::Pair(Env& env)
-    : client_(env.client_.wrap_bio(client_in_, client_out_, false, kServerName)),
+SanstlsSide::Pair::Pair(Env& env, bool resume)
+    : env_(env),
+      client_(env.client_.wrap_bio(client_in_, client_out_, false, kServerName,
+                                   resume ? env.latest_ : std::nullopt)),
       server_(env.server_.wrap_bio(server_in_, server_out_, true)) {}
 
 void SanstlsSide::Pair::move(Side from) {
@@ -76,8 +78,6 @@ void SanstlsSide::Pair::handshake() {
 }
 
 void SanstlsSide::Pair::settle() {
-  // A BoringSSL TLS 1.3 server sends its session tickets with its first
-  // write after the handshake: one byte from the server brings them.
   static constexpr std::byte kByte[1] = {std::byte{'s'}};
   write(Side::server, kByte);
   std::byte scratch[16];
@@ -85,6 +85,10 @@ void SanstlsSide::Pair::settle() {
   read_all(Side::client, scratch, receiver);
   read_all(Side::server, scratch, receiver);
   if (receiver.received() != 1) fail("sanstls: settle: the server's byte did not arrive");
+  if (env_.settings_.resumption) {
+    std::optional<sanstls::Session> session = client_.session();
+    if (session && session->is_resumable()) env_.latest_ = std::move(session);
+  }
 }
 
 void SanstlsSide::Pair::write(Side from, std::span<const std::byte> data) {

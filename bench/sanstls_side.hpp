@@ -10,12 +10,14 @@
 #define SANSTLS_BENCH_SANSTLS_SIDE_HPP
 
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string>
 
 #include <sanstls/context.hpp>
 #include <sanstls/memory_bio.hpp>
 #include <sanstls/object.hpp>
+#include <sanstls/session.hpp>
 
 #include "bench.hpp"
 
@@ -23,10 +25,6 @@ namespace bench {
 
 struct SanstlsSide {
   static constexpr const char* name = "sanstls";
-  // has_sessions becomes true when sanstls exposes sessions (issue 5): then
-  // Env keeps the client's latest session and Pair offers it, as the
-  // baseline does, and the resume scenarios run for sanstls too.
-  static constexpr bool has_sessions = false;
 
   class Pair;
 
@@ -35,26 +33,36 @@ struct SanstlsSide {
    public:
     explicit Env(const Settings& settings);
     const Settings& settings() const noexcept { return settings_; }
+    // latest_session returns the newest resumable session the client was
+    // given, or null.
+    const sanstls::Session* latest_session() const noexcept {
+      return latest_ ? &*latest_ : nullptr;
+    }
 
    private:
     friend class Pair;
     Settings settings_;
     sanstls::Context client_;
     sanstls::Context server_;
+    std::optional<sanstls::Session> latest_;
   };
 
   // Pair is one client and one server connection and their four buffers.
   class Pair {
    public:
-    explicit Pair(Env& env);
+    // Pair creates both connections; with |resume| the client offers the
+    // newest session.
+    explicit Pair(Env& env, bool resume = false);
 
     // handshake runs both handshakes to completion; fails otherwise.
     void handshake();
     // settle sends one byte from the server to the client and reads it,
-    // which delivers and processes the post-handshake messages (a
-    // BoringSSL TLS 1.3 server sends its tickets with its first write), so
-    // the connection is established and idle.
+    // which processes the post-handshake messages (the TLS 1.3 tickets),
+    // so the connection is established and idle; the client's newest
+    // resumable session goes to the Env, as a client cache would keep it.
     void settle();
+    // session_reused returns true when the client resumed.
+    bool session_reused() const noexcept { return client_.session_reused(); }
     // write encrypts |data| on |from| and moves the records to its peer.
     void write(Side from, std::span<const std::byte> data);
     // read_all reads everything |to| can decrypt into |buffer|, handing each
@@ -70,6 +78,7 @@ struct SanstlsSide {
    private:
     void move(Side from);
 
+    Env& env_;
     sanstls::MemoryBIO client_in_, client_out_, server_in_, server_out_;
     sanstls::Object client_;
     sanstls::Object server_;
