@@ -31,6 +31,7 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -858,6 +859,53 @@ ParityRun untrusted_both_ways(sanstls::TLSVersion version, PythonPeer& py_server
   return run;
 }
 
+// resuming_client_connection runs one connection of our client against a
+// Python echo server: handshake (offering |offer|), a short echo, and a
+// close both ways. Returns the session to offer next.
+sanstls::Session resuming_client_connection(const sanstls::Context& ctx, int port,
+                                            std::optional<sanstls::Session> offer,
+                                            bool expect_reused, Clock::time_point deadline) {
+  sanstls::Object tls = ctx.wrap_bio({}, {}, false, "localhost", std::move(offer));
+  Pump pump(connect_loopback(port), tls, deadline);
+  sanstls::Result hs = pump.handshake();
+  INFO("handshake error: " << (hs.error ? hs.error->message : std::string("none")));
+  REQUIRE(hs.status == Status::done);
+  CHECK(tls.session_reused() == expect_reused);
+  REQUIRE(pump.write(std::string_view("hello")).status == Status::done);
+  sanstls::ReadResult echoed = pump.read_exact(5);
+  CHECK(echoed.data == "hello");
+  // The echo came after Python's TLS 1.3 tickets, so the session has one.
+  std::optional<sanstls::Session> session = tls.session();
+  REQUIRE(session);
+  CHECK(session->is_resumable());
+  CHECK(tls.unwrap().status == Status::want_read);
+  CHECK(pump.read_to_end().status == Status::closed);
+  CHECK(pump.unwrap().status == Status::done);
+  pump.close();
+  return *session;
+}
+
+// resuming_server_connection serves one connection of a Python client that
+// offers the previous connection's session: echo until its close_notify.
+void resuming_server_connection(const sanstls::Context& ctx, const Listener& listener,
+                                bool expect_reused, Clock::time_point deadline) {
+  sanstls::Object tls = ctx.wrap_bio({}, {}, true);
+  Pump pump(accept_one(listener, deadline), tls, deadline);
+  sanstls::Result hs = pump.handshake();
+  INFO("handshake error: " << (hs.error ? hs.error->message : std::string("none")));
+  REQUIRE(hs.status == Status::done);
+  CHECK(tls.session_reused() == expect_reused);
+  sanstls::ReadResult r;
+  for (;;) {
+    r = pump.read();
+    if (r.status != Status::done) break;
+    REQUIRE(pump.write(r.data).status == Status::done);
+  }
+  CHECK(r.status == Status::closed);
+  CHECK(pump.unwrap().status == Status::done);
+  pump.close();
+}
+
 }  // namespace
 
 TEST_CASE("sanstls client <-> Python server: handshake, ALPN, 1 MiB echo, clean close",
@@ -1061,5 +1109,59 @@ TEST_CASE("error messages match Python's for an untrusted certificate (verify er
                  "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] decryption failed or bad record "
                  "mac"));
     }
+  }
+}
+
+TEST_CASE("sanstls client resumes its session with a Python server, TLS 1.3 and 1.2",
+          "[python][interop][session]") {
+  const Clock::time_point deadline = deadline_from_now();
+  PeerFiles files;
+  const std::vector<std::string> args =
+      server_args(files, {"--behaviour", "echo", "--connections", "2"});
+  PythonPeer py13(args);
+  PythonPeer py12(args);
+  for (auto [version, py] : {std::pair{sanstls::TLSVersion::tlsv1_3, &py13},
+                             std::pair{sanstls::TLSVersion::tlsv1_2, &py12}}) {
+    CAPTURE(version_arg(version));
+    sanstls::Context ctx = test::client_context();
+    ctx.set_maximum_version(version);
+    const int port = py->read_port(deadline);
+    sanstls::Session first = resuming_client_connection(ctx, port, std::nullopt, false, deadline);
+    // A serialised session works as well as the object.
+    sanstls::Session restored = sanstls::Session::from_bytes(ctx, sanstls::as_bytes(first.to_bytes()));
+    resuming_client_connection(ctx, port, restored, true, deadline);
+    Json result = py->finish(deadline);
+    INFO("Python reported: " << result.text());
+    CHECK(result.get("error_class").empty());
+    CHECK(result.get("version") == version_arg(version));
+    CHECK(result.number("reused_count") == 1);
+  }
+}
+
+TEST_CASE("Python client resumes its session with a sanstls server, TLS 1.3 and 1.2",
+          "[python][interop][session]") {
+  const Clock::time_point deadline = deadline_from_now();
+  PeerFiles files;
+  const std::vector<std::string> more{"--ca", files.ca, "--behaviour", "echo", "--message",
+                                      "hello", "--connections", "3"};
+  Listener l13 = listen_loopback();
+  Listener l12 = listen_loopback();
+  PythonPeer py13(client_args(l13, more));
+  PythonPeer py12(client_args(l12, more));
+  for (auto [version, listener, py] :
+       {std::tuple{sanstls::TLSVersion::tlsv1_3, &l13, &py13},
+        std::tuple{sanstls::TLSVersion::tlsv1_2, &l12, &py12}}) {
+    CAPTURE(version_arg(version));
+    sanstls::Context ctx = test::server_context();
+    ctx.set_maximum_version(version);
+    resuming_server_connection(ctx, *listener, false, deadline);
+    resuming_server_connection(ctx, *listener, true, deadline);
+    resuming_server_connection(ctx, *listener, true, deadline);
+    Json result = py->finish(deadline);
+    INFO("Python reported: " << result.text());
+    CHECK(result.get("error_class").empty());
+    CHECK(result.flag("echo_ok"));
+    CHECK(result.get("version") == version_arg(version));
+    CHECK(result.number("reused_count") == 2);
   }
 }

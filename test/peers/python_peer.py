@@ -20,6 +20,11 @@ Behaviours:
          --abort-at after: handshake, send --payload-file (or --message), then
                  close TCP without close_notify.
 
+With --connections N the peer makes or serves N connections in a row with
+one SSLContext, each with the same behaviour; a client offers each
+connection the session of the one before. The JSON line describes the last
+connection, plus reused_count: how many of them resumed a session.
+
 The JSON line is flat (strings, numbers, booleans, null) so the C++ side can
 parse it without a JSON library: version, cipher, cipher_protocol,
 cipher_bits, alpn, peer_subject, peer_cert_der_hex, bytes_received, echo_ok,
@@ -54,6 +59,8 @@ def parse_args(argv):
     p.add_argument("--payload-file", help="bytes to send (echo client, close, abort)")
     p.add_argument("--message", default="", help="text to send when no --payload-file")
     p.add_argument("--timeout", type=float, default=10.0, help="socket timeout, seconds")
+    p.add_argument("--connections", type=int, default=1,
+                   help="connections in a row; a client resumes the previous session")
     return p.parse_args(argv)
 
 
@@ -116,6 +123,8 @@ def run_tls(tls, args, info):
     """Runs the behaviour on a wrapped socket whose handshake is pending."""
     tls.do_handshake()
     record_session(tls, info)
+    if tls.session_reused:
+        info["reused_count"] = info.get("reused_count", 0) + 1
     if args.behaviour == "echo" and args.mode == "server":
         total = 0
         while True:
@@ -136,6 +145,8 @@ def run_tls(tls, args, info):
         back = recv_exactly(tls, len(out))
         info["bytes_received"] = len(back)
         info["echo_ok"] = back == out
+        # The echo came after any TLS 1.3 tickets: the session is resumable.
+        info["_session"] = tls.session
         tls.unwrap()
         info["unwrapped"] = True
     elif args.behaviour == "close":
@@ -150,7 +161,7 @@ def run_tls(tls, args, info):
         info["aborted"] = True
 
 
-def run_connection(sock, ctx, args, info):
+def run_connection(sock, ctx, args, info, session=None):
     sock.settimeout(args.timeout)
     if args.behaviour == "abort" and args.abort_at == "handshake":
         # A server reads the ClientHello first, so that nothing unread turns
@@ -163,7 +174,8 @@ def run_connection(sock, ctx, args, info):
     tls = ctx.wrap_socket(
         sock, server_side=args.mode == "server", do_handshake_on_connect=False,
         suppress_ragged_eofs=False,
-        server_hostname=args.server_hostname if args.mode == "client" else None)
+        server_hostname=args.server_hostname if args.mode == "client" else None,
+        session=session)
     try:
         run_tls(tls, args, info)
     finally:
@@ -187,21 +199,25 @@ def main(argv):
             "error_class": None}
     try:
         ctx = make_context(args)
+        info["reused_count"] = 0
         if args.mode == "server":
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
                 listener.bind(("127.0.0.1", 0))
                 listener.listen(1)
                 listener.settimeout(args.timeout)
                 print("PORT %d" % listener.getsockname()[1], flush=True)
-                conn, _ = listener.accept()
-                with conn:
-                    run_connection(conn, ctx, args, info)
+                for _ in range(args.connections):
+                    conn, _ = listener.accept()
+                    with conn:
+                        run_connection(conn, ctx, args, info)
         else:
-            sock = socket.create_connection(("127.0.0.1", args.port), timeout=args.timeout)
-            with sock:
-                run_connection(sock, ctx, args, info)
+            for _ in range(args.connections):
+                sock = socket.create_connection(("127.0.0.1", args.port), timeout=args.timeout)
+                with sock:
+                    run_connection(sock, ctx, args, info, info.pop("_session", None))
     except Exception as exc:  # noqa: BLE001 - everything is reported as JSON
         record_error(info, exc)
+    info.pop("_session", None)
     print(json.dumps(info, sort_keys=True), flush=True)
     return 0
 
