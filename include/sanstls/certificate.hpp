@@ -73,6 +73,14 @@ struct Certificate {
   bool operator==(const Certificate&) const = default;
 };
 
+// binary_form selects the DER form of the calls that, like Python's, take
+// binary_form=True: getpeercert(sanstls::binary_form),
+// get_ca_certs(sanstls::binary_form).
+struct binary_form_t {
+  explicit binary_form_t() = default;
+};
+inline constexpr binary_form_t binary_form{};
+
 }  // namespace sanstls
 
 #endif  // SANSTLS_CERTIFICATE_HPP

@@ -29,8 +29,10 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
+#include <sanstls/certificate.hpp>
 #include <sanstls/error.hpp>
 #include <sanstls/memory_bio.hpp>
 #include <sanstls/session.hpp>
@@ -87,22 +89,55 @@ enum class Options : std::uint64_t {
   no_renegotiation = 0x40000000,
 };
 
-constexpr Options operator|(Options a, Options b) noexcept {
-  return static_cast<Options>(static_cast<std::uint64_t>(a) | static_cast<std::uint64_t>(b));
+// VerifyFlags is Python's ssl.VerifyFlags (VERIFY_*), with its values.
+enum class VerifyFlags : std::uint64_t {
+  verify_default = 0,
+  verify_crl_check_leaf = 0x4,        // the leaf must not be revoked (needs its CA's CRL)
+  verify_crl_check_chain = 0xC,       // no certificate of the chain may be revoked
+  verify_x509_strict = 0x20,          // BoringSSL is always strict: kept and reported
+  verify_x509_trusted_first = 0x8000,  // prefer trusted certificates when building chains
+};
+
+// Purpose is Python's ssl.Purpose: what the peer's certificate must be good
+// for. server_auth is what a client checks; client_auth what a server checks.
+enum class Purpose : int {
+  server_auth = 1,  // Purpose.SERVER_AUTH, OID 1.3.6.1.5.5.7.3.1
+  client_auth = 2,  // Purpose.CLIENT_AUTH, OID 1.3.6.1.5.5.7.3.2
+};
+
+// Options and VerifyFlags combine like Python's enum.IntFlag members.
+template <class E>
+concept FlagEnum = std::is_same_v<E, Options> || std::is_same_v<E, VerifyFlags>;
+
+template <FlagEnum E>
+constexpr E operator|(E a, E b) noexcept {
+  return static_cast<E>(static_cast<std::uint64_t>(a) | static_cast<std::uint64_t>(b));
 }
-constexpr Options operator&(Options a, Options b) noexcept {
-  return static_cast<Options>(static_cast<std::uint64_t>(a) & static_cast<std::uint64_t>(b));
+template <FlagEnum E>
+constexpr E operator&(E a, E b) noexcept {
+  return static_cast<E>(static_cast<std::uint64_t>(a) & static_cast<std::uint64_t>(b));
 }
-constexpr Options operator^(Options a, Options b) noexcept {
-  return static_cast<Options>(static_cast<std::uint64_t>(a) ^ static_cast<std::uint64_t>(b));
+template <FlagEnum E>
+constexpr E operator^(E a, E b) noexcept {
+  return static_cast<E>(static_cast<std::uint64_t>(a) ^ static_cast<std::uint64_t>(b));
 }
-constexpr Options operator~(Options a) noexcept {
-  return static_cast<Options>(~static_cast<std::uint64_t>(a));
+template <FlagEnum E>
+constexpr E operator~(E a) noexcept {
+  return static_cast<E>(~static_cast<std::uint64_t>(a));
 }
-constexpr Options& operator|=(Options& a, Options b) noexcept { return a = a | b; }
-constexpr Options& operator&=(Options& a, Options b) noexcept { return a = a & b; }
-// has returns true when every bit of |flags| is set in |options|.
-constexpr bool has(Options options, Options flags) noexcept { return (options & flags) == flags; }
+template <FlagEnum E>
+constexpr E& operator|=(E& a, E b) noexcept {
+  return a = a | b;
+}
+template <FlagEnum E>
+constexpr E& operator&=(E& a, E b) noexcept {
+  return a = a & b;
+}
+// has returns true when every bit of |flags| is set in |value|.
+template <FlagEnum E>
+constexpr bool has(E value, E flags) noexcept {
+  return (value & flags) == flags;
+}
 
 // Password unlocks an encrypted private key: a fixed text, or a callback
 // that is called only if the key turns out to be encrypted (as in Python).
@@ -149,6 +184,41 @@ struct VerifyLocations {
   std::optional<std::string> capath{};  // a directory in OpenSSL's hashed layout
   std::optional<CaData> cadata{};       // certificates in memory
 };
+
+// CertStoreStats is Python's cert_store_stats() dictionary: the trusted
+// certificates and CRLs a Context holds. Certificates found in a capath
+// directory are only read when a handshake needs them, so they are not
+// counted until then (as with OpenSSL).
+struct CertStoreStats {
+  std::size_t x509 = 0;     // certificates
+  std::size_t crl = 0;      // certificate revocation lists
+  std::size_t x509_ca = 0;  // certificates that are CAs
+
+  bool operator==(const CertStoreStats&) const = default;
+};
+
+// DefaultVerifyPaths is Python's ssl.DefaultVerifyPaths: where
+// set_default_verify_paths() looks for trusted CAs.
+struct DefaultVerifyPaths {
+  std::optional<std::string> cafile;  // the file used, if it exists
+  std::optional<std::string> capath;  // the directory used, if it exists
+  std::string openssl_cafile_env;     // "SSL_CERT_FILE": overrides openssl_cafile
+  std::string openssl_cafile;         // the built-in default file
+  std::string openssl_capath_env;     // "SSL_CERT_DIR": overrides openssl_capath
+  std::string openssl_capath;         // the built-in default directory
+
+  bool operator==(const DefaultVerifyPaths&) const = default;
+};
+
+// get_default_verify_paths returns the default CA locations, as Python's:
+// $SSL_CERT_FILE and $SSL_CERT_DIR when set, else the built-in defaults.
+// BoringSSL's own built-in file, /etc/ssl/cert.pem, is missing on Debian
+// and others, so the built-in file is the first that exists of
+// /etc/ssl/certs/ca-certificates.crt (Debian, Ubuntu, Arch),
+// /etc/pki/tls/certs/ca-bundle.crt (Fedora, RHEL), /etc/ssl/ca-bundle.pem
+// (openSUSE) and /etc/ssl/cert.pem (Alpine, BoringSSL's default, also
+// reported when none exists); the directory is /etc/ssl/certs.
+DefaultVerifyPaths get_default_verify_paths();
 
 class Context {
  public:
@@ -223,6 +293,43 @@ class Context {
   // certificate or broken PEM/DER.
   void load_verify_locations(const VerifyLocations& locations);
 
+  // load_default_certs trusts the system's CA certificates, as Python's on
+  // Linux: set_default_verify_paths(). |purpose| is kept for Python's
+  // signature; on Windows Python would pick a certificate store by it.
+  void load_default_certs(Purpose purpose = Purpose::server_auth);
+
+  // set_default_verify_paths trusts the certificates in the default file
+  // and directory that get_default_verify_paths() names. Missing defaults
+  // are not an error (there is nothing to trust then), as with OpenSSL; a
+  // default file that holds broken PEM throws SSLError.
+  void set_default_verify_paths();
+
+  // cert_store_stats counts the trusted certificates and CRLs loaded so far.
+  CertStoreStats cert_store_stats() const;
+
+  // get_ca_certs returns the trusted CA certificates loaded so far (from
+  // cafile or cadata; capath certificates only once a handshake used them),
+  // decoded as getpeercert() decodes, or as DER with binary_form.
+  std::vector<Certificate> get_ca_certs() const;
+  std::vector<std::string> get_ca_certs(binary_form_t) const;
+
+  // verify_flags returns the VERIFY_* flags for certificate verification;
+  // a new context has verify_x509_trusted_first, as Python's.
+  VerifyFlags verify_flags() const noexcept;
+  // set_verify_flags replaces them. CRL checks need the CRLs of the CAs
+  // concerned, loaded with load_verify_locations(); a certificate whose
+  // CRL is missing then fails with "unable to get certificate CRL".
+  void set_verify_flags(VerifyFlags flags);
+
+  // hostname_checks_common_name returns whether a certificate without DNS or
+  // IP subjectAltName entries may match the host name by its subject's
+  // commonName. True by default, as in Python 3.7; a certificate with such
+  // entries is never matched by its commonName.
+  bool hostname_checks_common_name() const noexcept;
+  // set_hostname_checks_common_name turns that fallback on or off; it
+  // applies to objects wrapped afterwards.
+  void set_hostname_checks_common_name(bool enabled);
+
   // set_ciphers sets the TLS 1.2-and-below cipher suites in OpenSSL's cipher
   // list format. Throws SSLError("No cipher can be selected.") when nothing
   // matches; the previous list stays. TLS 1.3 suites are not affected.
@@ -253,6 +360,15 @@ class Context {
   friend struct ContextAccess;  // the engine reaches the SSL_CTX through it
   std::shared_ptr<State> state_;
 };
+
+// create_default_context returns a context with Python 3.7's
+// ssl.create_default_context() settings: Protocol::tls with the default
+// options; for Purpose::server_auth (a client) verify_mode cert_required
+// and check_hostname on. The CA certificates come from |locations| when
+// any is given, else, for a context that verifies, from the system
+// (load_default_certs). Throws what load_verify_locations throws.
+Context create_default_context(Purpose purpose = Purpose::server_auth,
+                               const VerifyLocations& locations = {});
 
 }  // namespace sanstls
 

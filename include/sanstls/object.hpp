@@ -50,11 +50,6 @@ struct Cipher {
   int secret_bits = 0;   // 128, 256, ...
 };
 
-// binary_form selects getpeercert's DER form: getpeercert(sanstls::binary_form).
-struct binary_form_t {
-  explicit binary_form_t() = default;
-};
-inline constexpr binary_form_t binary_form{};
 
 class Object {
  public:

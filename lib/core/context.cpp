@@ -4,6 +4,7 @@
 #include <openssl/x509.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -45,6 +46,11 @@ int verify_flags_for(VerifyMode mode) {
   }
   return SSL_VERIFY_NONE;
 }
+
+// The VERIFY_* bits BoringSSL acts on; X509_V_FLAG_X509_STRICT is 0 there
+// (always strict), so VERIFY_X509_STRICT is only kept and reported.
+constexpr unsigned long kBoringSSLVerifyFlags =
+    X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL | X509_V_FLAG_TRUSTED_FIRST;
 
 bool is_pinned(Protocol protocol) {
   return protocol == Protocol::tls1 || protocol == Protocol::tls1_1 ||
@@ -180,6 +186,9 @@ Context::Context(Protocol protocol) : state_(std::make_shared<State>()) {
   }
 
   set_options(kDefaultOptions);
+  // Python sets TRUSTED_FIRST so that a cross-signed intermediate does not
+  // lead the chain to an expired root (bpo-23476).
+  set_verify_flags(s.verify_flags);
   if (!SSL_CTX_set_cipher_list(ctx, kDefaultCipherString)) {
     throw_from_queue("No cipher can be selected.");
   }
@@ -400,6 +409,160 @@ void Context::load_verify_locations(const VerifyLocations& locations) {
       }
     }
   }
+}
+
+VerifyFlags Context::verify_flags() const noexcept { return state_->verify_flags; }
+
+void Context::set_verify_flags(VerifyFlags flags) {
+  X509_VERIFY_PARAM* param = SSL_CTX_get0_param(state_->ctx.get());
+  const unsigned long wanted = static_cast<unsigned long>(flags) & kBoringSSLVerifyFlags;
+  ErrorGuard guard;
+  if (!X509_VERIFY_PARAM_clear_flags(param, kBoringSSLVerifyFlags & ~wanted) ||
+      !X509_VERIFY_PARAM_set_flags(param, wanted)) {
+    throw_from_queue("cannot set the verification flags");
+  }
+  state_->verify_flags = flags;
+}
+
+bool Context::hostname_checks_common_name() const noexcept {
+  return (state_->host_flags & X509_CHECK_FLAG_NEVER_CHECK_SUBJECT) == 0;
+}
+
+void Context::set_hostname_checks_common_name(bool enabled) {
+  if (enabled) {
+    state_->host_flags &= ~static_cast<unsigned int>(X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+  } else {
+    state_->host_flags |= X509_CHECK_FLAG_NEVER_CHECK_SUBJECT;
+  }
+}
+
+namespace {
+
+constexpr const char* kCertFileEnv = "SSL_CERT_FILE";
+constexpr const char* kCertDirEnv = "SSL_CERT_DIR";
+constexpr const char* kDefaultCertDir = "/etc/ssl/certs";
+
+// default_cert_file is the first system CA bundle that exists.
+std::string default_cert_file() {
+  static constexpr const char* kCandidates[] = {
+      "/etc/ssl/certs/ca-certificates.crt",  // Debian, Ubuntu, Arch, Gentoo
+      "/etc/pki/tls/certs/ca-bundle.crt",    // Fedora, RHEL
+      "/etc/ssl/ca-bundle.pem",              // openSUSE
+  };
+  for (const char* candidate : kCandidates) {
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(candidate, ec)) return candidate;
+  }
+  return X509_get_default_cert_file();  // BoringSSL's: /etc/ssl/cert.pem
+}
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr ? std::string(value) : fallback;
+}
+
+// for_each_store_object calls |f| with each certificate and CRL of |ctx|'s
+// trust store.
+template <class F>
+void for_each_store_object(SSL_CTX* ctx, F f) {
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  for (const X509_OBJECT* object : X509_STORE_get0_objects(store)) f(object);
+}
+
+bool is_ca_object(const X509_OBJECT* object) {
+  X509* cert = X509_OBJECT_get0_X509(object);
+  return cert != nullptr && X509_check_ca(cert) != 0;
+}
+
+std::string der_of(X509* cert) {
+  uint8_t* der = nullptr;
+  int len = i2d_X509(cert, &der);
+  if (len < 0) throw_from_queue("cannot encode a certificate");
+  bssl::UniquePtr<uint8_t> owned(der);
+  return std::string(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
+}
+
+}  // namespace
+
+DefaultVerifyPaths get_default_verify_paths() {
+  DefaultVerifyPaths paths;
+  paths.openssl_cafile_env = kCertFileEnv;
+  paths.openssl_cafile = default_cert_file();
+  paths.openssl_capath_env = kCertDirEnv;
+  paths.openssl_capath = kDefaultCertDir;
+  std::string cafile = env_or(kCertFileEnv, paths.openssl_cafile);
+  std::string capath = env_or(kCertDirEnv, paths.openssl_capath);
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(cafile, ec)) paths.cafile = cafile;
+  if (std::filesystem::is_directory(capath, ec)) paths.capath = capath;
+  return paths;
+}
+
+void Context::load_default_certs(Purpose purpose) {
+  if (purpose != Purpose::server_auth && purpose != Purpose::client_auth) {
+    throw std::invalid_argument("purpose must be Purpose::server_auth or Purpose::client_auth");
+  }
+  set_default_verify_paths();
+}
+
+void Context::set_default_verify_paths() {
+  DefaultVerifyPaths paths = get_default_verify_paths();
+  VerifyLocations locations;
+  locations.cafile = paths.cafile;
+  locations.capath = paths.capath;
+  if (locations.cafile || locations.capath) load_verify_locations(locations);
+}
+
+CertStoreStats Context::cert_store_stats() const {
+  CertStoreStats stats;
+  for_each_store_object(state_->ctx.get(), [&](const X509_OBJECT* object) {
+    switch (X509_OBJECT_get_type(object)) {
+      case X509_LU_X509:
+        ++stats.x509;
+        if (is_ca_object(object)) ++stats.x509_ca;
+        break;
+      case X509_LU_CRL:
+        ++stats.crl;
+        break;
+      default:
+        break;
+    }
+  });
+  return stats;
+}
+
+std::vector<std::string> Context::get_ca_certs(binary_form_t) const {
+  ErrorGuard guard;
+  std::vector<std::string> out;
+  for_each_store_object(state_->ctx.get(), [&](const X509_OBJECT* object) {
+    if (is_ca_object(object)) out.push_back(der_of(X509_OBJECT_get0_X509(object)));
+  });
+  return out;
+}
+
+std::vector<Certificate> Context::get_ca_certs() const {
+  std::vector<Certificate> out;
+  for (const std::string& der : get_ca_certs(binary_form)) {
+    out.push_back(Certificate::from_der(as_bytes(der)));
+  }
+  return out;
+}
+
+Context create_default_context(Purpose purpose, const VerifyLocations& locations) {
+  if (purpose != Purpose::server_auth && purpose != Purpose::client_auth) {
+    throw std::invalid_argument("purpose must be Purpose::server_auth or Purpose::client_auth");
+  }
+  Context context(Protocol::tls);
+  if (purpose == Purpose::server_auth) {
+    context.set_verify_mode(VerifyMode::cert_required);
+    context.set_check_hostname(true);
+  }
+  if (locations.cafile || locations.capath || locations.cadata) {
+    context.load_verify_locations(locations);
+  } else if (context.verify_mode() != VerifyMode::cert_none) {
+    context.load_default_certs(purpose);
+  }
+  return context;
 }
 
 void Context::set_ciphers(std::string_view cipher_list) {

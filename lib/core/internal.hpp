@@ -40,7 +40,8 @@ struct Context::State {
   Options options = Options::none;
   TLSVersion minimum_version = TLSVersion::minimum_supported;
   TLSVersion maximum_version = TLSVersion::maximum_supported;
-  unsigned int host_flags = 0;
+  unsigned int host_flags = 0;  // X509_CHECK_FLAG_*, applied in wrap_bio
+  VerifyFlags verify_flags = VerifyFlags::verify_x509_trusted_first;
   std::string alpn_wire;  // length-prefixed, as on the wire
 };
 
