@@ -11,8 +11,10 @@ int usage(std::ostream& out) {
   out << "usage: sanstls COMMAND [ARGS]\n"
          "\n"
          "commands:\n"
-         "  demo      an in-memory TLS handshake and echo between a client and a\n"
-         "            server, with a certificate made on the fly\n";
+         "  demo               an in-memory TLS handshake and echo between a client\n"
+         "                     and a server, with a certificate made on the fly\n"
+         "  decode-cert FILE   print the first PEM certificate in FILE as JSON, as\n"
+         "                     Python's ssl._ssl._test_decode_cert(FILE) decodes it\n";
   return 2;
 }
 
@@ -22,6 +24,7 @@ int main(int argc, char** argv) {
   if (argc < 2) return usage(std::cerr);
   std::string_view command = argv[1];
   if (command == "demo") return run_demo(argc - 2, argv + 2);
+  if (command == "decode-cert") return run_decode_cert(argc - 2, argv + 2);
   if (command == "-h" || command == "--help" || command == "help") {
     usage(std::cout);
     return 0;
