@@ -13,6 +13,7 @@
 #include <sanstls/certificate.hpp>
 #include <sanstls/context.hpp>
 #include <sanstls/error.hpp>
+#include <sanstls/helpers.hpp>
 #include <sanstls/memory_bio.hpp>
 #include <sanstls/object.hpp>
 #include <sanstls/session.hpp>
