@@ -77,6 +77,12 @@ class CertificateAuthority {
   // std::invalid_argument for an IP address that does not parse.
   Issued issue(const CertificateOptions& options) const;
 
+  // crl_pem makes this CA's certificate revocation list (PEM), valid from
+  // an hour ago for 30 days, revoking |revoked| (certificates this CA
+  // issued), for load_verify_locations() and VerifyFlags CRL checks.
+  // Throws std::invalid_argument for a certificate that does not parse.
+  std::string crl_pem(const std::vector<Issued>& revoked = {}) const;
+
   // intermediate makes a sub-CA signed by this CA, which can issue in turn.
   CertificateAuthority intermediate(std::string_view common_name,
                                     KeyType key_type = KeyType::ec_p256) const;

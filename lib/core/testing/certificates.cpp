@@ -253,6 +253,38 @@ Issued CertificateAuthority::issue(const CertificateOptions& options) const {
   return describe(cert.get(), key.get());
 }
 
+std::string CertificateAuthority::crl_pem(const std::vector<Issued>& revoked) const {
+  ErrorGuard guard;
+  bssl::UniquePtr<X509_CRL> crl(check_ptr(X509_CRL_new(), "X509_CRL_new"));
+  check(X509_CRL_set_version(crl.get(), X509_CRL_VERSION_2), "X509_CRL_set_version");
+  check(X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(state_->cert.get())),
+        "X509_CRL_set_issuer_name");
+  bssl::UniquePtr<ASN1_TIME> last(check_ptr(X509_gmtime_adj(nullptr, -3600), "X509_gmtime_adj"));
+  bssl::UniquePtr<ASN1_TIME> next(
+      check_ptr(X509_gmtime_adj(nullptr, 30L * 24 * 3600), "X509_gmtime_adj"));
+  check(X509_CRL_set1_lastUpdate(crl.get(), last.get()), "X509_CRL_set1_lastUpdate");
+  check(X509_CRL_set1_nextUpdate(crl.get(), next.get()), "X509_CRL_set1_nextUpdate");
+  for (const Issued& issued : revoked) {
+    const auto* der = reinterpret_cast<const uint8_t*>(issued.certificate_der.data());
+    bssl::UniquePtr<X509> cert(d2i_X509(nullptr, &der, static_cast<long>(issued.certificate_der.size())));
+    if (!cert) throw std::invalid_argument("crl_pem: a revoked certificate does not parse");
+    bssl::UniquePtr<X509_REVOKED> entry(check_ptr(X509_REVOKED_new(), "X509_REVOKED_new"));
+    check(X509_REVOKED_set_serialNumber(entry.get(), X509_get_serialNumber(cert.get())),
+          "X509_REVOKED_set_serialNumber");
+    check(X509_REVOKED_set_revocationDate(entry.get(), last.get()),
+          "X509_REVOKED_set_revocationDate");
+    check(X509_CRL_add0_revoked(crl.get(), entry.get()), "X509_CRL_add0_revoked");
+    entry.release();  // the CRL owns it now
+  }
+  check(X509_CRL_sort(crl.get()), "X509_CRL_sort");
+  EVP_PKEY* key = state_->key.get();
+  const EVP_MD* md = EVP_PKEY_id(key) == EVP_PKEY_ED25519 ? nullptr : EVP_sha256();
+  if (X509_CRL_sign(crl.get(), key, md) <= 0) throw_from_queue("X509_CRL_sign");
+  bssl::UniquePtr<BIO> bio(check_ptr(BIO_new(BIO_s_mem()), "BIO_new"));
+  check(PEM_write_bio_X509_CRL(bio.get(), crl.get()), "PEM_write_bio_X509_CRL");
+  return bio_contents(bio.get());
+}
+
 CertificateAuthority CertificateAuthority::intermediate(std::string_view common_name,
                                                         KeyType key_type) const {
   ErrorGuard guard;
