@@ -1,8 +1,11 @@
 #include "support.hpp"
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
+#include <system_error>
 #include <random>
 
 namespace test {
@@ -75,6 +78,37 @@ std::string TempDir::write(const std::string& name, std::string_view contents) c
 std::string data_path(const std::string& name) {
   const char* dir = std::getenv("SANSTLS_TEST_DATA");
   return std::string(dir != nullptr ? dir : "test/data") + "/" + name;
+}
+
+CommandResult run_command(const std::string& command) {
+  std::FILE* p = ::popen(command.c_str(), "r");
+  if (p == nullptr) throw std::system_error(errno, std::generic_category(), "popen");
+  std::string out;
+  char buffer[4096];
+  std::size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, p)) > 0) out.append(buffer, n);
+  int status = ::pclose(p);
+  return CommandResult{status, std::move(out)};
+}
+
+const std::string& python3() {
+  static const std::string interpreter = [] {
+    const char* env = std::getenv("PYTHON3");
+    return std::string(env != nullptr && *env != '\0' ? env : "python3");
+  }();
+  return interpreter;
+}
+
+std::string shell_quote(std::string_view text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
 }
 
 std::string pattern(std::size_t size, unsigned seed) {

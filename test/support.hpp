@@ -74,6 +74,22 @@ class TempDir {
 // data_path returns the path of a file in test/data.
 std::string data_path(const std::string& name);
 
+// CommandResult is what run_command saw: the exit status (as pclose
+// returns it) and everything the command wrote to its standard output.
+struct CommandResult {
+  int status;
+  std::string out;
+};
+// run_command runs |command| through the shell.
+CommandResult run_command(const std::string& command);
+
+// python3 returns the Python interpreter to run as the oracle: $PYTHON3
+// (Meson sets it to the real executable) or python3 on PATH.
+const std::string& python3();
+
+// shell_quote quotes |text| for a POSIX shell command line.
+std::string shell_quote(std::string_view text);
+
 // pattern returns |size| deterministic pseudo-random bytes.
 std::string pattern(std::size_t size, unsigned seed = 1);
 

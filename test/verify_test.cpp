@@ -1,0 +1,555 @@
+// Certificate verification as Python 3.7 does it: every verification outcome
+// end to end, CRL checks and verify_flags, host name rules (wildcards, IP
+// addresses, the commonName fallback), and the CA stores (system defaults,
+// cert_store_stats, get_ca_certs, create_default_context), compared with
+// Python's ssl where it can run the same case.
+#include <catch.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support.hpp"
+
+using sanstls::CaData;
+using sanstls::testing::CertificateOptions;
+using sanstls::Context;
+using sanstls::ErrorKind;
+using sanstls::testing::Issued;
+using sanstls::Protocol;
+using sanstls::Purpose;
+using sanstls::VerifyFlags;
+using sanstls::testing::CertificateAuthority;
+
+namespace {
+
+Context server_for(const Issued& leaf, const std::string& chain_pem = {}) {
+  Context ctx(Protocol::tls_server);
+  ctx.load_cert_chain_pem(leaf.certificate_pem + chain_pem, leaf.private_key_pem);
+  return ctx;
+}
+
+Context client_trusting(const std::string& ca_pem) {
+  Context ctx(Protocol::tls_client);
+  ctx.load_verify_locations({.cadata = CaData::pem(ca_pem)});
+  return ctx;
+}
+
+// require_verify_error checks that the client's handshake failed with
+// SSLCertVerificationError |code| and Python's texts for it.
+void require_verify_error(const test::Handshake& h, long code, const std::string& message) {
+  REQUIRE_FALSE(h.ok);
+  REQUIRE(h.client_result.status == sanstls::Status::error);
+  const sanstls::Error& e = *h.client_result.error;
+  INFO("client error: " << e.message);
+  CHECK(e.kind == ErrorKind::cert_verification);
+  CHECK(e.reason == "CERTIFICATE_VERIFY_FAILED");
+  CHECK(e.verify_code == code);
+  CHECK(e.verify_message == message);
+  CHECK(e.message == "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: " + message);
+  CHECK_THROWS_AS(h.client_result.throw_if_error(), sanstls::SSLCertVerificationError);
+}
+
+CertificateOptions localhost_options() {
+  CertificateOptions o;
+  o.common_name = "localhost";
+  o.dns_names = {"localhost"};
+  o.ip_addresses = {"127.0.0.1", "::1"};
+  return o;
+}
+
+// ScopedEnv sets (or, with nullopt, unsets) an environment variable and
+// restores it afterwards.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, std::optional<std::string> value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value) {
+      ::setenv(name, value->c_str(), 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      ::setenv(name_, old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+// python runs |script| with the same SSL_CERT_FILE / SSL_CERT_DIR as this
+// process has now, and returns its output lines.
+std::vector<std::string> python(const std::string& script, const std::vector<std::string>& args = {}) {
+  std::string command = "env";
+  for (const char* name : {"SSL_CERT_FILE", "SSL_CERT_DIR"}) {
+    const char* value = std::getenv(name);
+    command += value != nullptr ? " " + std::string(name) + "=" + test::shell_quote(value)
+                                : " -u " + std::string(name);
+  }
+  command += " " + test::shell_quote(test::python3()) + " -c " + test::shell_quote(script);
+  for (const std::string& a : args) command += " " + test::shell_quote(a);
+  test::CommandResult r = test::run_command(command);
+  INFO("python output: " << r.out);
+  REQUIRE(r.status == 0);
+  std::vector<std::string> out;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+std::string python_data(const std::string& name) { return test::data_path("python/" + name); }
+
+std::string hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (char c : bytes) {
+    out += kDigits[(static_cast<unsigned char>(c) >> 4) & 0xf];
+    out += kDigits[static_cast<unsigned char>(c) & 0xf];
+  }
+  return out;
+}
+
+std::string stats_text(const sanstls::CertStoreStats& s) {
+  return std::to_string(s.x509) + " " + std::to_string(s.crl) + " " + std::to_string(s.x509_ca);
+}
+
+constexpr const char* kPythonStats =
+    "import ssl, sys\n"
+    "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n"
+    "for f in sys.argv[1:]:\n"
+    "    ctx.load_verify_locations(cafile=f)\n"
+    "s = ctx.cert_store_stats()\n"
+    "print(s['x509'], s['crl'], s['x509_ca'])\n"
+    "for der in ctx.get_ca_certs(True):\n"
+    "    print(der.hex())\n";
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Every verification outcome, end to end.
+
+TEST_CASE("each verification failure has Python's verify code and message", "[verify]") {
+  CertificateAuthority ca = CertificateAuthority::create();
+  SECTION("expired (10)") {
+    CertificateOptions o = localhost_options();
+    o.not_before_offset = -7200;
+    o.not_after_offset = -3600;
+    require_verify_error(test::handshake(client_trusting(ca.certificate_pem()), server_for(ca.issue(o))),
+                         10, "certificate has expired");
+  }
+  SECTION("not yet valid (9)") {
+    CertificateOptions o = localhost_options();
+    o.not_before_offset = 3600;
+    require_verify_error(test::handshake(client_trusting(ca.certificate_pem()), server_for(ca.issue(o))),
+                         9, "certificate is not yet valid");
+  }
+  SECTION("self-signed (18)") {
+    Issued self = sanstls::testing::self_signed(localhost_options());
+    require_verify_error(test::handshake(client_trusting(ca.certificate_pem()), server_for(self)), 18,
+                         "self signed certificate");
+  }
+  SECTION("unknown issuer (20)") {
+    CertificateAuthority other = CertificateAuthority::create("another CA");
+    require_verify_error(
+        test::handshake(client_trusting(ca.certificate_pem()), server_for(other.issue(localhost_options()))),
+        20, "unable to get local issuer certificate");
+  }
+  SECTION("hostname mismatch (62)") {
+    require_verify_error(test::handshake(client_trusting(ca.certificate_pem()),
+                                         server_for(ca.issue(localhost_options())), "example.com"),
+                         62, "Hostname mismatch, certificate is not valid for 'example.com'.");
+  }
+  SECTION("IP address mismatch (64)") {
+    require_verify_error(test::handshake(client_trusting(ca.certificate_pem()),
+                                         server_for(ca.issue(localhost_options())), "127.0.0.2"),
+                         64, "IP address mismatch, certificate is not valid for '127.0.0.2'.");
+  }
+  SECTION("revoked (23)") {
+    Issued leaf = ca.issue(localhost_options());
+    test::TempDir dir;
+    Context client(Protocol::tls_client);
+    client.load_verify_locations(
+        {.cafile = dir.write("ca.pem", ca.certificate_pem() + ca.crl_pem({leaf}))});
+    client.set_verify_flags(client.verify_flags() | VerifyFlags::verify_crl_check_leaf);
+    require_verify_error(test::handshake(client, server_for(leaf)), 23, "certificate revoked");
+  }
+}
+
+// ---------------------------------------------------------------------------
+// verify_flags and CRLs.
+
+TEST_CASE("verify_flags start as Python's and keep every flag set", "[verify][flags]") {
+  Context ctx(Protocol::tls_client);
+  CHECK(ctx.verify_flags() == VerifyFlags::verify_x509_trusted_first);
+  CHECK(Context(Protocol::tls_server).verify_flags() == VerifyFlags::verify_x509_trusted_first);
+  CHECK(static_cast<std::uint64_t>(VerifyFlags::verify_crl_check_chain) == 12);  // Python's values
+  CHECK(static_cast<std::uint64_t>(VerifyFlags::verify_x509_strict) == 0x20);
+  for (VerifyFlags flags :
+       {VerifyFlags::verify_default, VerifyFlags::verify_crl_check_leaf,
+        VerifyFlags::verify_crl_check_chain, VerifyFlags::verify_x509_strict,
+        VerifyFlags::verify_x509_strict | VerifyFlags::verify_x509_trusted_first |
+            VerifyFlags::verify_crl_check_chain}) {
+    ctx.set_verify_flags(flags);
+    CHECK(ctx.verify_flags() == flags);
+  }
+  // BoringSSL is always strict, so VERIFY_X509_STRICT changes nothing: a
+  // good chain still verifies.
+  CertificateAuthority ca = CertificateAuthority::create();
+  Context client = client_trusting(ca.certificate_pem());
+  client.set_verify_flags(VerifyFlags::verify_x509_strict | VerifyFlags::verify_x509_trusted_first);
+  CHECK(test::handshake(client, server_for(ca.issue(localhost_options()))).ok);
+}
+
+TEST_CASE("CRL checks: a CRL is needed, an unrevoked certificate passes, a revoked one fails",
+          "[verify][crl]") {
+  CertificateAuthority ca = CertificateAuthority::create();
+  Issued leaf = ca.issue(localhost_options());
+  Issued other = ca.issue(localhost_options());
+  test::TempDir dir;
+
+  SECTION("no CRL check: a revoked certificate is accepted (the default)") {
+    Context client(Protocol::tls_client);
+    client.load_verify_locations(
+        {.cafile = dir.write("ca.pem", ca.certificate_pem() + ca.crl_pem({leaf}))});
+    CHECK(client.cert_store_stats() == sanstls::CertStoreStats{1, 1, 1});
+    CHECK(test::handshake(client, server_for(leaf)).ok);
+  }
+  SECTION("CRL check without the CA's CRL fails with code 3") {
+    Context client = client_trusting(ca.certificate_pem());
+    client.set_verify_flags(VerifyFlags::verify_crl_check_leaf);
+    require_verify_error(test::handshake(client, server_for(leaf)), 3, "unable to get certificate CRL");
+  }
+  SECTION("CRL check with a CRL that revokes another certificate passes") {
+    Context client(Protocol::tls_client);
+    client.load_verify_locations(
+        {.cafile = dir.write("ca.pem", ca.certificate_pem() + ca.crl_pem({other}))});
+    client.set_verify_flags(VerifyFlags::verify_crl_check_leaf);
+    CHECK(test::handshake(client, server_for(leaf)).ok);
+    // And the flag can be taken back.
+    client.set_verify_flags(VerifyFlags::verify_default);
+    CHECK(test::handshake(client, server_for(other)).ok);
+  }
+}
+
+TEST_CASE("VERIFY_CRL_CHECK_CHAIN also checks intermediates; CHECK_LEAF only the leaf",
+          "[verify][crl]") {
+  CertificateAuthority root = CertificateAuthority::create("root CA");
+  CertificateAuthority sub = root.intermediate("intermediate CA");
+  Issued leaf = sub.issue(localhost_options());
+  test::TempDir dir;
+  // The root revokes the intermediate; the intermediate revokes nothing.
+  const std::string cafile =
+      dir.write("ca.pem", root.certificate_pem() + root.crl_pem({sub.root()}) + sub.crl_pem());
+  Context client(Protocol::tls_client);
+  client.load_verify_locations({.cafile = cafile});
+  CHECK(client.cert_store_stats() == sanstls::CertStoreStats{1, 2, 1});
+  const Context server = server_for(leaf, sub.certificate_pem());
+
+  client.set_verify_flags(VerifyFlags::verify_crl_check_leaf);
+  CHECK(test::handshake(client, server).ok);
+  client.set_verify_flags(VerifyFlags::verify_crl_check_chain);
+  require_verify_error(test::handshake(client, server), 23, "certificate revoked");
+}
+
+TEST_CASE("CPython's test_crl_check: pycacert without, then with revocation.crl",
+          "[verify][crl][python]") {
+  Context server(Protocol::tls_server);
+  server.load_cert_chain(python_data("keycert3.pem"));
+  Context client(Protocol::tls_client);
+  client.load_verify_locations({.cafile = python_data("pycacert.pem")});
+  CHECK(client.verify_flags() == VerifyFlags::verify_x509_trusted_first);
+  CHECK(test::handshake(client, server).ok);
+
+  client.set_verify_flags(client.verify_flags() | VerifyFlags::verify_crl_check_leaf);
+  require_verify_error(test::handshake(client, server), 3, "unable to get certificate CRL");
+
+  client.load_verify_locations({.cafile = python_data("revocation.crl")});
+  CHECK(test::handshake(client, server).ok);
+}
+
+TEST_CASE("a CRL file with garbage is an SSLError and changes nothing", "[verify][crl][errors]") {
+  CertificateAuthority ca = CertificateAuthority::create();
+  test::TempDir dir;
+  std::string crl = ca.crl_pem();
+  std::string broken = crl.substr(0, crl.size() / 2) + "\n-----END X509 CRL-----\n";
+  Context client = client_trusting(ca.certificate_pem());
+  CHECK_THROWS_AS(client.load_verify_locations({.cafile = dir.write("broken.pem", broken)}),
+                  sanstls::SSLError);
+  CHECK(client.cert_store_stats() == sanstls::CertStoreStats{1, 0, 1});
+}
+
+// ---------------------------------------------------------------------------
+// Host names.
+
+TEST_CASE("hostname_checks_common_name: the commonName fallback, on by default", "[verify][hostname]") {
+  CertificateAuthority ca = CertificateAuthority::create();
+  CertificateOptions cn_only;
+  cn_only.common_name = "localhost";
+  const Context server = server_for(ca.issue(cn_only));
+  Context client = client_trusting(ca.certificate_pem());
+  CHECK(client.hostname_checks_common_name());
+  CHECK(test::handshake(client, server).ok);
+
+  client.set_hostname_checks_common_name(false);
+  CHECK_FALSE(client.hostname_checks_common_name());
+  require_verify_error(test::handshake(client, server), 62,
+                       "Hostname mismatch, certificate is not valid for 'localhost'.");
+
+  client.set_hostname_checks_common_name(true);
+  CHECK(test::handshake(client, server).ok);
+
+  // A certificate with DNS names is never matched by its commonName.
+  CertificateOptions with_san;
+  with_san.common_name = "localhost";
+  with_san.dns_names = {"example.com"};
+  require_verify_error(test::handshake(client, server_for(ca.issue(with_san))), 62,
+                       "Hostname mismatch, certificate is not valid for 'localhost'.");
+}
+
+TEST_CASE("wildcards match one whole left-most label, as Python 3.7 with OpenSSL",
+          "[verify][hostname]") {
+  CertificateAuthority ca = CertificateAuthority::create();
+  struct Case {
+    std::vector<std::string> dns;
+    std::string hostname;
+    bool matches;
+  };
+  const std::vector<Case> cases = {
+      {{"*.example.com"}, "www.example.com", true},
+      {{"*.example.com"}, "WWW.Example.COM", true},  // case-insensitive
+      {{"*.example.com"}, "example.com", false},     // the wildcard needs a label
+      {{"*.example.com"}, "a.b.example.com", false},  // one label only
+      {{"*.example.com"}, "www.example.org", false},
+      {{"w*.example.com"}, "www.example.com", false},  // no partial wildcards
+      {{"*w.example.com"}, "www.example.com", false},
+      {{"www.*.com"}, "www.example.com", false},  // left-most label only
+      {{"*.com"}, "example.com", false},          // not directly under a public suffix
+      {{"*"}, "localhost", false},
+      {{"example.com", "*.example.net"}, "foo.example.net", true},
+      {{"EXAMPLE.com"}, "example.COM", true},
+  };
+  for (const Case& c : cases) {
+    CertificateOptions o;
+    o.common_name = "not-the-host";
+    o.dns_names = c.dns;
+    std::string names;
+    for (const std::string& n : c.dns) names += n + " ";
+    INFO("SAN DNS " << names << "hostname " << c.hostname);
+    test::Handshake h =
+        test::handshake(client_trusting(ca.certificate_pem()), server_for(ca.issue(o)), c.hostname);
+    CHECK(h.ok == c.matches);
+    if (!c.matches) {
+      require_verify_error(h, 62, "Hostname mismatch, certificate is not valid for '" + c.hostname + "'.");
+    }
+  }
+}
+
+TEST_CASE("IP addresses match IP SANs only: IPv4, IPv6 in any spelling, never DNS or CN",
+          "[verify][hostname][ip]") {
+  CertificateAuthority ca = CertificateAuthority::create();
+  CertificateOptions o;
+  o.common_name = "127.0.0.3";        // never used for an IP address
+  o.dns_names = {"127.0.0.4"};        // nor is a DNS name spelled like one
+  o.ip_addresses = {"127.0.0.1", "::1", "2001:db8::7"};
+  const Context server = server_for(ca.issue(o));
+  const Context client = client_trusting(ca.certificate_pem());
+  for (const char* host : {"127.0.0.1", "::1", "0:0:0:0:0:0:0:1", "2001:db8::7", "2001:DB8:0::7"}) {
+    INFO(host);
+    CHECK(test::handshake(client, server, host).ok);
+  }
+  for (const char* host : {"127.0.0.3", "127.0.0.4", "::2", "2001:db8::8"}) {
+    INFO(host);
+    require_verify_error(test::handshake(client, server, host), 64,
+                         std::string("IP address mismatch, certificate is not valid for '") + host + "'.");
+  }
+}
+
+// ---------------------------------------------------------------------------
+// CA stores.
+
+TEST_CASE("get_default_verify_paths: Debian's bundle, and the environment wins, as Python's",
+          "[verify][store][python]") {
+  test::TempDir dir;
+  const std::string bundle = dir.write("bundle.pem", CertificateAuthority::create().certificate_pem());
+  struct Env {
+    std::optional<std::string> file;
+    std::optional<std::string> dir;
+  };
+  for (const Env& env : {Env{std::nullopt, std::nullopt}, Env{bundle, dir.path("")},
+                         Env{dir.path("missing.pem"), dir.path("missing")},
+                         Env{dir.path(""), bundle}}) {  // a directory as file, a file as dir
+    ScopedEnv f("SSL_CERT_FILE", env.file);
+    ScopedEnv d("SSL_CERT_DIR", env.dir);
+    INFO("SSL_CERT_FILE=" << env.file.value_or("(unset)") << " SSL_CERT_DIR=" << env.dir.value_or("(unset)"));
+    sanstls::DefaultVerifyPaths ours = sanstls::get_default_verify_paths();
+    std::vector<std::string> py = python(
+        "import ssl, os\n"
+        "p = ssl.get_default_verify_paths()\n"
+        "print(os.path.realpath(p.cafile) if p.cafile else None)\n"
+        "print(os.path.realpath(p.capath) if p.capath else None)\n"
+        "print(p.openssl_cafile_env, p.openssl_capath_env)\n");
+    REQUIRE(py.size() == 3);
+    auto real = [](const std::optional<std::string>& p) {
+      return p ? std::filesystem::weakly_canonical(*p).string() : std::string("None");
+    };
+    CHECK(real(ours.cafile) == py[0]);
+    CHECK(real(ours.capath) == py[1]);
+    CHECK(ours.openssl_cafile_env + " " + ours.openssl_capath_env == py[2]);
+    CHECK(ours.openssl_capath == "/etc/ssl/certs");
+  }
+  // On this Debian system the built-in default is the system bundle.
+  CHECK(sanstls::get_default_verify_paths().openssl_cafile == "/etc/ssl/certs/ca-certificates.crt");
+}
+
+TEST_CASE("load_default_certs loads the same system CAs as Python's", "[verify][store][python]") {
+  ScopedEnv f("SSL_CERT_FILE", std::nullopt);
+  ScopedEnv d("SSL_CERT_DIR", std::nullopt);
+  Context ctx(Protocol::tls_client);
+  CHECK(ctx.cert_store_stats() == sanstls::CertStoreStats{});
+  ctx.load_default_certs();
+  sanstls::CertStoreStats ours = ctx.cert_store_stats();
+  CHECK(ours.x509 > 50);  // Debian's ca-certificates has well over a hundred
+  std::vector<std::string> py = python(
+      "import ssl\n"
+      "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n"
+      "ctx.load_default_certs()\n"
+      "s = ctx.cert_store_stats()\n"
+      "print(s['x509'], s['crl'], s['x509_ca'])\n"
+      "print(len(ctx.get_ca_certs()))\n");
+  REQUIRE(py.size() == 2);
+  CHECK(stats_text(ours) == py[0]);
+  CHECK(std::to_string(ctx.get_ca_certs().size()) == py[1]);
+}
+
+TEST_CASE("SSL_CERT_FILE and SSL_CERT_DIR choose what load_default_certs trusts",
+          "[verify][store]") {
+  CertificateAuthority ca = CertificateAuthority::create();
+  const Context server = server_for(ca.issue(localhost_options()));
+  test::TempDir dir;
+
+  SECTION("a bundle file") {
+    ScopedEnv f("SSL_CERT_FILE", dir.write("bundle.pem", ca.certificate_pem()));
+    ScopedEnv d("SSL_CERT_DIR", dir.path("nothing-here"));
+    Context client(Protocol::tls_client);
+    client.load_default_certs(Purpose::server_auth);
+    CHECK(client.cert_store_stats() == sanstls::CertStoreStats{1, 0, 1});
+    CHECK(test::handshake(client, server).ok);
+  }
+  SECTION("a hashed directory, read lazily as by OpenSSL") {
+    std::filesystem::create_directory(dir.path("certs"));
+    test::TempDir unused;
+    const std::string ca_file = dir.write("certs/ca.pem", ca.certificate_pem());
+    // `openssl rehash` names the link after the subject hash BoringSSL uses too.
+    test::CommandResult r = test::run_command("openssl rehash " + test::shell_quote(dir.path("certs")) + " 2>&1");
+    INFO(r.out);
+    REQUIRE(r.status == 0);
+    ScopedEnv f("SSL_CERT_FILE", dir.path("missing.pem"));
+    ScopedEnv d("SSL_CERT_DIR", dir.path("certs"));
+    Context client(Protocol::tls_client);
+    client.set_default_verify_paths();
+    CHECK(client.cert_store_stats() == sanstls::CertStoreStats{});  // nothing read yet
+    CHECK(test::handshake(client, server).ok);
+    CHECK(client.cert_store_stats() == sanstls::CertStoreStats{1, 0, 1});  // read by the lookup
+    (void)ca_file;
+  }
+  SECTION("nothing there: no error, and nothing trusted") {
+    ScopedEnv f("SSL_CERT_FILE", dir.path("missing.pem"));
+    ScopedEnv d("SSL_CERT_DIR", dir.path("missing"));
+    Context client(Protocol::tls_client);
+    CHECK_NOTHROW(client.load_default_certs());
+    require_verify_error(test::handshake(client, server), 20, "unable to get local issuer certificate");
+  }
+  SECTION("a bundle that does not parse is an SSLError") {
+    ScopedEnv f("SSL_CERT_FILE",
+                dir.write("broken.pem", "-----BEGIN CERTIFICATE-----\nnot base64 at all\n"
+                                        "-----END CERTIFICATE-----\n"));
+    ScopedEnv d("SSL_CERT_DIR", dir.path("missing"));
+    Context client(Protocol::tls_client);
+    CHECK_THROWS_AS(client.load_default_certs(), sanstls::SSLError);
+  }
+}
+
+TEST_CASE("cert_store_stats and get_ca_certs equal Python's for the same files",
+          "[verify][store][python]") {
+  test::TempDir dir;
+  CertificateAuthority ca = CertificateAuthority::create("store CA");
+  const std::string ours_file =
+      dir.write("mixed.pem", ca.certificate_pem() + ca.issue(localhost_options()).certificate_pem +
+                                 ca.crl_pem());
+  const std::vector<std::vector<std::string>> loads = {
+      {python_data("pycacert.pem")},
+      {python_data("pycacert.pem"), python_data("revocation.crl")},
+      {python_data("ssl_cert.pem")},  // self-signed, not a CA
+      {ours_file},
+      {python_data("pycacert.pem"), python_data("pycacert.pem"), ours_file},  // duplicates
+  };
+  for (const std::vector<std::string>& files : loads) {
+    std::string names;
+    for (const std::string& f : files) names += std::filesystem::path(f).filename().string() + " ";
+    INFO("loaded " << names);
+    Context ctx(Protocol::tls_client);
+    for (const std::string& f : files) ctx.load_verify_locations({.cafile = f});
+    std::vector<std::string> py = python(kPythonStats, files);
+    REQUIRE(!py.empty());
+    CHECK(stats_text(ctx.cert_store_stats()) == py[0]);
+    std::vector<std::string> theirs(py.begin() + 1, py.end());
+    std::vector<std::string> ours;
+    for (const std::string& der : ctx.get_ca_certs(sanstls::binary_form)) ours.push_back(hex(der));
+    std::sort(theirs.begin(), theirs.end());
+    std::sort(ours.begin(), ours.end());
+    CHECK(ours == theirs);
+    // The decoded form is getpeercert()'s.
+    std::vector<sanstls::Certificate> decoded = ctx.get_ca_certs();
+    REQUIRE(decoded.size() == ours.size());
+    for (const sanstls::Certificate& c : decoded) CHECK(c.version == 3);
+  }
+}
+
+TEST_CASE("create_default_context has Python 3.7's settings for each purpose",
+          "[verify][store][python]") {
+  ScopedEnv f("SSL_CERT_FILE", std::nullopt);
+  ScopedEnv d("SSL_CERT_DIR", std::nullopt);
+  SECTION("server_auth: a verifying client with the system CAs") {
+    Context ctx = sanstls::create_default_context();
+    CHECK(ctx.protocol() == Protocol::tls);
+    CHECK(ctx.verify_mode() == sanstls::VerifyMode::cert_required);
+    CHECK(ctx.check_hostname());
+    CHECK(ctx.verify_flags() == VerifyFlags::verify_x509_trusted_first);
+    CHECK(ctx.options() == Context(Protocol::tls).options());
+    std::vector<std::string> py = python(
+        "import ssl\n"
+        "s = ssl.create_default_context().cert_store_stats()\n"
+        "print(s['x509'], s['crl'], s['x509_ca'])\n");
+    REQUIRE(py.size() == 1);
+    CHECK(stats_text(ctx.cert_store_stats()) == py[0]);
+  }
+  SECTION("client_auth: a server context that verifies nothing and loads nothing") {
+    Context ctx = sanstls::create_default_context(Purpose::client_auth);
+    CHECK(ctx.verify_mode() == sanstls::VerifyMode::cert_none);
+    CHECK_FALSE(ctx.check_hostname());
+    CHECK(ctx.cert_store_stats() == sanstls::CertStoreStats{});
+  }
+  SECTION("explicit CAs replace the system's") {
+    CertificateAuthority ca = CertificateAuthority::create();
+    Context ctx = sanstls::create_default_context(Purpose::server_auth,
+                                                  {.cadata = CaData::pem(ca.certificate_pem())});
+    CHECK(ctx.cert_store_stats() == sanstls::CertStoreStats{1, 0, 1});
+    CHECK(test::handshake(ctx, server_for(ca.issue(localhost_options()))).ok);
+  }
+  SECTION("a missing cafile is an error, as Python's FileNotFoundError") {
+    CHECK_THROWS_AS(sanstls::create_default_context(Purpose::server_auth, {.cafile = "/nonexistent/ca.pem"}),
+                    std::system_error);
+  }
+}
