@@ -6,11 +6,13 @@
 #include <catch.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "support.hpp"
@@ -552,4 +554,34 @@ TEST_CASE("create_default_context has Python 3.7's settings for each purpose",
     CHECK_THROWS_AS(sanstls::create_default_context(Purpose::server_auth, {.cafile = "/nonexistent/ca.pem"}),
                     std::system_error);
   }
+}
+
+TEST_CASE("directories in place of files, files in place of directories, empty files",
+          "[verify][store][errors]") {
+  test::TempDir dir;
+  const std::string empty = dir.write("empty.pem", "");
+  const std::string folder = dir.path("");
+  Context ctx(Protocol::tls_client);
+  auto code_of = [](auto&& f) {
+    try {
+      f();
+    } catch (const std::system_error& e) {
+      return e.code().value();
+    }
+    return 0;
+  };
+  // Python: IsADirectoryError [Errno 21] for both.
+  CHECK(code_of([&] { ctx.load_verify_locations({.cafile = folder}); }) == EISDIR);
+  CHECK(code_of([&] { ctx.load_cert_chain(folder); }) == EISDIR);
+  CHECK(code_of([&] { ctx.load_verify_locations({.capath = empty}); }) == ENOTDIR);
+  CHECK(code_of([&] { ctx.load_verify_locations({.capath = dir.path("missing")}); }) == ENOENT);
+  // Python: [X509: NO_CERTIFICATE_OR_CRL_FOUND] no certificate or crl found.
+  try {
+    ctx.load_verify_locations({.cafile = empty});
+    FAIL("an empty cafile was accepted");
+  } catch (const sanstls::SSLError& e) {
+    CHECK(e.error().library == "X509");
+    CHECK(e.error().reason == "NO_CERTIFICATE_OR_CRL_FOUND");
+  }
+  CHECK(ctx.cert_store_stats() == sanstls::CertStoreStats{});
 }

@@ -289,8 +289,10 @@ class Context {
   // load_verify_locations adds trusted CA certificates (and CRLs from
   // cafile). Throws std::invalid_argument when all three are omitted or
   // cadata is empty ("Empty certificate data", as Python), std::system_error
-  // for a missing cafile or capath, and SSLError for data holding no
-  // certificate or broken PEM/DER.
+  // for a missing cafile or capath (ENOENT), a directory as cafile (EISDIR,
+  // as Python) or a file as capath (ENOTDIR; OpenSSL would accept it and
+  // find nothing), and SSLError for data holding no certificate ("[X509:
+  // NO_CERTIFICATE_OR_CRL_FOUND]") or broken PEM/DER.
   void load_verify_locations(const VerifyLocations& locations);
 
   // load_default_certs trusts the system's CA certificates, as Python's on

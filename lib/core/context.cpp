@@ -58,6 +58,12 @@ bool is_pinned(Protocol protocol) {
 }
 
 std::string read_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    // An ifstream opens a directory and then reads nothing, which would
+    // pass for an empty file; Python raises IsADirectoryError.
+    throw std::system_error(EISDIR, std::generic_category(), path);
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     int err = errno != 0 ? errno : ENOENT;
@@ -383,8 +389,9 @@ void Context::load_verify_locations(const VerifyLocations& locations) {
   if (locations.capath) {
     std::error_code ec;
     if (!std::filesystem::is_directory(*locations.capath, ec)) {
-      throw std::system_error(ec ? ec : std::make_error_code(std::errc::no_such_file_or_directory),
-                              *locations.capath);
+      // Stricter than OpenSSL, which takes any path and finds nothing there.
+      bool exists = std::filesystem::exists(*locations.capath, ec);
+      throw std::system_error(exists ? ENOTDIR : ENOENT, std::generic_category(), *locations.capath);
     }
     if (!X509_STORE_load_locations(store, nullptr, locations.capath->c_str())) {
       throw_from_queue("cannot use capath");
