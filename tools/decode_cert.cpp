@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include <sanstls/bytes.hpp>
@@ -53,10 +54,23 @@ std::string read_file(const std::string& path) {
   if (f == nullptr) {
     throw Failure("cannot open " + in_quotes(path) + ": " + std::strerror(errno));
   }
+  // A line that starts with a NUL byte is where OpenSSL stops reading (see
+  // Lines), so stop there too: /dev/zero is a short read, not an endless one.
   std::string text;
   char buf[16384];
   std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+    std::size_t from = text.size();
+    text.append(buf, n);
+    std::size_t nul = text.find('\0', from);
+    while (nul != std::string::npos && nul > 0 && text[nul - 1] != '\n') {
+      nul = text.find('\0', nul + 1);
+    }
+    if (nul != std::string::npos) {
+      text.resize(nul + 1);
+      break;
+    }
+  }
   int read_errno = std::ferror(f) ? errno : 0;
   std::fclose(f);
   if (read_errno != 0) {
@@ -65,7 +79,9 @@ std::string read_file(const std::string& path) {
   return text;
 }
 
-// Lines hands out the file's lines as OpenSSL's PEM reader sees them. It
+// Lines hands out the file's lines as OpenSSL's PEM reader sees them. Its
+// file BIO reads with fgets and measures with strlen: a line ends at a NUL
+// byte, and a line that starts with one reads as the end of the file. It
 // strips a UTF-8 byte order mark from the first line of every search for a
 // BEGIN line and of every block body, and trailing bytes up to ' ' compared
 // as a signed char: so also every byte from 0x80 (Python's OpenSSL on x86).
@@ -74,6 +90,10 @@ class Lines {
   explicit Lines(std::string_view text) : text_(text) {}
 
   std::optional<std::string_view> next(bool first_of_read) {
+    if (pos_ < text_.size() && text_[pos_] == '\0') {
+      nul_line_ = number_ + 1;
+      pos_ = text_.size();
+    }
     if (pos_ >= text_.size()) return std::nullopt;
     std::size_t eol = text_.find('\n', pos_);
     std::size_t raw_size = (eol == std::string_view::npos ? text_.size() : eol + 1) - pos_;
@@ -81,6 +101,10 @@ class Lines {
     std::string_view line = text_.substr(pos_, eol - pos_);
     pos_ = eol + 1;
     ++number_;
+    if (std::size_t nul = line.find('\0'); nul != std::string_view::npos) {
+      line = line.substr(0, nul);
+      raw_size = nul;
+    }
     if (first_of_read && raw_size > 3 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
     while (!line.empty() && (static_cast<unsigned char>(line.back()) <= ' ' ||
                              static_cast<unsigned char>(line.back()) >= 0x80)) {
@@ -91,10 +115,18 @@ class Lines {
 
   std::size_t number() const { return number_; }
 
+  // why_ended explains an early end of the file, or is empty.
+  std::string why_ended() const {
+    if (nul_line_ == 0) return "";
+    return " (reading stopped at line " + std::to_string(nul_line_) +
+           ", which starts with a NUL byte: OpenSSL reads that as the end of the file)";
+  }
+
  private:
   std::string_view text_;
   std::size_t pos_ = 0;
   std::size_t number_ = 0;
+  std::size_t nul_line_ = 0;
 };
 
 // Base64 decodes a block body the way OpenSSL's EVP_DecodeUpdate does:
@@ -175,7 +207,8 @@ class Base64 {
 struct PemBlock {
   std::string label;
   std::size_t begin_line = 0;
-  bool has_headers = false;  // RFC 1421 headers, as "Proc-Type: 4,ENCRYPTED"
+  bool has_headers = false;    // RFC 1421 headers, as "Proc-Type: 4,ENCRYPTED"
+  std::size_t blank_line = 0;  // where the headers end, if they do
   std::string data;
 };
 
@@ -196,14 +229,14 @@ PemBlock read_block(Lines& lines, std::string label) {
   std::vector<std::pair<std::string_view, std::size_t>> pending;  // header or data
   std::vector<std::pair<std::string_view, std::size_t>> data;
   bool short_line_seen = false;
-  std::size_t blank_line = 0;
   bool first = true;
   for (;;) {
     std::optional<std::string_view> line = lines.next(first);
     first = false;
     if (!line) {
       throw Failure("the " + block.label + " block at line " + std::to_string(block.begin_line) +
-                    " has no \"-----END " + block.label + "-----\" line (file truncated?)");
+                    " has no \"-----END " + block.label + "-----\" line" +
+                    (lines.why_ended().empty() ? " (file truncated?)" : lines.why_ended()));
     }
     const std::size_t n = lines.number();
     if (part == Part::maybe_header && line->find(':') != std::string_view::npos) {
@@ -216,7 +249,7 @@ PemBlock read_block(Lines& lines, std::string label) {
       }
       block.has_headers = !pending.empty();
       pending.clear();
-      blank_line = n;
+      block.blank_line = n;
       part = Part::data_after_blank;
       continue;
     }
@@ -231,13 +264,13 @@ PemBlock read_block(Lines& lines, std::string label) {
     }
     if (short_line_seen) {
       throw Failure("line " + std::to_string(n) + ": after the blank line at line " +
-                    std::to_string(blank_line) + " in the " + block.label +
+                    std::to_string(block.blank_line) + " in the " + block.label +
                     " block, only the last line before END may be shorter than 64 characters");
     }
     if (part == Part::data_after_blank) {
       if (line->size() > 64) {
         throw Failure("line " + std::to_string(n) + ": after the blank line at line " +
-                      std::to_string(blank_line) + " in the " + block.label +
+                      std::to_string(block.blank_line) + " in the " + block.label +
                       " block, lines may not be longer than 64 characters");
       }
       short_line_seen = line->size() < 64;
@@ -252,6 +285,19 @@ PemBlock read_block(Lines& lines, std::string label) {
   Base64 base64;
   for (const auto& [text, number] : data) base64.add(text, number, block.label);
   block.data = base64.finish(block.label, block.begin_line);
+  // OpenSSL fails the whole read on a block without data, whatever its label.
+  if (block.data.empty()) {
+    std::string what = "the " + block.label + " block at line " + std::to_string(block.begin_line);
+    if (part == Part::in_header) {
+      throw Failure(what + " has no data: a line with ':' made all its lines PEM header lines");
+    }
+    if (block.has_headers) {
+      throw Failure(what + " has no data after its blank line at line " +
+                    std::to_string(block.blank_line) +
+                    ", and the lines before it count as PEM header lines");
+    }
+    throw Failure(what + " is empty");
+  }
   return block;
 }
 
@@ -281,9 +327,10 @@ PemBlock first_certificate(std::string_view text) {
     first = true;
   }
   if (skipped.empty()) {
-    throw Failure("no \"-----BEGIN CERTIFICATE-----\" line: not a PEM certificate file");
+    throw Failure("no \"-----BEGIN CERTIFICATE-----\" line: not a PEM certificate file" +
+                  lines.why_ended());
   }
-  throw Failure("no certificate among its PEM blocks (found " + skipped + ")");
+  throw Failure("no certificate among its PEM blocks (found " + skipped + ")" + lines.why_ended());
 }
 
 // der_element returns the DER element at the start of |der|: OpenSSL's
@@ -317,12 +364,9 @@ std::string decode(const std::string& path) {
   PemBlock block = first_certificate(text);
   if (block.has_headers) {
     throw Failure("the " + block.label + " block at line " + std::to_string(block.begin_line) +
-                  " has PEM header lines (text before a blank line, as an encrypted key's "
-                  "\"Proc-Type:\"), which a certificate may not have");
-  }
-  if (block.data.empty()) {
-    throw Failure("the " + block.label + " block at line " + std::to_string(block.begin_line) +
-                  " is empty");
+                  " has PEM header lines (the lines before its blank line at line " +
+                  std::to_string(block.blank_line) +
+                  ", as an encrypted key's \"Proc-Type:\"), which a certificate may not have");
   }
   std::string_view der = der_element(block.data);
   try {

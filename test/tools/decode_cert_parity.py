@@ -136,6 +136,9 @@ def bad_inputs(directory, certdata):
                                   "\n-----END CERTIFICATE-----\n", ["64"]),
         "trusted-certificate": (block("TRUSTED CERTIFICATE", lines(b64)), ["no certificate"]),
         "indented-begin": (" " + good, []),
+        # OpenSSL's file BIO reads lines with fgets and measures them with
+        # strlen: a line that starts with a NUL byte ends the file.
+        "nul-starts-a-line": ("notes\n\x00more notes\n" + good, ["NUL"]),
         # Inputs Python reads: the tool must print the same.
         "trailing-junk-after-end": (good + "junk after the END line\n-----BEGIN JUNK\n\x00\x01",
                                     []),
@@ -151,6 +154,7 @@ def bad_inputs(directory, certdata):
         "trailing-bytes-in-der": (block("CERTIFICATE",
                                         lines(base64.b64encode(der + b"\0junk").decode())), []),
         "two-certificates": (good + (certdata / "pycacert.pem").read_text(), []),
+        "nul-inside-a-line": ("notes\x00 -----BEGIN CERTIFICATE-----\n" + good, []),
     }
     made = []
     for name, (content, must_say) in cases.items():
