@@ -4,8 +4,9 @@
 // Python hands the file to OpenSSL's PEM_read_bio_X509, so the PEM reader
 // here follows OpenSSL 3's rules rather than a tidier reading of RFC 7468:
 // the parity test (test/tools/decode_cert_parity.py) holds the two together,
-// file by file. The library has no public PEM reader for certificates, and a
-// tool may not call BoringSSL, hence the reader lives here.
+// file by file. The library's pem_cert_to_der_cert (helpers.hpp) is Python's
+// PEM_cert_to_DER_cert, which skips what is not base64 where OpenSSL refuses
+// it, and a tool may not call BoringSSL: hence the reader lives here.
 #include <cerrno>
 #include <cstddef>
 #include <cstdio>
