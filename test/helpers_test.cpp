@@ -403,6 +403,11 @@ TEST_CASE("cert_time_to_seconds parses as Python 3.7 does") {
     batch.time(t);
   }
   batch.time(std::string("Jan\0 1 00:00:00 2007 GMT", 24));
+  // Long runs of whitespace: the backtracking stays linear, as in Python.
+  std::string spaces(20000, ' ');
+  batch.time("Jan" + spaces + "5" + spaces + "09:34:43" + spaces + "2018" + spaces + "GMT");
+  batch.time("Jan" + spaces + "5" + spaces + "09:34:43" + spaces + "2018" + spaces);
+  batch.time("Jan" + spaces);
   // Every field value around its limits.
   for (int day = 0; day <= 32; ++day) {
     for (const char* pad : {"", "0", " "}) {
