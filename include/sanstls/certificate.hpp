@@ -63,7 +63,10 @@ struct Certificate {
   bool empty() const noexcept { return version == 0; }
 
   // from_der decodes a DER certificate. Throws SSLError for bytes that are
-  // not exactly one certificate.
+  // not exactly one certificate, and std::invalid_argument with Python's
+  // UnicodeDecodeError text when a DNS name, email or URI is not UTF-8 (as
+  // Python, which then fails too). A validity time that does not parse
+  // reads "Bad time value", as in Python.
   static Certificate from_der(std::span<const std::byte> der);
 
   // to_json returns Python's dictionary as JSON: tuples become arrays, keys

@@ -7,6 +7,7 @@
 #include <openssl/x509v3.h>
 
 #include <cstdio>
+#include <stdexcept>
 #include <string>
 
 #include "internal.hpp"
@@ -33,6 +34,74 @@ std::string utf8(const ASN1_STRING* value) {
   std::string s(reinterpret_cast<const char*>(out), static_cast<std::size_t>(len));
   OPENSSL_free(out);
   return s;
+}
+
+// python_utf8 returns the raw bytes of an IA5String (a DNS name, email or
+// URI) as Python does: decoded as strict UTF-8, where BoringSSL's
+// ASN1_STRING_to_UTF8 would read them as Latin-1. Invalid UTF-8 throws
+// std::invalid_argument with the UnicodeDecodeError text Python raises.
+std::string python_utf8(const ASN1_STRING* value) {
+  const auto* data = reinterpret_cast<const unsigned char*>(ASN1_STRING_get0_data(value));
+  const auto n = static_cast<std::size_t>(ASN1_STRING_length(value));
+  auto fail = [&](std::size_t start, std::size_t end, const char* reason) {
+    char buf[160];
+    if (end - start == 1) {
+      std::snprintf(buf, sizeof buf, "'utf-8' codec can't decode byte 0x%02x in position %zu: %s",
+                    data[start], start, reason);
+    } else {
+      std::snprintf(buf, sizeof buf, "'utf-8' codec can't decode bytes in position %zu-%zu: %s",
+                    start, end - 1, reason);
+    }
+    throw std::invalid_argument(buf);
+  };
+  auto continuation = [&](std::size_t i) { return i < n && (data[i] & 0xC0) == 0x80; };
+  for (std::size_t i = 0; i < n;) {
+    const unsigned char c = data[i];
+    std::size_t length = 0;
+    unsigned char low = 0x80;  // the second byte's range excludes overlongs and surrogates
+    unsigned char high = 0xBF;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      length = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      length = 3;
+      if (c == 0xE0) low = 0xA0;
+      if (c == 0xED) high = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      length = 4;
+      if (c == 0xF0) low = 0x90;
+      if (c == 0xF4) high = 0x8F;
+    } else {
+      fail(i, i + 1, "invalid start byte");
+    }
+    // As CPython's decoder: the first bad byte ends the sequence; running
+    // out of data with every byte so far good is "unexpected end of data".
+    for (std::size_t k = 1; k < length; ++k) {
+      if (i + k >= n) fail(i, n, "unexpected end of data");
+      const unsigned char next = data[i + k];
+      bool ok = k == 1 ? next >= low && next <= high : continuation(i + k);
+      if (!ok) fail(i, i + k, "invalid continuation byte");
+    }
+    i += length;
+  }
+  return std::string(reinterpret_cast<const char*>(data), n);
+}
+
+// time_text prints a validity time as Python shows it; OpenSSL writes
+// "Bad time value" for a time it cannot read, and Python takes that text.
+std::string time_text(const ASN1_TIME* time) {
+  bssl::UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  if (!bio) throw_from_queue("out of memory");
+  if (ASN1_TIME_print(bio.get(), time) <= 0) {
+    ERR_clear_error();
+    return "Bad time value";
+  }
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  BIO_mem_contents(bio.get(), &data, &len);
+  return std::string(reinterpret_cast<const char*>(data), len);
 }
 
 // decode_name groups a name's entries into RDNs by their set index, as
@@ -82,9 +151,9 @@ std::string ip_address(const ASN1_OCTET_STRING* ip) {
 
 GeneralName decode_general_name(const GENERAL_NAME* name) {
   switch (name->type) {
-    case GEN_DNS: return {"DNS", utf8(name->d.dNSName)};
-    case GEN_EMAIL: return {"email", utf8(name->d.rfc822Name)};
-    case GEN_URI: return {"URI", utf8(name->d.uniformResourceIdentifier)};
+    case GEN_DNS: return {"DNS", python_utf8(name->d.dNSName)};
+    case GEN_EMAIL: return {"email", python_utf8(name->d.rfc822Name)};
+    case GEN_URI: return {"URI", python_utf8(name->d.uniformResourceIdentifier)};
     case GEN_DIRNAME: return {"DirName", "", decode_name(name->d.directoryName)};
     case GEN_IPADD: return {"IP Address", ip_address(name->d.iPAddress)};
     case GEN_RID: return {"Registered ID", object_name(name->d.registeredID)};
@@ -97,7 +166,7 @@ GeneralName decode_general_name(const GENERAL_NAME* name) {
 std::vector<std::string> uris_of(const GENERAL_NAMES* names) {
   std::vector<std::string> out;
   for (const GENERAL_NAME* n : names) {
-    if (n->type == GEN_URI) out.push_back(utf8(n->d.uniformResourceIdentifier));
+    if (n->type == GEN_URI) out.push_back(python_utf8(n->d.uniformResourceIdentifier));
   }
   return out;
 }
@@ -170,8 +239,8 @@ Certificate Certificate::from_der(std::span<const std::byte> der) {
   c.issuer = decode_name(X509_get_issuer_name(cert));
   c.version = static_cast<int>(X509_get_version(cert)) + 1;
   c.serial_number = print_to_string(&i2a_ASN1_INTEGER, X509_get0_serialNumber(cert));
-  c.not_before = print_to_string(&ASN1_TIME_print, X509_get0_notBefore(cert));
-  c.not_after = print_to_string(&ASN1_TIME_print, X509_get0_notAfter(cert));
+  c.not_before = time_text(X509_get0_notBefore(cert));
+  c.not_after = time_text(X509_get0_notAfter(cert));
 
   int critical = 0;
   bssl::UniquePtr<GENERAL_NAMES> sans(static_cast<GENERAL_NAMES*>(
@@ -185,9 +254,11 @@ Certificate Certificate::from_der(std::span<const std::byte> der) {
     for (const ACCESS_DESCRIPTION* ad : aia.get()) {
       if (ad->location->type != GEN_URI) continue;
       int method = OBJ_obj2nid(ad->method);
-      if (method == NID_ad_OCSP) c.ocsp.push_back(utf8(ad->location->d.uniformResourceIdentifier));
+      if (method == NID_ad_OCSP) {
+        c.ocsp.push_back(python_utf8(ad->location->d.uniformResourceIdentifier));
+      }
       if (method == NID_ad_ca_issuers) {
-        c.ca_issuers.push_back(utf8(ad->location->d.uniformResourceIdentifier));
+        c.ca_issuers.push_back(python_utf8(ad->location->d.uniformResourceIdentifier));
       }
     }
   }

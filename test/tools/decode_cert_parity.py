@@ -89,6 +89,13 @@ def verdict(name, path, expected, tool_result, must_say=()):
         name, python, why, describe_tool(rc, out, err))
 
 
+def mutated(path, old, new):
+    """|path|'s text with the first occurrence of |old| replaced by |new|."""
+    text = path.read_text(encoding="latin-1")
+    assert old in text, (path, old)
+    return text.replace(old, new, 1)
+
+
 def bad_inputs(directory, certdata):
     """(name, path, words the tool's message must contain) for made-up files."""
     text = (certdata / "keycert.pem").read_text()
@@ -155,6 +162,13 @@ def bad_inputs(directory, certdata):
                                         lines(base64.b64encode(der + b"\0junk").decode())), []),
         "two-certificates": (good + (certdata / "pycacert.pem").read_text(), []),
         "nul-inside-a-line": ("notes\x00 -----BEGIN CERTIFICATE-----\n" + good, []),
+        # Found by fuzzing against Python: a notBefore that is no time
+        # prints as OpenSSL's "Bad time value"; a URI that is not UTF-8 is
+        # Python's UnicodeDecodeError.
+        "bad-time-value": (mutated(certdata / "nokia.pem", "DTExMDkyMTAwMDAwMFoX",
+                                   "DTExMakyMTAwMDAwMFoX"), []),
+        "non-utf8-uri": (mutated(certdata / "allsans.pem", "L3Rlc3RjYS9", "L3Rlc3+jYS9"),
+                         ["utf-8", "position 33"]),
     }
     made = []
     for name, (content, must_say) in cases.items():
