@@ -21,6 +21,7 @@
 #ifndef SANSTLS_CONTEXT_HPP
 #define SANSTLS_CONTEXT_HPP
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -33,6 +34,7 @@
 #include <vector>
 
 #include <sanstls/certificate.hpp>
+#include <sanstls/constants.hpp>
 #include <sanstls/error.hpp>
 #include <sanstls/memory_bio.hpp>
 #include <sanstls/session.hpp>
@@ -220,6 +222,78 @@ struct DefaultVerifyPaths {
 // reported when none exists); the directory is /etc/ssl/certs.
 DefaultVerifyPaths get_default_verify_paths();
 
+// CipherDescription is one entry of Context::get_ciphers(): Python's
+// dictionary for a cipher suite.
+struct CipherDescription {
+  std::uint32_t id = 0;          // 0x0300C02B: 0x03000000 | the IANA value
+  std::string name;              // "ECDHE-ECDSA-AES128-GCM-SHA256", "TLS_AES_128_GCM_SHA256"
+  std::string protocol;          // the lowest version that defines it: "TLSv1.2", "TLSv1.3"
+  std::string description;       // OpenSSL's one-line description
+  int strength_bits = 0;
+  int alg_bits = 0;
+  bool aead = false;
+  std::optional<std::string> symmetric;  // "aes-128-gcm"
+  std::optional<std::string> digest;     // "sha256", none for AEAD suites
+  std::optional<std::string> kea;        // "kx-ecdhe", "kx-any" for TLS 1.3
+  std::optional<std::string> auth;       // "auth-ecdsa", "auth-any" for TLS 1.3
+
+  bool operator==(const CipherDescription&) const = default;
+};
+
+// ContentType is the record or message type a message callback sees, with
+// Python 3.8's ssl._TLSContentType values.
+enum class ContentType : int {
+  change_cipher_spec = 20,
+  alert = 21,
+  handshake = 22,
+  application_data = 23,
+  header = 0x100,              // a record header
+  inner_content_type = 0x101,  // the real type inside a TLS 1.3 record
+};
+
+// MessageInfo is what a message callback is told about one protocol
+// message, as Python 3.8's SSLContext._msg_callback(conn, direction,
+// version, content_type, msg_type, data).
+struct MessageInfo {
+  bool sent = false;         // direction: "write" when true, "read" when false
+  bool server_side = false;  // the connection's side
+  TLSVersion version = TLSVersion::minimum_supported;
+  ContentType content_type = ContentType::handshake;
+  int msg_type = 0;  // the handshake message type, alert description, ...; -1 when none
+  std::span<const std::byte> data;
+};
+
+// SessionStats is Python's session_stats() dictionary for a Context,
+// counted by sanstls itself (BoringSSL reports most of them as 0).
+struct SessionStats {
+  std::size_t number = 0;               // sessions in the server-side cache
+  std::size_t connect = 0;              // client handshakes started
+  std::size_t connect_good = 0;         // client handshakes completed
+  std::size_t connect_renegotiate = 0;  // client renegotiations started
+  std::size_t accept = 0;               // server handshakes started
+  std::size_t accept_good = 0;          // server handshakes completed
+  std::size_t accept_renegotiate = 0;   // always 0: BoringSSL servers never renegotiate
+  std::size_t hits = 0;                 // server handshakes that resumed a session
+  std::size_t misses = 0;               // server handshakes offered a session it could not resume
+  std::size_t timeouts = 0;             // of those, sessions that had expired
+  std::size_t cache_full = 0;           // sessions evicted from a full server cache
+
+  bool operator==(const SessionStats&) const = default;
+};
+
+// TicketKey is one key for session tickets (RFC 5077): its 16-byte name,
+// which the ticket carries, and the 16-byte HMAC and AES keys.
+struct TicketKey {
+  std::array<std::byte, 16> name{};
+  std::array<std::byte, 16> hmac_key{};
+  std::array<std::byte, 16> aes_key{};
+
+  // generate returns a key made from the system's random generator.
+  static TicketKey generate();
+
+  bool operator==(const TicketKey&) const = default;
+};
+
 class Context {
  public:
   // Context creates a context for |protocol| with Python 3.7's defaults:
@@ -342,6 +416,87 @@ class Context {
   // the client continues without ALPN, as Python's. Throws
   // std::invalid_argument for an empty name or one longer than 255 bytes.
   void set_alpn_protocols(const std::vector<std::string>& protocols);
+
+  // ---- Ciphers, groups, NPN, post-handshake authentication ------------
+
+  // get_ciphers returns the cipher suites this context may negotiate, in
+  // order of preference, with Python's fields: the TLS 1.2-and-below suites
+  // set_ciphers() chose, then the TLS 1.3 suites (which BoringSSL always
+  // enables and leaves out of its list) unless TLS 1.3 is disabled.
+  std::vector<CipherDescription> get_ciphers() const;
+
+  // set_ecdh_curve limits key exchange to the named group: "prime256v1" or
+  // "P-256", "secp384r1" or "P-384", "secp521r1" or "P-521", "X25519".
+  // Throws std::invalid_argument("unknown elliptic curve name 'x'") otherwise,
+  // as Python's ValueError.
+  void set_ecdh_curve(std::string_view curve_name);
+
+  // load_dh_params reads Diffie-Hellman parameters from a PEM file, as
+  // Python does, then throws NotImplementedError: BoringSSL has no DHE
+  // cipher suites to use them with. A file that cannot be read or parsed
+  // throws what Python raises for it (std::system_error, SSLError).
+  void load_dh_params(const std::string& path);
+
+  // post_handshake_auth returns nothing: BoringSSL has no TLS 1.3
+  // post-handshake authentication, so the setting does not exist, as in a
+  // Python built without it (HAS_PHA is false).
+  std::optional<bool> post_handshake_auth() const noexcept;
+  // set_post_handshake_auth accepts false and throws NotImplementedError for
+  // true.
+  void set_post_handshake_auth(bool enabled);
+
+  // set_npn_protocols sets the Next Protocol Negotiation protocols (TLS 1.2
+  // and below), most preferred first; ALPN is the standard way. Throws
+  // std::invalid_argument for an empty name or one longer than 255 bytes.
+  void set_npn_protocols(const std::vector<std::string>& protocols);
+
+  // ---- Key logging and message tracing ---------------------------------
+
+  // keylog_filename returns the file TLS secrets are appended to, if any.
+  const std::optional<std::string>& keylog_filename() const noexcept;
+  // set_keylog_filename appends the secrets of every later connection to
+  // |path| in the NSS key log format (for Wireshark), or stops with
+  // nullopt. The file is opened once, created if needed, and written one
+  // whole line at a time. Throws std::system_error when it cannot be opened
+  // for appending. Anyone who can read the file can decrypt the traffic.
+  void set_keylog_filename(std::optional<std::string> path);
+  // set_keylog_callback hands every key log line (without its newline) to
+  // |callback| instead or as well; an empty function removes it.
+  void set_keylog_callback(std::function<void(std::string_view line)> callback);
+
+  // set_msg_callback calls |callback| for every protocol message sent or
+  // received (record headers and handshake messages included), for
+  // debugging, as Python 3.8's _msg_callback; an empty function removes it.
+  // An exception thrown by the callback is swallowed: it must not break
+  // the connection.
+  void set_msg_callback(std::function<void(const MessageInfo& message)> callback);
+
+  // ---- Sessions and SNI -------------------------------------------------
+
+  // session_stats returns the session counters.
+  SessionStats session_stats() const;
+
+  // set_ticket_keys makes a server encrypt its session tickets with
+  // keys[0] and accept tickets under any of |keys| (a fleet of servers
+  // shares them; to rotate, put the new key first and keep the old ones for
+  // a ticket lifetime). A ticket under an older key is accepted and
+  // replaced by one under keys[0]. Throws std::invalid_argument for an
+  // empty list.
+  void set_ticket_keys(std::span<const TicketKey> keys);
+
+  // SNICallback is called on the server with the Object being handshaked,
+  // the server name the client asked for (none when it sent none) and this
+  // context. It may switch the Object to another context
+  // (Object::set_context, for another certificate) and returns nothing to
+  // go on, or an alert to abort the handshake with. An exception escaping
+  // it aborts the handshake with handshake_failure.
+  using SNICallback = std::function<std::optional<AlertDescription>(
+      Object& object, const std::optional<std::string>& server_name, const Context& context)>;
+  // set_sni_callback installs |callback|, or removes it with an empty one.
+  // Python's sni_callback.
+  void set_sni_callback(SNICallback callback);
+  // set_servername_callback is the same, under Python's older name.
+  void set_servername_callback(SNICallback callback) { set_sni_callback(std::move(callback)); }
 
   // wrap_bio creates a connection that reads the peer's bytes from
   // |incoming| and writes its own to |outgoing|. For a client,

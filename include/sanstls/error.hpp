@@ -171,6 +171,14 @@ class SSLCertVerificationError : public SSLError {
 // CertificateError is an alias of SSLCertVerificationError, as in Python 3.7.
 using CertificateError = SSLCertVerificationError;
 
+// NotImplementedError: a feature of Python's ssl module that this
+// BoringSSL does not have (TLS 1.3 post-handshake authentication, DHE
+// cipher suites), as Python's NotImplementedError.
+class NotImplementedError : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
 // throw_error throws the exception matching |error|.kind.
 [[noreturn]] void throw_error(const Error& error);
 

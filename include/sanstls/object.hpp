@@ -24,12 +24,14 @@
 #ifndef SANSTLS_OBJECT_HPP
 #define SANSTLS_OBJECT_HPP
 
+#include <array>
 #include <cstddef>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <sanstls/certificate.hpp>
 #include <sanstls/context.hpp>
@@ -37,6 +39,11 @@
 #include <sanstls/memory_bio.hpp>
 
 namespace sanstls {
+
+// channel_binding_types are the types get_channel_binding() knows, as
+// Python's CHANNEL_BINDING_TYPES.
+inline constexpr std::array<std::string_view, 2> channel_binding_types{"tls-unique",
+                                                                       "tls-exporter"};
 
 // ReadResult is a Result that also carries the bytes read.
 struct [[nodiscard]] ReadResult : Result {
@@ -149,6 +156,47 @@ class Object {
   // incoming and outgoing return (copies of handles to) the MemoryBIOs.
   const MemoryBIO& incoming() const noexcept;
   const MemoryBIO& outgoing() const noexcept;
+
+  // set_context switches a server connection to another context while its
+  // SNI callback runs (Python's SSLObject.context = ...): the new context's
+  // certificate and key are used. Throws std::logic_error elsewhere.
+  void set_context(const Context& context);
+
+  // ---- Ciphers, NPN, post-handshake authentication ----------------------
+
+  // shared_ciphers returns the cipher suites both sides support, as
+  // (name, protocol, secret bits), TLS 1.3 suites included; nothing before
+  // the handshake.
+  std::optional<std::vector<Cipher>> shared_ciphers() const;
+
+  // compression returns the compression method: always nothing (BoringSSL
+  // never compresses).
+  std::optional<std::string> compression() const noexcept { return std::nullopt; }
+
+  // selected_npn_protocol returns the protocol Next Protocol Negotiation
+  // chose, or nothing.
+  std::optional<std::string> selected_npn_protocol() const;
+
+  // verify_client_post_handshake throws NotImplementedError: BoringSSL has
+  // no TLS 1.3 post-handshake authentication.
+  void verify_client_post_handshake();
+
+  // ---- Channel binding and exporters -----------------------------------
+
+  // get_channel_binding returns the channel binding data of |cb_type|:
+  // "tls-unique" (RFC 5929; TLS 1.2 and below, nothing for TLS 1.3) or
+  // "tls-exporter" (RFC 9266; TLS 1.3). Nothing before the handshake.
+  // Throws std::invalid_argument("... channel binding type not
+  // implemented") for any other type, as Python's ValueError.
+  std::optional<std::string> get_channel_binding(std::string_view cb_type = "tls-unique") const;
+
+  // export_keying_material derives |length| bytes from the connection's
+  // secrets (RFC 5705 / RFC 8446 section 7.5) under |label| and, if given,
+  // |context|. Throws std::logic_error before the handshake completes and
+  // SSLError when BoringSSL refuses.
+  std::string export_keying_material(std::string_view label,
+                                     std::optional<std::span<const std::byte>> context,
+                                     std::size_t length) const;
 
   // error returns the fatal error the connection failed with, if any.
   std::shared_ptr<const Error> error() const noexcept;

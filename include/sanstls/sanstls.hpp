@@ -11,6 +11,7 @@
 
 #include <sanstls/bytes.hpp>
 #include <sanstls/certificate.hpp>
+#include <sanstls/constants.hpp>
 #include <sanstls/context.hpp>
 #include <sanstls/error.hpp>
 #include <sanstls/helpers.hpp>

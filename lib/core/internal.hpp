@@ -7,11 +7,15 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <atomic>
 #include <cstddef>
+#include <functional>
+#include <optional>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <sanstls/context.hpp>
 #include <sanstls/error.hpp>
@@ -43,6 +47,25 @@ struct Context::State {
   unsigned int host_flags = 0;  // X509_CHECK_FLAG_*, applied in wrap_bio
   VerifyFlags verify_flags = VerifyFlags::verify_x509_trusted_first;
   std::string alpn_wire;  // length-prefixed, as on the wire
+
+  // NPN (ciphers.cpp): the protocols, length-prefixed as on the wire.
+  std::string npn_wire;
+
+  // Key logging and message tracing (keylog.cpp). keylog_file is the open
+  // file, of a type keylog.cpp defines, shared by every connection.
+  std::optional<std::string> keylog_filename;
+  std::shared_ptr<void> keylog_file;
+  std::function<void(std::string_view)> keylog_callback;
+  std::function<void(const MessageInfo&)> msg_callback;
+
+  // Sessions and SNI (context.cpp, object.cpp).
+  Context::SNICallback sni_callback;
+  std::vector<TicketKey> ticket_keys;
+  struct Counters {
+    std::atomic<std::size_t> connect{0}, connect_good{0}, connect_renegotiate{0};
+    std::atomic<std::size_t> accept{0}, accept_good{0};
+    std::atomic<std::size_t> hits{0}, misses{0}, timeouts{0}, cache_full{0};
+  } counters;
 };
 
 struct ContextAccess {
@@ -53,6 +76,12 @@ struct ContextAccess {
 
 struct ObjectAccess {
   static SSL* native(const Object& object) noexcept;
+  // object_of returns the Object whose engine call is running on |ssl| (the
+  // one a BoringSSL callback is called for), or null outside such a call.
+  static Object* object_of(const SSL* ssl) noexcept;
+  // context_of returns the Context |ssl|'s Object was made from (or
+  // switched to by set_context), or null for an SSL sanstls did not make.
+  static const Context* context_of(const SSL* ssl) noexcept;
   // on_new_session is the SSL_CTX's new-session callback: it keeps a
   // client's sessions (TLS 1.3 tickets arrive after the handshake).
   static int on_new_session(SSL* ssl, SSL_SESSION* session);
