@@ -214,3 +214,103 @@ TEST_CASE("set_session refuses what Python refuses", "[session][errors]") {
     CHECK(b.pending() > 0);
   }
 }
+
+TEST_CASE("a serialised session resumes from a fresh client context, as in another process",
+          "[session]") {
+  const TLSVersion version = GENERATE(TLSVersion::tlsv1_3, TLSVersion::tlsv1_2);
+  INFO(version_name(version));
+  Contexts c = contexts(version);
+  const std::string blob = connect(c).client.session()->to_bytes();
+  // Another process: a new client context, configured the same way.
+  Contexts fresh{test::client_context(), c.server};
+  fresh.client.set_maximum_version(version);
+  Connection conn = connect(fresh, Session::from_bytes(fresh.client, sanstls::as_bytes(blob)));
+  CHECK(conn.client.session_reused());
+}
+
+TEST_CASE("session_stats count handshakes, hits and misses on each side", "[session][stats]") {
+  const TLSVersion version = GENERATE(TLSVersion::tlsv1_3, TLSVersion::tlsv1_2);
+  INFO(version_name(version));
+  Contexts c = contexts(version);
+  CHECK(c.server.session_stats() == sanstls::SessionStats{});
+  std::optional<Session> session = connect(c).client.session();
+  connect(c, session);
+  // A ticket from a server with other keys is offered, but cannot be used.
+  Contexts other{c.client, test::server_context()};
+  connect(other, session);
+
+  sanstls::SessionStats client = c.client.session_stats();
+  CHECK(client.connect == 3);
+  CHECK(client.connect_good == 3);
+  CHECK(client.accept == 0);
+  CHECK(client.hits == 0);
+  sanstls::SessionStats server = c.server.session_stats();
+  CHECK(server.accept == 2);
+  CHECK(server.accept_good == 2);
+  CHECK(server.connect == 0);
+  CHECK(server.hits == 1);
+  CHECK(server.misses == 0);
+  sanstls::SessionStats foreign = other.server.session_stats();
+  CHECK(foreign.accept_good == 1);
+  CHECK(foreign.hits == 0);
+  CHECK(foreign.misses == 1);
+
+  // A failed handshake starts but is not good.
+  Contexts untrusting{Context(sanstls::Protocol::tls_client), c.server};
+  sanstls::MemoryBIO ci, co, si, so;
+  Object client_obj = untrusting.client.wrap_bio(ci, co, false, "localhost");
+  Object server_obj = untrusting.server.wrap_bio(si, so, true);
+  Pipe pipe(client_obj, server_obj);
+  CHECK_FALSE(pipe.handshake());
+  CHECK(untrusting.client.session_stats().connect == 1);
+  CHECK(untrusting.client.session_stats().connect_good == 0);
+  CHECK(c.server.session_stats().accept == 3);
+  CHECK(c.server.session_stats().accept_good == 2);
+}
+
+TEST_CASE("a TLS 1.2 server's session cache is counted in session_stats().number",
+          "[session][stats][tls12]") {
+  Contexts c = contexts(TLSVersion::tlsv1_2);
+  c.server.set_options(c.server.options() | sanstls::Options::no_ticket);
+  CHECK(c.server.session_stats().number == 0);
+  connect(c);
+  connect(c);
+  CHECK(c.server.session_stats().number == 2);
+}
+
+TEST_CASE("servers sharing ticket keys resume each other's tickets; rotation keeps old tickets",
+          "[session][ticket_keys]") {
+  const TLSVersion version = GENERATE(TLSVersion::tlsv1_3, TLSVersion::tlsv1_2);
+  INFO(version_name(version));
+  const sanstls::TicketKey old_key = sanstls::TicketKey::generate();
+  const sanstls::TicketKey new_key = sanstls::TicketKey::generate();
+  CHECK_FALSE(old_key == new_key);
+
+  Contexts a = contexts(version);
+  a.server.set_ticket_keys(std::vector{old_key});
+  Contexts b{a.client, test::server_context()};
+  b.server.set_ticket_keys(std::vector{old_key});
+  // A ticket from server a resumes on server b: a fleet.
+  std::optional<Session> from_a = connect(a).client.session();
+  REQUIRE(from_a);
+  Connection on_b = connect(b, from_a);
+  CHECK(on_b.client.session_reused());
+  CHECK(on_b.server.session_reused());
+
+  // Rotation: b now issues under the new key and still accepts the old.
+  b.server.set_ticket_keys(std::vector{new_key, old_key});
+  Connection rotated = connect(b, from_a);
+  CHECK(rotated.client.session_reused());
+  std::optional<Session> renewed = rotated.client.session();
+  REQUIRE(renewed);
+  CHECK(renewed->has_ticket());
+
+  // A server that dropped the old key does a full handshake for it, but
+  // resumes the renewed ticket.
+  Contexts c{a.client, test::server_context()};
+  c.server.set_ticket_keys(std::vector{new_key});
+  CHECK_FALSE(connect(c, from_a).client.session_reused());
+  CHECK(connect(c, renewed).client.session_reused());
+
+  CHECK_THROWS_AS(c.server.set_ticket_keys(std::span<const sanstls::TicketKey>{}), std::invalid_argument);
+}

@@ -1,6 +1,7 @@
 #include <sanstls/context.hpp>
 
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #include <cerrno>
@@ -51,6 +52,12 @@ int verify_flags_for(VerifyMode mode) {
 // (always strict), so VERIFY_X509_STRICT is only kept and reported.
 constexpr unsigned long kBoringSSLVerifyFlags =
     X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL | X509_V_FLAG_TRUSTED_FIRST;
+
+// context_index is the SSL_CTX ex_data slot that points back at its State.
+int context_index() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
 
 bool is_pinned(Protocol protocol) {
   return protocol == Protocol::tls1 || protocol == Protocol::tls1_1 ||
@@ -162,6 +169,25 @@ uint16_t boringssl_version(TLSVersion version) {
 
 }  // namespace
 
+Context::State::~State() {
+  if (ctx) {
+    SSL_CTX_set_ex_data(ctx.get(), context_index(), nullptr);
+    SSL_CTX_sess_set_remove_cb(ctx.get(), nullptr);
+  }
+}
+
+Context::State* ContextAccess::state_of(const SSL_CTX* ctx) noexcept {
+  return static_cast<Context::State*>(SSL_CTX_get_ex_data(ctx, context_index()));
+}
+
+TicketKey TicketKey::generate() {
+  TicketKey key;
+  RAND_bytes(reinterpret_cast<uint8_t*>(key.name.data()), key.name.size());
+  RAND_bytes(reinterpret_cast<uint8_t*>(key.hmac_key.data()), key.hmac_key.size());
+  RAND_bytes(reinterpret_cast<uint8_t*>(key.aes_key.data()), key.aes_key.size());
+  return key;
+}
+
 Context::Context(Protocol protocol) : state_(std::make_shared<State>()) {
   ErrorGuard guard;
   State& s = *state_;
@@ -206,6 +232,11 @@ Context::Context(Protocol protocol) : state_(std::make_shared<State>()) {
   // sessions in their Objects (Object::session()).
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_BOTH);
   SSL_CTX_sess_set_new_cb(ctx, &ObjectAccess::on_new_session);
+  SSL_CTX_sess_set_remove_cb(ctx, &ObjectAccess::on_remove_session);
+  if (!SSL_CTX_set_ex_data(ctx, context_index(), &s)) throw_from_queue("cannot attach the context");
+  SSL_CTX_set_tlsext_servername_callback(ctx, &ObjectAccess::on_servername);
+  SSL_CTX_set_info_callback(ctx, &ObjectAccess::on_info);
+  SSL_CTX_set_select_certificate_cb(ctx, &ObjectAccess::on_client_hello);
   SSL_CTX_set_alpn_select_cb(ctx, &select_alpn, &s);
   // BoringSSL's default list of signature algorithms to accept leaves out
   // Ed25519, which OpenSSL (and so Python) peers accept and use.
@@ -417,6 +448,30 @@ void Context::load_verify_locations(const VerifyLocations& locations) {
     }
   }
 }
+
+SessionStats Context::session_stats() const {
+  const State::Counters& c = state_->counters;
+  SessionStats stats;
+  stats.number = static_cast<std::size_t>(SSL_CTX_sess_number(state_->ctx.get()));
+  stats.connect = c.connect;
+  stats.connect_good = c.connect_good;
+  stats.connect_renegotiate = c.connect_renegotiate;
+  stats.accept = c.accept;
+  stats.accept_good = c.accept_good;
+  stats.hits = c.hits;
+  stats.misses = c.misses;
+  stats.timeouts = c.timeouts;
+  stats.cache_full = c.cache_full;
+  return stats;
+}
+
+void Context::set_ticket_keys(std::span<const TicketKey> keys) {
+  if (keys.empty()) throw std::invalid_argument("set_ticket_keys needs at least one key");
+  state_->ticket_keys.assign(keys.begin(), keys.end());
+  SSL_CTX_set_tlsext_ticket_key_cb(state_->ctx.get(), &ObjectAccess::on_ticket_key);
+}
+
+void Context::set_sni_callback(SNICallback callback) { state_->sni_callback = std::move(callback); }
 
 VerifyFlags Context::verify_flags() const noexcept { return state_->verify_flags; }
 

@@ -4,6 +4,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/hmac.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -66,16 +67,28 @@ struct Context::State {
     std::atomic<std::size_t> accept{0}, accept_good{0};
     std::atomic<std::size_t> hits{0}, misses{0}, timeouts{0}, cache_full{0};
   } counters;
+
+  State() = default;
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+  // The SSL_CTX goes last, and flushing its session cache calls back into
+  // this State: unhook first.
+  ~State();
 };
 
 struct ContextAccess {
   using State = Context::State;
+  // state_of returns the State that owns |ctx| (kept in its ex_data), or
+  // null while it is being destroyed.
+  static Context::State* state_of(const SSL_CTX* ctx) noexcept;
   static Context::State& state(const Context& context) noexcept { return *context.state_; }
   static SSL_CTX* native(const Context& context) noexcept { return context.state_->ctx.get(); }
 };
 
 struct ObjectAccess {
   static SSL* native(const Object& object) noexcept;
+  // state_of returns the State of the Object that owns |ssl|.
+  static Object::State* state_of(const SSL* ssl) noexcept;
   // object_of returns the Object whose engine call is running on |ssl| (the
   // one a BoringSSL callback is called for), or null outside such a call.
   static Object* object_of(const SSL* ssl) noexcept;
@@ -85,6 +98,17 @@ struct ObjectAccess {
   // on_new_session is the SSL_CTX's new-session callback: it keeps a
   // client's sessions (TLS 1.3 tickets arrive after the handshake).
   static int on_new_session(SSL* ssl, SSL_SESSION* session);
+  // session_context_of returns the Context whose session cache and ticket
+  // keys |ssl| uses: the one it was wrapped with, even after set_context.
+  static const Context* session_context_of(const SSL* ssl) noexcept;
+  // The SSL_CTX callbacks every Context installs: SNI, session counters
+  // (info and ClientHello), session-cache removals, and ticket keys.
+  static int on_servername(SSL* ssl, int* alert, void* arg);
+  static void on_info(const SSL* ssl, int where, int value);
+  static ssl_select_cert_result_t on_client_hello(const SSL_CLIENT_HELLO* hello);
+  static void on_remove_session(SSL_CTX* ctx, SSL_SESSION* session);
+  static int on_ticket_key(SSL* ssl, uint8_t* name, uint8_t* iv, EVP_CIPHER_CTX* cipher,
+                           HMAC_CTX* hmac, int encrypt);
 };
 
 // Session::State owns one SSL_SESSION and the Context it may be resumed in.

@@ -1,11 +1,16 @@
 #include <sanstls/object.hpp>
 
+#include <openssl/cipher.h>
+#include <openssl/hmac.h>
 #include <openssl/nid.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
+#include <ctime>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -35,6 +40,21 @@ struct Object::State {
   // the only resumable one, since SSL_get_session keeps the handshake's.
   bssl::UniquePtr<SSL_SESSION> latest_session;
   bool started = false;          // an engine call ran: SSL_set_session would abort
+  // self is the Object of the engine call in progress, for BoringSSL's
+  // callbacks (an Object may have moved since the previous call).
+  Object* self = nullptr;
+  bool in_sni_callback = false;      // set_context is allowed then
+  bool offered_session = false;      // the client's hello offered a session (server side)
+  int handshakes_done = 0;           // renegotiations count apart
+  std::string callback_error;        // what the SNI callback threw
+  // original_context is the context wrap_bio was given, once set_context
+  // switched away from it: its session cache and ticket keys stay in use.
+  std::optional<Context> original_context;
+
+  void enter(Object* object) noexcept {
+    started = true;
+    self = object;
+  }
   bool tickets_flushed = false;  // a server sent its TLS 1.3 tickets
 
   enum class Op { handshake, read, write, shutdown };
@@ -113,7 +133,12 @@ struct Object::State {
         bool sticky = !(lib == ERR_LIB_SSL && (reason == SSL_R_SHUTDOWN_WHILE_IN_INIT ||
                                                reason == SSL_R_APPLICATION_DATA_ON_SHUTDOWN ||
                                                reason == SSL_R_PROTOCOL_IS_SHUTDOWN));
-        return fail(error_from_code(code), sticky);
+        Error e = error_from_code(code);
+        if (!callback_error.empty()) {
+          // BoringSSL only knows that an extension "failed to parse".
+          e.message += " (the SNI callback threw: " + callback_error + ")";
+        }
+        return fail(std::move(e), sticky);
       }
       default:
         return fail(plain_error(ErrorKind::ssl, "unexpected SSL_get_error() result " +
@@ -233,7 +258,7 @@ Result Object::do_handshake() {
   State& s = *state_;
   if (s.fatal) return s.fatal_result();
   ErrorGuard guard;
-  s.started = true;
+  s.enter(this);
   Result r = s.outcome(SSL_do_handshake(s.ssl.get()), State::Op::handshake);
   if (r.status == Status::done) s.handshake_progress();
   return r;
@@ -254,7 +279,7 @@ Result Object::read_into(std::span<std::byte> buffer) {
     return Result{Status::want_read, 0, nullptr};
   }
   ErrorGuard guard;
-  s.started = true;
+  s.enter(this);
   int len = static_cast<int>(std::min<std::size_t>(buffer.size(), INT_MAX));
   Result r = s.outcome(SSL_read(ssl, buffer.data(), len), State::Op::read);
   if (!s.tickets_flushed && r.status != Status::error) s.handshake_progress();
@@ -278,7 +303,7 @@ Result Object::write(std::span<const std::byte> data) {
                   false);
   }
   ErrorGuard guard;
-  s.started = true;
+  s.enter(this);
   if (data.empty()) {
     // A zero-length write still drives an unfinished handshake.
     if (!is_handshake_complete()) {
@@ -312,6 +337,7 @@ Result Object::unwrap() {
   State& s = *state_;
   if (s.fatal) return s.fatal_result();
   ErrorGuard guard;
+  s.enter(this);
   SSL* ssl = s.ssl.get();
   if (!is_handshake_complete()) {
     // BoringSSL reports success here without sending anything; OpenSSL,
@@ -435,6 +461,176 @@ void Object::set_session(const Session& session) {
 }
 
 SSL* ObjectAccess::native(const Object& object) noexcept { return object.state_->ssl.get(); }
+
+namespace {
+
+// ScopedFlag sets a flag for the duration of a callback.
+class ScopedFlag {
+ public:
+  explicit ScopedFlag(bool& flag) noexcept : flag_(flag) { flag_ = true; }
+  ~ScopedFlag() { flag_ = false; }
+  ScopedFlag(const ScopedFlag&) = delete;
+  ScopedFlag& operator=(const ScopedFlag&) = delete;
+
+ private:
+  bool& flag_;
+};
+
+}  // namespace
+
+Object::State* ObjectAccess::state_of(const SSL* ssl) noexcept {
+  return static_cast<Object::State*>(SSL_get_ex_data(ssl, object_index()));
+}
+
+Object* ObjectAccess::object_of(const SSL* ssl) noexcept {
+  Object::State* s = state_of(ssl);
+  return s != nullptr ? s->self : nullptr;
+}
+
+const Context* ObjectAccess::context_of(const SSL* ssl) noexcept {
+  Object::State* s = state_of(ssl);
+  return s != nullptr ? &s->context : nullptr;
+}
+
+const Context* ObjectAccess::session_context_of(const SSL* ssl) noexcept {
+  Object::State* s = state_of(ssl);
+  if (s == nullptr) return nullptr;
+  return s->original_context ? &*s->original_context : &s->context;
+}
+
+void Object::set_context(const Context& context) {
+  State& s = *state_;
+  if (s.started && !s.in_sni_callback) {
+    throw std::logic_error(
+        "set_context: the context can only change before the handshake or in an SNI callback");
+  }
+  if (ContextAccess::native(context) == ContextAccess::native(s.context)) return;
+  ErrorGuard guard;
+  if (SSL_set_SSL_CTX(s.ssl.get(), ContextAccess::native(context)) == nullptr) {
+    throw_from_queue("cannot switch the context");
+  }
+  if (!s.original_context) s.original_context = s.context;
+  s.context = context;
+}
+
+int ObjectAccess::on_servername(SSL* ssl, int* alert, void*) {
+  Object::State* s = state_of(ssl);
+  if (s == nullptr || s->self == nullptr) return SSL_TLSEXT_ERR_OK;
+  const Context& context = s->original_context ? *s->original_context : s->context;
+  const Context::SNICallback& callback = ContextAccess::state(context).sni_callback;
+  if (!callback) return SSL_TLSEXT_ERR_OK;
+  std::optional<std::string> name;
+  if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) name = sni;
+  std::optional<AlertDescription> result;
+  try {
+    ScopedFlag in_callback(s->in_sni_callback);
+    // The callback may replace s->context; it gets its own handle.
+    const Context this_context = context;
+    result = callback(*s->self, name, this_context);
+  } catch (const std::exception& e) {
+    // As CPython: whatever the callback threw ends the handshake with
+    // handshake_failure; it must not unwind through BoringSSL. The server's
+    // error names it.
+    s->callback_error = e.what();
+    *alert = SSL_AD_HANDSHAKE_FAILURE;
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+  } catch (...) {
+    s->callback_error = "an exception that is not a std::exception";
+    *alert = SSL_AD_HANDSHAKE_FAILURE;
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+  }
+  if (!result) return SSL_TLSEXT_ERR_OK;
+  *alert = static_cast<int>(*result);
+  return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+void ObjectAccess::on_info(const SSL* ssl, int where, int) {
+  if ((where & (SSL_CB_HANDSHAKE_START | SSL_CB_HANDSHAKE_DONE)) == 0) return;
+  Object::State* s = state_of(ssl);
+  const Context* context = session_context_of(ssl);
+  if (s == nullptr || context == nullptr) return;
+  auto& c = ContextAccess::state(*context).counters;
+  if ((where & SSL_CB_HANDSHAKE_START) != 0) {
+    if (s->server_side) {
+      ++c.accept;
+    } else if (s->handshakes_done > 0) {
+      ++c.connect_renegotiate;
+    } else {
+      ++c.connect;
+    }
+  }
+  if ((where & SSL_CB_HANDSHAKE_DONE) != 0) {
+    ++s->handshakes_done;
+    if (!s->server_side) {
+      ++c.connect_good;
+    } else {
+      ++c.accept_good;
+      if (SSL_session_reused(ssl)) {
+        ++c.hits;
+      } else if (s->offered_session) {
+        ++c.misses;
+      }
+    }
+  }
+}
+
+ssl_select_cert_result_t ObjectAccess::on_client_hello(const SSL_CLIENT_HELLO* hello) {
+  Object::State* s = state_of(hello->ssl);
+  if (s == nullptr) return ssl_select_cert_success;
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  // A TLS 1.3 client offers a session as a pre_shared_key; a TLS 1.2 one as
+  // a non-empty session ticket or a session ID. TLS 1.3-capable clients
+  // send a random session ID anyway, so an ID counts only without
+  // supported_versions.
+  bool psk = SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_pre_shared_key, &data, &len) != 0;
+  bool ticket = SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_session_ticket, &data, &len) != 0 &&
+                len > 0;
+  bool tls13 = SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_supported_versions, &data, &len) != 0;
+  s->offered_session = psk || ticket || (!tls13 && hello->session_id_len > 0);
+  return ssl_select_cert_success;
+}
+
+void ObjectAccess::on_remove_session(SSL_CTX* ctx, SSL_SESSION* session) {
+  auto* cs = ContextAccess::state_of(ctx);
+  if (cs == nullptr) return;
+  // BoringSSL drops a session from its cache when it has expired (found so
+  // on lookup, or by a periodic flush) or to make room in a full cache.
+  const std::uint64_t expires = SSL_SESSION_get_time(session) + SSL_SESSION_get_timeout(session);
+  const auto now = static_cast<std::uint64_t>(std::time(nullptr));
+  if (now >= expires) {
+    ++cs->counters.timeouts;
+  } else if (SSL_CTX_sess_number(ctx) >= SSL_CTX_sess_get_cache_size(ctx)) {
+    ++cs->counters.cache_full;
+  }
+}
+
+int ObjectAccess::on_ticket_key(SSL* ssl, uint8_t* name, uint8_t* iv, EVP_CIPHER_CTX* cipher,
+                                HMAC_CTX* hmac, int encrypt) {
+  const Context* context = session_context_of(ssl);
+  if (context == nullptr) return 0;
+  const std::vector<TicketKey>& keys = ContextAccess::state(*context).ticket_keys;
+  if (keys.empty()) return encrypt ? -1 : 0;
+  const TicketKey* key = nullptr;
+  if (encrypt) {
+    key = &keys.front();
+    std::memcpy(name, key->name.data(), key->name.size());
+    if (!RAND_bytes(iv, EVP_MAX_IV_LENGTH)) return -1;
+  } else {
+    for (const TicketKey& k : keys) {
+      if (std::memcmp(name, k.name.data(), k.name.size()) == 0) key = &k;
+    }
+    if (key == nullptr) return 0;  // unknown key: a full handshake
+  }
+  const auto* aes = reinterpret_cast<const uint8_t*>(key->aes_key.data());
+  const int ok = encrypt ? EVP_EncryptInit_ex(cipher, EVP_aes_128_cbc(), nullptr, aes, iv)
+                         : EVP_DecryptInit_ex(cipher, EVP_aes_128_cbc(), nullptr, aes, iv);
+  if (!ok || !HMAC_Init_ex(hmac, key->hmac_key.data(), key->hmac_key.size(), EVP_sha256(), nullptr)) {
+    return -1;
+  }
+  // 2: accepted, but the client gets a ticket under the current key.
+  return encrypt || key == &keys.front() ? 1 : 2;
+}
 
 int ObjectAccess::on_new_session(SSL* ssl, SSL_SESSION* session) {
   auto* s = static_cast<Object::State*>(SSL_get_ex_data(ssl, object_index()));
