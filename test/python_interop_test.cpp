@@ -1165,3 +1165,70 @@ TEST_CASE("Python client resumes its session with a sanstls server, TLS 1.3 and 
     CHECK(result.number("reused_count") == 2);
   }
 }
+
+TEST_CASE("Python clients asking for different names get the certificate the SNI callback picks",
+          "[python][interop][sni]") {
+  const Clock::time_point deadline = deadline_from_now();
+  PeerFiles files;
+  sanstls::testing::CertificateOptions o;
+  o.common_name = "second.test";
+  o.dns_names = {"second.test"};
+  const sanstls::testing::Issued second_cert = test::pki().ca.issue(o);
+  sanstls::Context second(sanstls::Protocol::tls_server);
+  second.load_cert_chain_pem(second_cert.certificate_pem, second_cert.private_key_pem);
+  sanstls::Context server = test::server_context();  // localhost
+  std::vector<std::optional<std::string>> seen;
+  server.set_sni_callback([&](sanstls::Object& object, const std::optional<std::string>& name,
+                              const sanstls::Context&) -> std::optional<sanstls::AlertDescription> {
+    seen.push_back(name);
+    if (name == "second.test") object.set_context(second);
+    if (name == "refused.test") return sanstls::AlertDescription::access_denied;
+    return std::nullopt;
+  });
+
+  struct Run {
+    std::string hostname;
+    std::string subject;  // what Python must see; empty: refused
+  };
+  const std::vector<Run> runs = {{"localhost", "organizationName=sanstls tests,commonName=localhost"},
+                                 {"second.test", "organizationName=sanstls tests,commonName=second.test"},
+                                 {"refused.test", ""}};
+  for (const Run& run : runs) {
+    CAPTURE(run.hostname);
+    Listener listener = listen_loopback();
+    PythonPeer py(client_args(listener, {"--ca", files.ca, "--server-hostname", run.hostname,
+                                         "--behaviour", "echo", "--message", "hello"}));
+    sanstls::Object tls = server.wrap_bio({}, {}, true);
+    Pump pump(accept_one(listener, deadline), tls, deadline);
+    sanstls::Result hs = pump.handshake();
+    if (run.subject.empty()) {
+      REQUIRE(hs.status == Status::error);
+      pump.close();
+      Json result = py.finish(deadline);
+      INFO("Python reported: " << result.text());
+      // Python sees the alert the callback chose.
+      CHECK(result.get("error_reason") == "TLSV1_ALERT_ACCESS_DENIED");
+      continue;
+    }
+    INFO("handshake error: " << (hs.error ? hs.error->message : std::string("none")));
+    REQUIRE(hs.status == Status::done);
+    sanstls::ReadResult r;
+    for (;;) {
+      r = pump.read();
+      if (r.status != Status::done) break;
+      REQUIRE(pump.write(r.data).status == Status::done);
+    }
+    CHECK(r.status == Status::closed);
+    CHECK(pump.unwrap().status == Status::done);
+    pump.close();
+    Json result = py.finish(deadline);
+    INFO("Python reported: " << result.text());
+    CHECK(result.get("error_class").empty());
+    CHECK(result.flag("echo_ok"));
+    CHECK(result.get("peer_subject") == run.subject);
+  }
+  REQUIRE(seen.size() == 3);
+  CHECK(seen[0] == "localhost");
+  CHECK(seen[1] == "second.test");
+  CHECK(seen[2] == "refused.test");
+}
