@@ -179,6 +179,16 @@ TEST_CASE("SSLErrorNumber has exactly Python's members and values", "[constants]
   CHECK(ours == python_enum("SSLErrorNumber", "SSL_ERROR_"));
 }
 
+TEST_CASE("PEM framing and PROTOCOL_SSLv23 are Python's", "[constants][python]") {
+  std::vector<std::string> py = python_lines(
+      "import ssl\nprint(ssl.PEM_HEADER)\nprint(ssl.PEM_FOOTER)\nprint(int(ssl.PROTOCOL_SSLv23))\n");
+  REQUIRE(py.size() == 3);
+  CHECK(sanstls::pem_header == py[0]);
+  CHECK(sanstls::pem_footer == py[1]);
+  CHECK(std::to_string(static_cast<int>(sanstls::Protocol::sslv23)) == py[2]);
+  CHECK(sanstls::Protocol::sslv23 == sanstls::Protocol::tls);
+}
+
 TEST_CASE("error_number maps every ErrorKind", "[constants][errors]") {
   auto number = [](ErrorKind kind) {
     sanstls::Error e;

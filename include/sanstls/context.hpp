@@ -46,6 +46,7 @@ class Object;
 // Protocol is Python's PROTOCOL_* constant, with Python's values.
 enum class Protocol : int {
   tls = 2,          // PROTOCOL_TLS: client or server, any version
+  sslv23 = 2,       // PROTOCOL_SSLv23: Python's older name for PROTOCOL_TLS
   tls_client = 16,  // PROTOCOL_TLS_CLIENT: client only; verifies by default
   tls_server = 17,  // PROTOCOL_TLS_SERVER: server only
   tls1 = 3,         // PROTOCOL_TLSv1: TLS 1.0 only (legacy)

@@ -42,6 +42,11 @@
 
 namespace sanstls {
 
+// pem_header and pem_footer frame a PEM certificate, as Python's PEM_HEADER
+// and PEM_FOOTER.
+inline constexpr std::string_view pem_header = "-----BEGIN CERTIFICATE-----";
+inline constexpr std::string_view pem_footer = "-----END CERTIFICATE-----";
+
 // der_cert_to_pem_cert returns |der| as a PEM certificate, exactly as
 // Python's DER_cert_to_PEM_cert: "-----BEGIN CERTIFICATE-----\n", the
 // base64 text in lines of 64 characters, "-----END CERTIFICATE-----\n".
