@@ -54,9 +54,10 @@ class KeylogFile {
       throw std::system_error(err, std::generic_category(), path);
     }
     auto out = std::shared_ptr<KeylogFile>(new KeylogFile(file));
-    // A seekable, empty file gets the header; a pipe (ftell fails) or a
-    // file that already holds lines does not, as in Python.
-    if (std::ftell(file) == 0) out->write(kKeylogHeader);
+    // A seekable, empty file gets the header; a pipe (which cannot seek) or
+    // a file that already holds lines does not, as in Python. (fopen's "a"
+    // starts at the end of the file; fdopen's stays where open(2) left it.)
+    if (std::fseek(file, 0, SEEK_END) == 0 && std::ftell(file) == 0) out->write(kKeylogHeader);
     return out;
   }
 
