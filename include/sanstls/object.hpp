@@ -183,17 +183,29 @@ class Object {
 
   // ---- Channel binding and exporters -----------------------------------
 
-  // get_channel_binding returns the channel binding data of |cb_type|:
-  // "tls-unique" (RFC 5929; TLS 1.2 and below, nothing for TLS 1.3) or
-  // "tls-exporter" (RFC 9266; TLS 1.3). Nothing before the handshake.
-  // Throws std::invalid_argument("... channel binding type not
+  // get_channel_binding returns the channel binding data of |cb_type|, the
+  // same on both ends of a connection, or nothing before the handshake:
+  // * "tls-unique" (RFC 5929): the verify_data of the handshake's first
+  //   Finished message (the client's in a full handshake, the server's in a
+  //   resumption), 12 bytes. TLS 1.2 and below only: nothing for TLS 1.3,
+  //   which defines no tls-unique (RFC 8446 section C.5; Python on OpenSSL
+  //   returns TLS 1.3's Finished instead), and nothing for a resumption of
+  //   a session made without extended master secret (BoringSSL's rule).
+  // * "tls-exporter" (RFC 9266): 32 bytes of export_keying_material with
+  //   label "EXPORTER-Channel-Binding" and an empty context. TLS 1.3, and
+  //   TLS 1.2 when extended master secret was negotiated (RFC 9266 section
+  //   3; BoringSSL always offers it), nothing for TLS 1.2 without it.
+  // Throws std::invalid_argument("'foo' channel binding type not
   // implemented") for any other type, as Python's ValueError.
   std::optional<std::string> get_channel_binding(std::string_view cb_type = "tls-unique") const;
 
   // export_keying_material derives |length| bytes from the connection's
   // secrets (RFC 5705 / RFC 8446 section 7.5) under |label| and, if given,
-  // |context|. Throws std::logic_error before the handshake completes and
-  // SSLError when BoringSSL refuses.
+  // |context|; both ends get the same bytes. TLS 1.3 treats no context and
+  // an empty one alike, TLS 1.2 does not. |label| should be registered with
+  // IANA or start with "EXPERIMENTAL". Throws std::logic_error before the
+  // handshake completes and SSLError when BoringSSL refuses (TLS 1.3 gives
+  // at most 255 times the hash length).
   std::string export_keying_material(std::string_view label,
                                      std::optional<std::span<const std::byte>> context,
                                      std::size_t length) const;
