@@ -1087,8 +1087,12 @@ std::optional<std::string> json_value(const std::string& json, const std::string
 
 TEST_CASE("Python's ssl logs the same keys in the same format and agrees on tls-unique",
           "[keylog][channel-binding][python]") {
-  for (bool tls13 : {true, false}) {
-    DYNAMIC_SECTION((tls13 ? "TLS 1.3" : "TLS 1.2")) {
+  enum class Mode { tls13, tls12, tls12_no_ems };
+  for (Mode mode : {Mode::tls13, Mode::tls12, Mode::tls12_no_ems}) {
+    bool tls13 = mode == Mode::tls13;
+    DYNAMIC_SECTION((tls13                 ? "TLS 1.3"
+                     : mode == Mode::tls12 ? "TLS 1.2"
+                                           : "TLS 1.2 without extended master secret")) {
       test::TempDir dir;
       std::string cert = dir.write("server.pem", test::pki().server.certificate_pem);
       std::string key = dir.write("server.key", test::pki().server.private_key_pem);
@@ -1098,7 +1102,8 @@ TEST_CASE("Python's ssl logs the same keys in the same format and agrees on tls-
       std::string command =
           test::shell_quote(test::python3()) + " -I " + test::shell_quote(peer_script()) +
           " --cert " + test::shell_quote(cert) + " --key " + test::shell_quote(key) + " --keylog " +
-          test::shell_quote(python_log) + (tls13 ? "" : " --max-version TLSv1_2");
+          test::shell_quote(python_log) + (tls13 ? "" : " --max-version TLSv1_2") +
+          (mode == Mode::tls12_no_ems ? " --no-ems" : "");
       Popen peer(command);
       std::string port_line = peer.line();
       REQUIRE(port_line.rfind("PORT ", 0) == 0);
@@ -1106,11 +1111,13 @@ TEST_CASE("Python's ssl logs the same keys in the same format and agrees on tls-
       Context ctx = test::client_context();
       ctx.set_keylog_filename(our_log);
       Object client = ctx.wrap_bio({}, {}, false, "localhost");
-      std::optional<std::string> unique;
+      std::optional<std::string> unique, exporter;
       {
         Socket sock(std::stoi(port_line.substr(5)));
         REQUIRE(sock.handshake(client));
         unique = client.get_channel_binding();
+        exporter = client.get_channel_binding("tls-exporter");
+        CHECK(client.export_keying_material("EXPERIMENTAL x", std::nullopt, 16).size() == 16);
         sock.close_notify(client);
       }
       std::string json = peer.rest();
@@ -1139,6 +1146,8 @@ TEST_CASE("Python's ssl logs the same keys in the same format and agrees on tls-
         REQUIRE(unique);
         CHECK(json_value(json, "tls_unique") == to_hex(*unique));
       }
+      // tls-exporter needs TLS 1.3 or extended master secret (RFC 9266).
+      CHECK(exporter.has_value() == (mode != Mode::tls12_no_ems));
     }
   }
 }

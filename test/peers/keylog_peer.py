@@ -21,6 +21,9 @@ def main(argv):
     p.add_argument("--key", required=True)
     p.add_argument("--keylog", required=True)
     p.add_argument("--max-version", help="TLSVersion name, e.g. TLSv1_2")
+    p.add_argument("--no-ems", action="store_true",
+                   help="refuse TLS 1.2's extended master secret (OpenSSL 3's "
+                        "SSL_OP_NO_EXTENDED_MASTER_SECRET, bit 0)")
     p.add_argument("--timeout", type=float, default=20.0)
     args = p.parse_args(argv)
     signal.alarm(int(args.timeout * 2) + 5)
@@ -31,6 +34,8 @@ def main(argv):
         ctx.load_cert_chain(args.cert, args.key)
         if args.max_version:
             ctx.maximum_version = ssl.TLSVersion[args.max_version]
+        if args.no_ems:
+            ctx.options |= 1
         ctx.keylog_filename = args.keylog
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
             listener.bind(("127.0.0.1", 0))
