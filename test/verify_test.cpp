@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -551,6 +553,23 @@ TEST_CASE("create_default_context has Python 3.7's settings for each purpose",
                                                   {.cadata = CaData::pem(ca.certificate_pem())});
     CHECK(ctx.cert_store_stats() == sanstls::CertStoreStats{1, 0, 1});
     CHECK(test::handshake(ctx, server_for(ca.issue(localhost_options()))).ok);
+  }
+  SECTION("$SSLKEYLOGFILE turns key logging on, as in Python 3.8") {
+    test::TempDir dir;
+    const std::string path = dir.path("keys.log");
+    {
+      ScopedEnv keylog("SSLKEYLOGFILE", path);
+      Context ctx = sanstls::create_default_context(Purpose::server_auth);
+      CHECK(ctx.keylog_filename() == path);
+      CertificateAuthority ca = CertificateAuthority::create();
+      ctx.load_verify_locations({.cadata = CaData::pem(ca.certificate_pem())});
+      REQUIRE(test::handshake(ctx, server_for(ca.issue(localhost_options()))).ok);
+      std::ifstream in(path);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      CHECK(text.find("CLIENT_TRAFFIC_SECRET_0 ") != std::string::npos);
+    }
+    ScopedEnv empty("SSLKEYLOGFILE", std::string());
+    CHECK_FALSE(sanstls::create_default_context().keylog_filename());
   }
   SECTION("a missing cafile is an error, as Python's FileNotFoundError") {
     CHECK_THROWS_AS(sanstls::create_default_context(Purpose::server_auth, {.cafile = "/nonexistent/ca.pem"}),

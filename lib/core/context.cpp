@@ -624,6 +624,10 @@ Context create_default_context(Purpose purpose, const VerifyLocations& locations
   } else if (context.verify_mode() != VerifyMode::cert_none) {
     context.load_default_certs(purpose);
   }
+  // As Python 3.8: the standard way to let Wireshark decrypt an
+  // application's traffic without changing it.
+  const char* keylog = std::getenv("SSLKEYLOGFILE");
+  if (keylog != nullptr && *keylog != '\0') context.set_keylog_filename(std::string(keylog));
   return context;
 }
 
