@@ -435,19 +435,32 @@ class Context {
   // get_ciphers returns the cipher suites this context may negotiate, in
   // order of preference, with Python's fields: the TLS 1.2-and-below suites
   // set_ciphers() chose, then the TLS 1.3 suites (which BoringSSL always
-  // enables and leaves out of its list) unless TLS 1.3 is disabled.
+  // enables and leaves out of its list) unless the maximum version or
+  // no_tlsv1_3 excludes TLS 1.3. The TLS 1.3 suites come in the order a
+  // BoringSSL client offers them (AES-128-GCM, AES-256-GCM, ChaCha20 with
+  // AES hardware; ChaCha20 first without); OpenSSL lists them first. The
+  // description is OpenSSL 1.1.1's line ("ECDHE-RSA-AES128-GCM-SHA256
+  // TLSv1.2 Kx=ECDH Au=RSA Enc=AESGCM(128) Mac=AEAD", padded), not
+  // BoringSSL's, and protocol the version that introduced the suite.
   std::vector<CipherDescription> get_ciphers() const;
 
-  // set_ecdh_curve limits key exchange to the named group: "prime256v1" or
-  // "P-256", "secp384r1" or "P-384", "secp521r1" or "P-521", "X25519".
-  // Throws std::invalid_argument("unknown elliptic curve name 'x'") otherwise,
-  // as Python's ValueError.
+  // set_ecdh_curve limits key exchange, on both sides, to the named group:
+  // "prime256v1" or "P-256", "secp384r1" or "P-384", "secp521r1" or
+  // "P-521", "secp224r1" or "P-224", "X25519" (case matters, as with
+  // Python's OBJ_sn2nid; the NIST names are an extension). Throws
+  // std::invalid_argument("unknown elliptic curve name 'x'") otherwise, as
+  // Python's ValueError, also for curves OpenSSL has and BoringSSL lacks
+  // (brainpool, secp256k1, X448, ffdhe*). Peers with no group in common
+  // fail the handshake, unless TLS 1.2 with RSA key exchange remains.
   void set_ecdh_curve(std::string_view curve_name);
 
   // load_dh_params reads Diffie-Hellman parameters from a PEM file, as
   // Python does, then throws NotImplementedError: BoringSSL has no DHE
   // cipher suites to use them with. A file that cannot be read or parsed
-  // throws what Python raises for it (std::system_error, SSLError).
+  // throws what Python raises for it: std::system_error (ENOENT for a
+  // missing file, EISDIR for a directory) or SSLError ("[PEM:
+  // NO_START_LINE] no start line", "[PEM: BAD_BASE64_DECODE] bad base64
+  // decode", ...).
   void load_dh_params(const std::string& path);
 
   // post_handshake_auth returns nothing: BoringSSL has no TLS 1.3
@@ -459,8 +472,13 @@ class Context {
   void set_post_handshake_auth(bool enabled);
 
   // set_npn_protocols sets the Next Protocol Negotiation protocols (TLS 1.2
-  // and below), most preferred first; ALPN is the standard way. Throws
-  // std::invalid_argument for an empty name or one longer than 255 bytes.
+  // and below), most preferred first; ALPN is the standard way. A client
+  // offers NPN and picks the first of the server's protocols it also has,
+  // or else its own first, as OpenSSL and Python; a server advertises them.
+  // An empty list turns NPN off. A server ignores NPN in TLS 1.3 and
+  // whenever the ClientHello carries ALPN, even if ALPN then does not agree
+  // (BoringSSL; OpenSSL would go on with NPN). Throws std::invalid_argument
+  // for an empty name or one longer than 255 bytes; the previous list stays.
   void set_npn_protocols(const std::vector<std::string>& protocols);
 
   // ---- Key logging and message tracing ---------------------------------

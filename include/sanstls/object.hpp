@@ -164,9 +164,13 @@ class Object {
 
   // ---- Ciphers, NPN, post-handshake authentication ----------------------
 
-  // shared_ciphers returns the cipher suites both sides support, as
-  // (name, protocol, secret bits), TLS 1.3 suites included; nothing before
-  // the handshake.
+  // shared_ciphers returns, on a server, the cipher suites both sides
+  // support, as (name, protocol, secret bits): the server's own suites, in
+  // get_ciphers() order, TLS 1.3 ones included, that the client's
+  // ClientHello offered. Nothing before the handshake and nothing on a
+  // client, which cannot know the server's list; this is what Python's
+  // documentation says and Python 3.11 does (Python 3.7's code returned its
+  // own list on either side, even before the handshake).
   std::optional<std::vector<Cipher>> shared_ciphers() const;
 
   // compression returns the compression method: always nothing (BoringSSL
@@ -174,7 +178,8 @@ class Object {
   std::optional<std::string> compression() const noexcept { return std::nullopt; }
 
   // selected_npn_protocol returns the protocol Next Protocol Negotiation
-  // chose, or nothing.
+  // chose (see Context::set_npn_protocols), or nothing: before the
+  // handshake, in TLS 1.3, or when ALPN was offered.
   std::optional<std::string> selected_npn_protocol() const;
 
   // verify_client_post_handshake throws NotImplementedError: BoringSSL has

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -311,6 +312,7 @@ void Context::set_ecdh_curve(std::string_view curve_name) {
 
 void Context::load_dh_params(const std::string& path) {
   std::string pem = read_file(path);
+  if (pem.size() > static_cast<std::size_t>(INT_MAX)) throw std::length_error(path + ": file too large");
   ErrorGuard guard;
   bssl::UniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) throw_from_queue("out of memory");
