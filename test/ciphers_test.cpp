@@ -254,11 +254,9 @@ TEST_CASE("a default handshake picks the first TLS 1.3 suite get_ciphers lists",
 // returned its own list on both sides, at any time, a bug fixed in 3.11's
 // _ssl.c, which does what the documentation says.) sanstls does what the
 // documentation says, in get_ciphers() order (Python puts TLS 1.3 first).
-//
-// [!mayfail] until the server's ClientHello callback (object.cpp's
-// on_client_hello) calls remember_client_hello(); see ciphers.cpp.
+
 TEST_CASE("shared_ciphers: the server's suites the client offered, as Python 3.11",
-          "[ciphers][shared_ciphers][python][!mayfail]") {
+          "[ciphers][shared_ciphers][python]") {
   const bool tls12 = GENERATE(false, true);
   INFO("client limited to TLS 1.2: " << tls12);
   Context client_ctx = test::client_context();
@@ -551,11 +549,11 @@ TEST_CASE("NPN: not in TLS 1.3, and not when one side lacks it", "[ciphers][npn]
 
 TEST_CASE("NPN and ALPN: a client that offers ALPN gets no NPN from a sanstls server",
           "[ciphers][npn][alpn]") {
-  // BoringSSL's rule: "ALPN takes precedence over NPN": a server with an
-  // ALPN callback (every sanstls Context has one) ignores NPN as soon as
-  // the ClientHello carries ALPN, whether or not ALPN then agrees. OpenSSL
-  // (so Python) drops NPN only when ALPN agreed; the last two cases below
-  // get NPN there.
+  // BoringSSL's rule: "ALPN takes precedence over NPN": a server with ALPN
+  // protocols ignores NPN as soon as the ClientHello carries ALPN, whether
+  // or not ALPN then agrees. OpenSSL (so Python) drops NPN only when ALPN
+  // agreed, so the disjoint case below gets NPN there. A sanstls server
+  // without ALPN protocols installs no ALPN selector, so NPN works then.
   Context client_ctx = npn_client({"spdy/2"});
   Context server_ctx = npn_server({"spdy/2"});
   client_ctx.set_alpn_protocols({"h2"});
@@ -582,12 +580,19 @@ TEST_CASE("NPN and ALPN: a client that offers ALPN gets no NPN from a sanstls se
   CHECK_FALSE(disjoint.client.selected_npn_protocol());
   CHECK_FALSE(disjoint.server.selected_npn_protocol());
 
-  // A server with NPN only, a client with both: no protocol (OpenSSL: NPN).
+  // A server with NPN only, a client with both: NPN, as with OpenSSL.
   test::Handshake npn_only_server = test::handshake(client_ctx, npn_server({"spdy/2"}));
   REQUIRE(npn_only_server.ok);
   CHECK_FALSE(npn_only_server.client.selected_alpn_protocol());
-  CHECK_FALSE(npn_only_server.client.selected_npn_protocol());
-  CHECK_FALSE(npn_only_server.server.selected_npn_protocol());
+  CHECK(npn_only_server.client.selected_npn_protocol() == "spdy/2");
+  CHECK(npn_only_server.server.selected_npn_protocol() == "spdy/2");
+
+  // Clearing the server's ALPN list brings NPN back for ALPN clients.
+  server_ctx.set_alpn_protocols({});
+  test::Handshake cleared = test::handshake(client_ctx, server_ctx);
+  REQUIRE(cleared.ok);
+  CHECK_FALSE(cleared.client.selected_alpn_protocol());
+  CHECK(cleared.client.selected_npn_protocol() == "spdy/2");
 }
 
 TEST_CASE("set_npn_protocols: bad names are refused and the list is kept", "[ciphers][npn]") {

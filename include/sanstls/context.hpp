@@ -475,10 +475,11 @@ class Context {
   // and below), most preferred first; ALPN is the standard way. A client
   // offers NPN and picks the first of the server's protocols it also has,
   // or else its own first, as OpenSSL and Python; a server advertises them.
-  // An empty list turns NPN off. A server ignores NPN in TLS 1.3 and
-  // whenever the ClientHello carries ALPN, even if ALPN then does not agree
-  // (BoringSSL; OpenSSL would go on with NPN). Throws std::invalid_argument
-  // for an empty name or one longer than 255 bytes; the previous list stays.
+  // An empty list turns NPN off. A server ignores NPN in TLS 1.3, and when
+  // it has ALPN protocols and the ClientHello carries ALPN, even if ALPN
+  // then does not agree (BoringSSL; OpenSSL would go on with NPN). Throws
+  // std::invalid_argument for an empty name or one longer than 255 bytes;
+  // the previous list stays.
   void set_npn_protocols(const std::vector<std::string>& protocols);
 
   // ---- Key logging and message tracing ---------------------------------
@@ -565,7 +566,9 @@ class Context {
 // options; for Purpose::server_auth (a client) verify_mode cert_required
 // and check_hostname on. The CA certificates come from |locations| when
 // any is given, else, for a context that verifies, from the system
-// (load_default_certs). Throws what load_verify_locations throws.
+// (load_default_certs). A non-empty $SSLKEYLOGFILE turns on key logging to
+// that file, as in Python 3.8. Throws what load_verify_locations and
+// set_keylog_filename throw.
 Context create_default_context(Purpose purpose = Purpose::server_auth,
                                const VerifyLocations& locations = {});
 

@@ -30,13 +30,6 @@
 
 namespace sanstls {
 
-// remember_client_hello keeps, on a server's SSL, the cipher suites that
-// Object::shared_ciphers() reports: the server's own suites that the
-// ClientHello offered. It must run while the ClientHello is visible (the
-// select-certificate callback), because BoringSSL keeps no copy of the
-// client's list and the server sheds its own once established.
-void remember_client_hello(const SSL_CLIENT_HELLO* hello);
-
 namespace {
 
 // ---- Cipher descriptions ----------------------------------------------

@@ -237,7 +237,6 @@ Context::Context(Protocol protocol) : state_(std::make_shared<State>()) {
   SSL_CTX_set_tlsext_servername_callback(ctx, &ObjectAccess::on_servername);
   SSL_CTX_set_info_callback(ctx, &ObjectAccess::on_info);
   SSL_CTX_set_select_certificate_cb(ctx, &ObjectAccess::on_client_hello);
-  SSL_CTX_set_alpn_select_cb(ctx, &select_alpn, &s);
   // BoringSSL's default list of signature algorithms to accept leaves out
   // Ed25519, which OpenSSL (and so Python) peers accept and use.
   static constexpr uint16_t kVerifyAlgorithms[] = {
@@ -662,6 +661,10 @@ void Context::set_alpn_protocols(const std::vector<std::string>& protocols) {
                               static_cast<unsigned>(wire.size())) != 0) {
     throw_from_queue("cannot set ALPN protocols");
   }
+  // A server with no ALPN protocols must not answer ALPN at all: BoringSSL
+  // skips NPN for a ClientHello with ALPN whenever a selector is installed.
+  SSL_CTX_set_alpn_select_cb(state_->ctx.get(), wire.empty() ? nullptr : &select_alpn,
+                             wire.empty() ? nullptr : state_.get());
   state_->alpn_wire = std::move(wire);
 }
 

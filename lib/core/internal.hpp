@@ -111,6 +111,13 @@ struct ObjectAccess {
                            HMAC_CTX* hmac, int encrypt);
 };
 
+// remember_client_hello (ciphers.cpp) keeps, on a server's SSL, the cipher
+// suites Object::shared_ciphers() reports: the server's own suites that the
+// ClientHello offered. It must run while the ClientHello is visible (the
+// select-certificate callback), because BoringSSL keeps no copy of the
+// client's list and the server sheds its own once established.
+void remember_client_hello(const SSL_CLIENT_HELLO* hello);
+
 // Session::State owns one SSL_SESSION and the Context it may be resumed in.
 struct Session::State {
   State(bssl::UniquePtr<SSL_SESSION> s, const Context& c) : session(std::move(s)), context(c) {}

@@ -575,6 +575,7 @@ void ObjectAccess::on_info(const SSL* ssl, int where, int) {
 }
 
 ssl_select_cert_result_t ObjectAccess::on_client_hello(const SSL_CLIENT_HELLO* hello) {
+  remember_client_hello(hello);
   Object::State* s = state_of(hello->ssl);
   if (s == nullptr) return ssl_select_cert_success;
   const uint8_t* data = nullptr;
