@@ -28,15 +28,7 @@ using sanstls::TLSVersion;
 
 // python runs |script| with |args| and returns its output lines.
 std::vector<std::string> python(const std::string& script, const std::vector<std::string>& args = {}) {
-  std::string command = test::shell_quote(test::python3()) + " -c " + test::shell_quote(script);
-  for (const std::string& a : args) command += " " + test::shell_quote(a);
-  test::CommandResult r = test::run_command(command);
-  INFO("python output: " << r.out);
-  REQUIRE(r.status == 0);
-  std::vector<std::string> out;
-  std::istringstream in(r.out);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
+  return test::python_lines(script, args);
 }
 
 std::string python_data(const std::string& name) { return test::data_path("python/" + name); }

@@ -33,20 +33,7 @@ using sanstls::TLSVersion;
 
 namespace {
 
-// python_lines runs |script| (with |args|) in Python and returns its output
-// lines.
-std::vector<std::string> python_lines(const std::string& script,
-                                      const std::vector<std::string>& args = {}) {
-  std::string command = test::shell_quote(test::python3()) + " -c " + test::shell_quote(script);
-  for (const std::string& a : args) command += " " + test::shell_quote(a);
-  test::CommandResult r = test::run_command(command);
-  INFO("python output: " << r.out);
-  REQUIRE(r.status == 0);
-  std::vector<std::string> out;
-  std::istringstream in(r.out);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
+using test::python_lines;
 
 // python_enum returns the members of Python's ssl.|name| enum, named as
 // sanstls names them: lower case, without |prefix|.

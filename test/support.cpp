@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <system_error>
 #include <random>
@@ -109,6 +110,22 @@ std::string shell_quote(std::string_view text) {
     }
   }
   return out + "'";
+}
+
+std::vector<std::string> python_lines(const std::string& script,
+                                      const std::vector<std::string>& args,
+                                      const std::string& env) {
+  std::string command = env.empty() ? std::string() : env + " ";
+  command += shell_quote(python3()) + " -c " + shell_quote(script);
+  for (const std::string& a : args) command += " " + shell_quote(a);
+  CommandResult r = run_command(command);
+  if (r.status != 0) {
+    throw std::runtime_error("python failed (status " + std::to_string(r.status) + "): " + r.out);
+  }
+  std::vector<std::string> out;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
 }
 
 std::string pattern(std::size_t size, unsigned seed) {

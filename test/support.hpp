@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <sanstls/sanstls.hpp>
 #include <sanstls/testing/certificates.hpp>
@@ -89,6 +90,13 @@ const std::string& python3();
 
 // shell_quote quotes |text| for a POSIX shell command line.
 std::string shell_quote(std::string_view text);
+
+// python_lines runs |script| in python3() with |args|, the command prefixed
+// by |env| (such as "env -u SSL_CERT_FILE"), and returns its output lines.
+// Throws std::runtime_error, with the output, when Python fails.
+std::vector<std::string> python_lines(const std::string& script,
+                                      const std::vector<std::string>& args = {},
+                                      const std::string& env = {});
 
 // pattern returns |size| deterministic pseudo-random bytes.
 std::string pattern(std::size_t size, unsigned seed = 1);

@@ -95,21 +95,13 @@ class ScopedEnv {
 // python runs |script| with the same SSL_CERT_FILE / SSL_CERT_DIR as this
 // process has now, and returns its output lines.
 std::vector<std::string> python(const std::string& script, const std::vector<std::string>& args = {}) {
-  std::string command = "env";
+  std::string env = "env";
   for (const char* name : {"SSL_CERT_FILE", "SSL_CERT_DIR"}) {
     const char* value = std::getenv(name);
-    command += value != nullptr ? " " + std::string(name) + "=" + test::shell_quote(value)
-                                : " -u " + std::string(name);
+    env += value != nullptr ? " " + std::string(name) + "=" + test::shell_quote(value)
+                            : " -u " + std::string(name);
   }
-  command += " " + test::shell_quote(test::python3()) + " -c " + test::shell_quote(script);
-  for (const std::string& a : args) command += " " + test::shell_quote(a);
-  test::CommandResult r = test::run_command(command);
-  INFO("python output: " << r.out);
-  REQUIRE(r.status == 0);
-  std::vector<std::string> out;
-  std::istringstream in(r.out);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
+  return test::python_lines(script, args, env);
 }
 
 std::string python_data(const std::string& name) { return test::data_path("python/" + name); }
