@@ -104,35 +104,10 @@ std::string key_type_name(KeyType type) {
   return "?";
 }
 
-// run captures the standard output of |command| and its exit status.
-struct CommandResult {
-  int status;
-  std::string out;
-};
-CommandResult run(const std::string& command) {
-  std::FILE* p = popen(command.c_str(), "r");
-  if (p == nullptr) throw std::system_error(errno, std::generic_category(), "popen");
-  std::string out;
-  char buffer[4096];
-  std::size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, p)) > 0) out.append(buffer, n);
-  int status = pclose(p);
-  return CommandResult{status, std::move(out)};
-}
+using test::CommandResult;
 
-// python returns the Python interpreter to run: $PYTHON3 (Meson sets it)
-// or python3, resolved once to the real executable so that later calls skip
-// wrapper scripts such as pyenv's shims.
-const std::string& python() {
-  static const std::string interpreter = [] {
-    const char* env = std::getenv("PYTHON3");
-    std::string launcher = env != nullptr && *env != '\0' ? env : "python3";
-    CommandResult r = run("'" + launcher + "' -c 'import sys; print(sys.executable)'");
-    if (r.status != 0 || r.out.size() < 2) return launcher;
-    return r.out.substr(0, r.out.size() - 1);
-  }();
-  return interpreter;
-}
+CommandResult run(const std::string& command) { return test::run_command(command); }
+const std::string& python() { return test::python3(); }
 
 std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> out;
