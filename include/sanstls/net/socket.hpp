@@ -1,0 +1,223 @@
+// sanstls/net/socket.hpp: TLS on a POSIX socket, as Python's ssl.SSLSocket
+// (library sanstls_net). A Socket drives the same Object an embedder drives
+// by hand: it moves bytes between the file descriptor and the Object's
+// MemoryBIOs, and throws Python's exceptions.
+//
+// Example:
+//   // A blocking client (create_connection resolves and connects):
+//   //   sanstls::Context ctx = sanstls::create_default_context();
+//   //   sanstls::net::Socket tls = sanstls::net::wrap_socket(
+//   //       ctx, sanstls::net::create_connection("example.com", 443, 10.0),
+//   //       {.server_hostname = "example.com"});  // handshakes here
+//   //   tls.sendall("GET / HTTP/1.0\r\nHost: example.com\r\n\r\n");
+//   //   std::string reply = tls.recv(4096);
+//   //   tls.unwrap();  // close_notify both ways; the plain socket remains
+//   auto describe = [](const sanstls::net::Socket& s) {
+//     return s.version().value_or("no handshake yet");
+//   };
+//   (void)describe;
+//
+// Blocking mode (the default) waits, up to settimeout() when set. In
+// non-blocking mode (setblocking(false), or settimeout(0)) the Python-style
+// calls throw SSLWantReadError / SSLWantWriteError as Python does, and the
+// try_* calls return want_read / want_write for event loops.
+#ifndef SANSTLS_NET_SOCKET_HPP
+#define SANSTLS_NET_SOCKET_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <stdexcept>
+#include <string_view>
+
+#include <sanstls/bytes.hpp>
+#include <sanstls/context.hpp>
+#include <sanstls/error.hpp>
+#include <sanstls/object.hpp>
+#include <sanstls/session.hpp>
+
+namespace sanstls::net {
+
+// FileDescriptor owns a file descriptor and closes it.
+class FileDescriptor {
+ public:
+  FileDescriptor() noexcept = default;
+  explicit FileDescriptor(int fd) noexcept : fd_(fd) {}
+  FileDescriptor(FileDescriptor&& other) noexcept : fd_(other.release()) {}
+  FileDescriptor& operator=(FileDescriptor&& other) noexcept;
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  ~FileDescriptor();
+
+  int get() const noexcept { return fd_; }
+  // release gives up ownership and returns the descriptor.
+  int release() noexcept;
+  // reset closes the descriptor it holds, if any.
+  void reset() noexcept;
+  explicit operator bool() const noexcept { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+// WrapOptions are wrap_socket's keyword arguments, with Python's defaults.
+struct WrapOptions {
+  bool server_side = false;
+  // do_handshake_on_connect: handshake when wrapping a connected socket,
+  // right after connect(), and in accept() before returning.
+  bool do_handshake_on_connect = true;
+  // suppress_ragged_eofs: an EOF without close_notify reads as the end of
+  // the stream (true) or throws SSLEOFError (false).
+  bool suppress_ragged_eofs = true;
+  std::optional<std::string> server_hostname{};
+  std::optional<Session> session{};
+};
+
+// TimeoutError is Python's socket.timeout: a blocking operation took longer
+// than settimeout() allows ("The read operation timed out").
+class TimeoutError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Socket {
+ public:
+  Socket(Socket&&) noexcept;
+  Socket& operator=(Socket&&) noexcept;
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+  // The destructor closes the descriptor without a close_notify (call
+  // unwrap() first for a clean TLS close), as Python's SSLSocket.close().
+  ~Socket();
+
+  // connect connects an unconnected socket to |host|:|port| (getaddrinfo,
+  // IPv4 and IPv6) and, with do_handshake_on_connect, handshakes. Throws
+  // std::system_error when no address connects, and the TLS exceptions.
+  void connect(const std::string& host, std::uint16_t port);
+
+  // accept takes the next connection of a listening socket wrapped with
+  // server_side, and returns it wrapped with the same options, handshaken
+  // when do_handshake_on_connect. Throws what do_handshake throws; the
+  // failed connection is closed.
+  Socket accept();
+
+  // do_handshake runs the handshake to completion (blocking) or as far as
+  // the socket allows (non-blocking: throws SSLWantReadError/WriteError).
+  void do_handshake();
+
+  // recv returns up to |n| bytes of application data; empty at the end of
+  // the stream (close_notify, or EOF when suppress_ragged_eofs).
+  std::string recv(std::size_t n = 1024);
+  // recv_into reads into |buffer| and returns the byte count; 0 at the end.
+  std::size_t recv_into(std::span<std::byte> buffer);
+  // read and write are Python's older names for recv and send.
+  std::string read(std::size_t n = 1024) { return recv(n); }
+
+  // send encrypts as much of |data| as it takes (blocking: all of it) and
+  // returns how much; sendall sends everything or throws.
+  std::size_t send(std::span<const std::byte> data);
+  std::size_t send(std::string_view data) { return send(as_bytes(data)); }
+  void sendall(std::span<const std::byte> data);
+  void sendall(std::string_view data) { sendall(as_bytes(data)); }
+  std::size_t write(std::string_view data) { return send(data); }
+
+  // pending returns how many decrypted bytes can be read without waiting
+  // for the socket: check it before waiting on readability.
+  std::size_t pending() const noexcept;
+
+  // unwrap performs the TLS shutdown (sends close_notify and waits for the
+  // peer's) and returns the plain socket, ready for cleartext; this Socket
+  // is closed afterwards.
+  FileDescriptor unwrap();
+
+  // close closes the descriptor without a close_notify.
+  void close() noexcept;
+  // shutdown shuts down the socket's read and/or write side (SHUT_RD,
+  // SHUT_WR, SHUT_RDWR), without TLS.
+  void shutdown(int how);
+
+  // settimeout sets the timeout of blocking operations in seconds; nothing
+  // means wait forever, 0 means non-blocking. gettimeout returns it.
+  void settimeout(std::optional<double> seconds);
+  std::optional<double> gettimeout() const noexcept;
+  // setblocking(true) is settimeout(nothing), setblocking(false) settimeout(0).
+  void setblocking(bool blocking) { settimeout(blocking ? std::nullopt : std::optional<double>(0.0)); }
+
+  // ---- Event-loop interface: never throws for want_read / want_write ----
+
+  // try_handshake, try_recv_into and try_send make one attempt: they move
+  // what the socket takes without waiting and return the Object's status
+  // (want_read: wait until readable; want_write: wait until writable).
+  // try_recv_into returns closed (0 bytes) at the end of the stream.
+  Result try_handshake();
+  Result try_recv_into(std::span<std::byte> buffer);
+  Result try_send(std::span<const std::byte> data);
+  // wants_write returns true while encrypted bytes wait to be sent.
+  bool wants_write() const noexcept;
+  // flush sends what the socket takes now; true when nothing is left.
+  bool flush();
+
+  // ---- The Object's queries ----------------------------------------------
+
+  int fileno() const noexcept;
+  bool server_side() const noexcept;
+  const std::optional<std::string>& server_hostname() const noexcept;
+  const Context& context() const noexcept;
+  std::optional<std::string> version() const { return object_.version(); }
+  std::optional<Cipher> cipher() const { return object_.cipher(); }
+  std::optional<std::string> selected_alpn_protocol() const { return object_.selected_alpn_protocol(); }
+  std::optional<Certificate> getpeercert() const { return object_.getpeercert(); }
+  std::optional<std::string> getpeercert(binary_form_t) const { return object_.getpeercert(binary_form); }
+  std::optional<Session> session() const { return object_.session(); }
+  bool session_reused() const noexcept { return object_.session_reused(); }
+  std::optional<std::string> get_channel_binding(std::string_view type = "tls-unique") const {
+    return object_.get_channel_binding(type);
+  }
+  // object returns the Object underneath, for everything else.
+  Object& object() noexcept { return object_; }
+  const Object& object() const noexcept { return object_; }
+
+ private:
+  friend Socket wrap_socket(const Context& context, FileDescriptor fd, const WrapOptions& options);
+  Socket(const Context& context, FileDescriptor fd, const WrapOptions& options);
+
+  template <class Op>
+  Result drive(Op op, const char* what);
+  std::size_t receive_some();
+  Result finish_read(Result r);
+
+  Context context_;
+  WrapOptions options_;
+  FileDescriptor fd_;
+  MemoryBIO incoming_;
+  MemoryBIO outgoing_;
+  Object object_;
+  std::optional<double> timeout_;
+  bool listening_ = false;
+};
+
+// wrap_socket wraps |fd| (connected, unconnected or listening) as Python's
+// SSLContext.wrap_socket. A connected socket is handshaken now when
+// do_handshake_on_connect. Throws std::invalid_argument as wrap_bio does,
+// and the TLS exceptions of the handshake.
+Socket wrap_socket(const Context& context, FileDescriptor fd, const WrapOptions& options = {});
+
+// create_connection connects a TCP socket to |host|:|port|, trying every
+// address getaddrinfo gives (IPv6 and IPv4) in order, each with |timeout|
+// seconds when given. Throws std::system_error with the last failure.
+FileDescriptor create_connection(const std::string& host, std::uint16_t port,
+                                 std::optional<double> timeout = std::nullopt);
+
+// get_server_certificate connects to |host|:|port|, handshakes (verifying
+// against |ca_certs| when given, else not at all) and returns the server's
+// certificate as PEM, as Python's ssl.get_server_certificate.
+std::string get_server_certificate(const std::string& host, std::uint16_t port,
+                                   std::optional<std::string> ca_certs = std::nullopt,
+                                   std::optional<double> timeout = std::nullopt);
+
+}  // namespace sanstls::net
+
+#endif  // SANSTLS_NET_SOCKET_HPP
