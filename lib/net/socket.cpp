@@ -313,6 +313,10 @@ void Socket::sendall(std::span<const std::byte> data) {
   while (total < data.size()) total += send(data.subspan(total));
 }
 
+Result Socket::try_unwrap() {
+  return drive([this] { return object_.unwrap(); }, "shutdown");
+}
+
 FileDescriptor Socket::unwrap() {
   Result r = drive([this] { return object_.unwrap(); }, "read");
   r.throw_if_error();

@@ -155,6 +155,9 @@ class Socket {
   Result try_handshake();
   Result try_recv_into(std::span<std::byte> buffer);
   Result try_send(std::span<const std::byte> data);
+  // try_unwrap sends close_notify and returns done once the peer's arrived
+  // (want_read until then); the descriptor stays open until close().
+  Result try_unwrap();
   // wants_write returns true while encrypted bytes wait to be sent.
   bool wants_write() const noexcept;
   // flush sends what the socket takes now; true when nothing is left.
