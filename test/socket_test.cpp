@@ -8,7 +8,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <filesystem>
 #include <future>
@@ -324,4 +327,93 @@ TEST_CASE("failures leave no descriptor open: untrusted server, refused connecti
     CHECK_THROWS_AS(sanstls::net::create_connection("127.0.0.1", port, 5), std::system_error);
   }
   CHECK(open_descriptors() == before);
+}
+
+TEST_CASE("non-blocking: a write before the handshake needs a read first; pending() data needs no wait",
+          "[net][socket][nonblocking]") {
+  Listener listener = listen_loopback();
+  const std::uint16_t port = listener.port;
+  std::future<std::size_t> served = echo_server(test::server_context(), listener);
+  Socket tls = sanstls::net::wrap_socket(test::client_context(),
+                                         sanstls::net::create_connection("127.0.0.1", port, 10),
+                                         {.do_handshake_on_connect = false, .server_hostname = "localhost"});
+  tls.setblocking(false);
+  const std::string message = "a write that must wait for the handshake";
+  // The first write sends the ClientHello and needs the server's answer.
+  sanstls::Result w = tls.try_send(sanstls::as_bytes(message));
+  CHECK(w.status == sanstls::Status::want_read);
+  CHECK_THROWS_AS(tls.send(message), sanstls::SSLWantReadError);
+  for (int rounds = 0; w.status != sanstls::Status::done; ++rounds) {
+    REQUIRE(rounds < 100);
+    pollfd p{tls.fileno(), static_cast<short>(w.status == sanstls::Status::want_write ? POLLOUT : POLLIN), 0};
+    REQUIRE(::poll(&p, 1, 10000) == 1);
+    w = tls.try_send(sanstls::as_bytes(message));
+  }
+  CHECK(w.bytes == message.size());
+  tls.flush();
+
+  // Read the echo in 4-byte pieces: after the first, the rest of the record
+  // is decrypted inside TLS while the socket itself has nothing.
+  std::array<std::byte, 4> piece{};
+  sanstls::Result r{sanstls::Status::want_read, 0, nullptr};
+  while (r.status != sanstls::Status::done) {
+    r = tls.try_recv_into(piece);
+    if (r.status == sanstls::Status::done) break;
+    REQUIRE(r.status == sanstls::Status::want_read);
+    pollfd p{tls.fileno(), POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 10000) == 1);
+  }
+  std::string echoed(reinterpret_cast<const char*>(piece.data()), r.bytes);
+  CHECK(tls.pending() == message.size() - 4);
+  pollfd p{tls.fileno(), POLLIN, 0};
+  CHECK(::poll(&p, 1, 0) == 0);  // the socket is not readable...
+  while (tls.pending() != 0) {    // ...and yet there is data
+    r = tls.try_recv_into(piece);
+    REQUIRE(r.status == sanstls::Status::done);
+    echoed.append(reinterpret_cast<const char*>(piece.data()), r.bytes);
+  }
+  CHECK(echoed == message);
+  tls.setblocking(true);
+  tls.unwrap();
+  CHECK(served.get() == message.size());
+}
+
+TEST_CASE("create_connection and connect() reach an IPv6 listener", "[net][socket][ipv6]") {
+  FileDescriptor fd(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  REQUIRE(fd);
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_addr = in6addr_loopback;
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    WARN("no IPv6 loopback on this machine: " << std::strerror(errno));
+    return;
+  }
+  REQUIRE(::listen(fd.get(), 4) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  Listener listener{std::move(fd), ntohs(addr.sin6_port)};
+  const std::uint16_t port = listener.port;
+  Socket server = sanstls::net::wrap_socket(test::server_context(), std::move(listener.fd),
+                                            {.server_side = true});
+  auto served = std::async(std::launch::async, [&server] {
+    server.settimeout(20);
+    for (int i = 0; i < 2; ++i) {
+      Socket conn = server.accept();
+      conn.sendall(conn.version().value_or("?"));
+      conn.unwrap();
+    }
+  });
+  // The server certificate names ::1.
+  Socket a = sanstls::net::wrap_socket(test::client_context(), sanstls::net::create_connection("::1", port, 10),
+                                       {.server_hostname = "::1"});
+  CHECK(a.recv(16) == "TLSv1.3");
+  a.unwrap();
+  Socket b = sanstls::net::wrap_socket(test::client_context(),
+                                       FileDescriptor(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0)),
+                                       {.server_hostname = "::1"});
+  b.settimeout(10);
+  b.connect("::1", port);
+  CHECK(b.recv(16) == "TLSv1.3");
+  b.unwrap();
+  served.get();
 }
