@@ -2,7 +2,83 @@
 #ifndef SANSTLS_TOOLS_COMMANDS_HPP
 #define SANSTLS_TOOLS_COMMANDS_HPP
 
+#include <charconv>
+#include <cstdint>
+#include <cstdlib>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
 int run_demo(int argc, char** argv);
 int run_decode_cert(int argc, char** argv);
+int run_client(int argc, char** argv);
+int run_server(int argc, char** argv);
+int run_get_server_certificate(int argc, char** argv);
+
+// Helpers the networking subcommands share for their arguments.
+namespace sanstls_tool {
+
+// UsageError is a bad command line: the command prints it with its usage
+// text and exits with status 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Arguments hands out a command's arguments one at a time.
+class Arguments {
+ public:
+  Arguments(int argc, char** argv) : args_(argv, argv + argc) {}
+
+  bool done() const noexcept { return next_ >= args_.size(); }
+  std::string_view next() { return args_.at(next_++); }
+  // value returns the argument that follows |option|.
+  std::string value(std::string_view option) {
+    if (done()) throw UsageError("option " + std::string(option) + " needs a value");
+    return std::string(next());
+  }
+
+ private:
+  std::vector<std::string_view> args_;
+  std::size_t next_ = 0;
+};
+
+// parse_port reads a TCP port number (0 only when |allow_zero|).
+inline std::uint16_t parse_port(std::string_view text, bool allow_zero = false) {
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value > 65535 ||
+      (value == 0 && !allow_zero)) {
+    throw UsageError("'" + std::string(text) + "' is not a port number");
+  }
+  return static_cast<std::uint16_t>(value);
+}
+
+// parse_seconds reads a positive number of seconds, such as "2.5".
+inline double parse_seconds(const std::string& text) {
+  char* end = nullptr;
+  double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || !(value > 0) || value > 1e9) {
+    throw UsageError("'" + text + "' is not a positive number of seconds");
+  }
+  return value;
+}
+
+// split_list splits "h2,http/1.1" at the commas.
+inline std::vector<std::string> split_list(std::string_view text) {
+  std::vector<std::string> items;
+  std::size_t start = 0;
+  for (;;) {
+    std::size_t comma = text.find(',', start);
+    items.emplace_back(text.substr(start, comma - start));
+    if (items.back().empty()) throw UsageError("empty name in '" + std::string(text) + "'");
+    if (comma == std::string_view::npos) return items;
+    start = comma + 1;
+  }
+}
+
+}  // namespace sanstls_tool
 
 #endif  // SANSTLS_TOOLS_COMMANDS_HPP

@@ -1,0 +1,403 @@
+// sanstls client HOST PORT: a TLS client for trying out servers. It connects,
+// handshakes, prints what was negotiated as one JSON line, sends --send TEXT
+// (or standard input), copies what comes back to standard output until the
+// server closes or --timeout seconds pass without data, and closes cleanly.
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <sanstls/context.hpp>
+#include <sanstls/error.hpp>
+#include <sanstls/net/socket.hpp>
+#include <sanstls/session.hpp>
+
+#include "commands.hpp"
+
+namespace {
+
+using sanstls_tool::UsageError;
+
+constexpr std::string_view usage_text =
+    "usage: sanstls client HOST PORT [options]\n"
+    "\n"
+    "Connects to HOST:PORT over TLS and prints, as the first line of standard\n"
+    "output, one JSON object: version, cipher, alpn, session_reused,\n"
+    "peer_certificate (as Python's getpeercert(); {} when not verified) and\n"
+    "verify (\"ok\", \"skipped\" with --no-verify, or why verification failed).\n"
+    "Then sends --send TEXT, or standard input until its end, and writes what\n"
+    "the server sends back to standard output, until the server closes the\n"
+    "connection or --timeout seconds pass without data; then closes with a\n"
+    "close_notify. Exits 1 with a message on standard error when it fails.\n"
+    "\n"
+    "options:\n"
+    "  --cafile FILE       trust the CA certificates in FILE (PEM)\n"
+    "  --capath DIR        trust the CA certificates in DIR (OpenSSL's hashed layout)\n"
+    "  --no-verify         do not verify the server's certificate or name\n"
+    "                      (default: verify, with the system's CAs unless\n"
+    "                      --cafile or --capath is given)\n"
+    "  --servername NAME   the name to send (SNI) and verify; default HOST\n"
+    "  --alpn P1,P2        offer these ALPN protocols\n"
+    "  --cert FILE         a client certificate (PEM; may hold the key too)\n"
+    "  --key FILE          its private key\n"
+    "  --min-version V     the lowest version to accept: TLSv1, TLSv1.1,\n"
+    "  --max-version V     TLSv1.2 or TLSv1.3; and the highest\n"
+    "  --session-in FILE   offer the session saved in FILE to resume it\n"
+    "  --session-out FILE  save the session to FILE (secret: mode 0600)\n"
+    "  --send TEXT         send TEXT instead of standard input\n"
+    "  --timeout SECONDS   give up connecting, handshaking or closing after\n"
+    "                      SECONDS; stop reading once SECONDS pass without\n"
+    "                      data (default: wait for the server to close)\n";
+
+struct Options {
+  std::string host;
+  std::uint16_t port = 0;
+  std::optional<std::string> cafile;
+  std::optional<std::string> capath;
+  bool verify = true;
+  std::optional<std::string> servername;
+  std::vector<std::string> alpn;
+  std::optional<std::string> cert;
+  std::optional<std::string> key;
+  std::optional<sanstls::TLSVersion> min_version;
+  std::optional<sanstls::TLSVersion> max_version;
+  std::optional<std::string> session_in;
+  std::optional<std::string> session_out;
+  std::optional<std::string> send;
+  std::optional<double> timeout;
+};
+
+// Failure is what the command reports on stderr before exiting with status 1.
+class Failure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+sanstls::TLSVersion parse_version(const std::string& text) {
+  if (text == "TLSv1") return sanstls::TLSVersion::tlsv1;
+  if (text == "TLSv1.1") return sanstls::TLSVersion::tlsv1_1;
+  if (text == "TLSv1.2") return sanstls::TLSVersion::tlsv1_2;
+  if (text == "TLSv1.3") return sanstls::TLSVersion::tlsv1_3;
+  throw UsageError("unknown TLS version '" + text + "' (TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3)");
+}
+
+Options parse(int argc, char** argv) {
+  sanstls_tool::Arguments args(argc, argv);
+  Options o;
+  std::vector<std::string> operands;
+  while (!args.done()) {
+    std::string_view arg = args.next();
+    if (arg == "--cafile") {
+      o.cafile = args.value(arg);
+    } else if (arg == "--capath") {
+      o.capath = args.value(arg);
+    } else if (arg == "--no-verify") {
+      o.verify = false;
+    } else if (arg == "--servername") {
+      o.servername = args.value(arg);
+    } else if (arg == "--alpn") {
+      o.alpn = sanstls_tool::split_list(args.value(arg));
+    } else if (arg == "--cert") {
+      o.cert = args.value(arg);
+    } else if (arg == "--key") {
+      o.key = args.value(arg);
+    } else if (arg == "--min-version") {
+      o.min_version = parse_version(args.value(arg));
+    } else if (arg == "--max-version") {
+      o.max_version = parse_version(args.value(arg));
+    } else if (arg == "--session-in") {
+      o.session_in = args.value(arg);
+    } else if (arg == "--session-out") {
+      o.session_out = args.value(arg);
+    } else if (arg == "--send") {
+      o.send = args.value(arg);
+    } else if (arg == "--timeout") {
+      o.timeout = sanstls_tool::parse_seconds(args.value(arg));
+    } else if (arg.size() > 1 && arg.starts_with('-')) {
+      throw UsageError("unknown option '" + std::string(arg) + "'");
+    } else {
+      operands.emplace_back(arg);
+    }
+  }
+  if (operands.size() != 2) throw UsageError("expected HOST and PORT");
+  o.host = operands[0];
+  if (o.host.empty()) throw UsageError("empty HOST");
+  o.port = sanstls_tool::parse_port(operands[1]);
+  if (o.key && !o.cert) throw UsageError("--key needs --cert");
+  return o;
+}
+
+// json_string quotes |text| as a JSON string.
+std::string json_string(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char hex[8];
+          std::snprintf(hex, sizeof hex, "\\u%04x", static_cast<unsigned>(c));
+          out += hex;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_or_null(const std::optional<std::string>& text) {
+  return text ? json_string(*text) : "null";
+}
+
+// Summary is the JSON line printed after the handshake.
+struct Summary {
+  std::optional<std::string> version;
+  std::optional<std::string> cipher;
+  std::optional<std::string> alpn;
+  bool session_reused = false;
+  std::optional<std::string> peer_certificate_json;
+  std::string verify;
+
+  std::string to_json() const {
+    return "{\"version\": " + json_or_null(version) + ", \"cipher\": " + json_or_null(cipher) +
+           ", \"alpn\": " + json_or_null(alpn) +
+           ", \"session_reused\": " + (session_reused ? "true" : "false") +
+           ", \"peer_certificate\": " + peer_certificate_json.value_or("null") +
+           ", \"verify\": " + json_string(verify) + "}";
+  }
+};
+
+std::string read_whole_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Failure("cannot read " + path + ": " + std::strerror(errno));
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// write_secret_file writes |data| to |path|, readable by its owner only.
+void write_secret_file(const std::string& path, std::string_view data) {
+  sanstls::net::FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd) throw Failure("cannot write " + path + ": " + std::strerror(errno));
+  while (!data.empty()) {
+    ssize_t n = ::write(fd.get(), data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw Failure("cannot write " + path + ": " + std::strerror(errno));
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void write_stdout(std::string_view data) {
+  std::cout.write(data.data(), static_cast<std::streamsize>(data.size()));
+  std::cout.flush();
+  if (!std::cout) throw Failure("cannot write to standard output");
+}
+
+sanstls::Context make_context(const Options& o) {
+  // Python's create_default_context(): the system's CAs unless --cafile or
+  // --capath, and SSLKEYLOGFILE honoured.
+  sanstls::Context context = sanstls::create_default_context(
+      sanstls::Purpose::server_auth, {.cafile = o.cafile, .capath = o.capath});
+  if (!o.verify) {
+    context.set_check_hostname(false);
+    context.set_verify_mode(sanstls::VerifyMode::cert_none);
+  }
+  if (o.min_version) context.set_minimum_version(*o.min_version);
+  if (o.max_version) context.set_maximum_version(*o.max_version);
+  if (!o.alpn.empty()) context.set_alpn_protocols(o.alpn);
+  if (o.cert) context.load_cert_chain(*o.cert, o.key.value_or(""));
+  return context;
+}
+
+// How the exchange of application data ended.
+enum class Ending { close_notify, eof, idle };
+
+// exchange sends the input and copies the server's data to stdout, driving
+// the non-blocking socket with poll(), so that a server echoing a large
+// input never waits on a client that is still sending.
+Ending exchange(sanstls::net::Socket& tls, const Options& o) {
+  tls.setblocking(false);
+  std::string to_send = o.send.value_or("");
+  std::size_t sent = 0;
+  bool input_done = o.send.has_value();
+  std::array<std::byte, 16384> buffer{};
+  constexpr std::size_t kMaxQueued = 64 * 1024;
+  for (;;) {
+    while (sent < to_send.size()) {
+      sanstls::Result w = tls.try_send(sanstls::as_bytes(std::string_view(to_send).substr(sent)));
+      if (w.status == sanstls::Status::error) w.throw_if_error();
+      if (w.status != sanstls::Status::done) break;
+      sent += w.bytes;
+    }
+    if (sent == to_send.size()) {
+      to_send.clear();
+      sent = 0;
+    }
+    if (tls.wants_write()) (void)tls.flush();
+    for (;;) {
+      sanstls::Result r = tls.try_recv_into(buffer);
+      if (r.status == sanstls::Status::done) {
+        write_stdout(sanstls::as_string_view(std::span(buffer).first(r.bytes)));
+        continue;
+      }
+      if (r.status == sanstls::Status::closed) return Ending::close_notify;
+      if (r.status == sanstls::Status::error) {
+        if (r.error->kind == sanstls::ErrorKind::eof) return Ending::eof;
+        r.throw_if_error();
+      }
+      break;  // want_read or want_write
+    }
+    std::array<pollfd, 2> fds{};
+    nfds_t count = 1;
+    fds[0] = {tls.fileno(), static_cast<short>(tls.wants_write() ? POLLOUT : POLLIN), 0};
+    if (!input_done && to_send.size() < kMaxQueued) {
+      fds[1] = {STDIN_FILENO, POLLIN, 0};
+      count = 2;
+    }
+    // The timeout counts once everything is sent: before that, the wait is
+    // for standard input or for the server to take more.
+    int wait_ms = -1;
+    if (o.timeout && input_done && to_send.empty() && !tls.wants_write()) {
+      wait_ms = static_cast<int>(std::min(*o.timeout * 1000, 2e9));
+    }
+    int n = ::poll(fds.data(), count, wait_ms);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::system_error(errno, std::generic_category(), "poll");
+    }
+    if (n == 0) return Ending::idle;
+    if (count == 2 && fds[1].revents != 0) {
+      char chunk[16384];
+      ssize_t got = ::read(STDIN_FILENO, chunk, sizeof chunk);
+      if (got > 0) {
+        to_send.append(chunk, static_cast<std::size_t>(got));
+      } else if (got == 0 || errno != EINTR) {
+        if (got < 0) std::cerr << "sanstls client: standard input: " << std::strerror(errno) << '\n';
+        input_done = true;
+      }
+    }
+  }
+}
+
+void warn(std::string_view what) { std::cerr << "sanstls client: warning: " << what << '\n'; }
+
+int client(const Options& o) {
+  sanstls::Context context = make_context(o);
+  std::optional<sanstls::Session> session;
+  if (o.session_in) {
+    std::string bytes = read_whole_file(*o.session_in);
+    try {
+      session = sanstls::Session::from_bytes(context, sanstls::as_bytes(bytes));
+    } catch (const std::exception& e) {
+      throw Failure("cannot use the session in " + *o.session_in + ": " + e.what());
+    }
+  }
+
+  sanstls::net::FileDescriptor fd;
+  try {
+    fd = sanstls::net::create_connection(o.host, o.port, o.timeout);
+  } catch (const sanstls::net::TimeoutError&) {
+    throw Failure("cannot connect to " + o.host + " port " + std::to_string(o.port) + ": timed out");
+  } catch (const std::system_error& e) {
+    std::string why = e.code().value() == EHOSTUNREACH ? e.what() : e.code().message();
+    throw Failure("cannot connect to " + o.host + " port " + std::to_string(o.port) + ": " + why);
+  }
+  sanstls::net::Socket tls = sanstls::net::wrap_socket(
+      context, std::move(fd),
+      {.do_handshake_on_connect = false,
+       .suppress_ragged_eofs = false,
+       .server_hostname = o.servername.value_or(o.host),
+       .session = session});
+  tls.settimeout(o.timeout);
+  try {
+    tls.do_handshake();
+  } catch (const sanstls::SSLCertVerificationError& e) {
+    Summary failed;
+    failed.verify = e.what();
+    write_stdout(failed.to_json() + "\n");
+    throw;
+  } catch (const sanstls::net::TimeoutError& e) {
+    throw Failure(std::string("handshake: ") + e.what());
+  }
+
+  Summary summary;
+  summary.version = tls.version();
+  if (std::optional<sanstls::Cipher> cipher = tls.cipher()) summary.cipher = cipher->name;
+  summary.alpn = tls.selected_alpn_protocol();
+  summary.session_reused = tls.session_reused();
+  if (std::optional<sanstls::Certificate> peer = tls.getpeercert()) {
+    summary.peer_certificate_json = peer->to_json();
+  }
+  summary.verify = o.verify ? "ok" : "skipped";
+  write_stdout(summary.to_json() + "\n");
+
+  Ending ending = exchange(tls, o);
+
+  // After reading: a TLS 1.3 server's tickets have arrived by now.
+  if (o.session_out) {
+    std::optional<sanstls::Session> s = tls.session();
+    if (!s) throw Failure("no session to save");
+    if (!s->is_resumable()) warn("the session is not resumable (the server sent no ticket)");
+    write_secret_file(*o.session_out, s->to_bytes());
+  }
+
+  if (ending == Ending::eof) {
+    warn("the server closed the connection without a close_notify");
+    return 0;
+  }
+  tls.settimeout(o.timeout);
+  try {
+    (void)tls.unwrap();
+  } catch (const std::exception& e) {
+    // Once the server's close_notify came, ours only tells it we are done;
+    // a server that has gone away by then is not a failure.
+    if (ending != Ending::close_notify) warn(std::string("unwrap: ") + e.what());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int run_client(int argc, char** argv) {
+  for (int i = 0; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      std::cout << usage_text;
+      return 0;
+    }
+  }
+  Options options;
+  try {
+    options = parse(argc, argv);
+  } catch (const UsageError& e) {
+    std::cerr << "sanstls client: " << e.what() << "\n\n" << usage_text;
+    return 2;
+  }
+  try {
+    return client(options);
+  } catch (const std::exception& e) {
+    std::cerr << "sanstls client: " << e.what() << '\n';
+  }
+  return 1;
+}

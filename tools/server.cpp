@@ -1,0 +1,579 @@
+// sanstls server --cert F --key F: a TLS echo (or tiny HTTP) server on
+// 127.0.0.1 for trying out clients. One thread serves every client at once:
+// a level-triggered epoll loop drives each connection's non-blocking
+// net::Socket with the try_* calls, through the states of Connection.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <charconv>
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <sanstls/context.hpp>
+#include <sanstls/error.hpp>
+#include <sanstls/memory_bio.hpp>
+#include <sanstls/net/socket.hpp>
+
+#include "commands.hpp"
+
+namespace {
+
+using sanstls_tool::UsageError;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr std::string_view usage_text =
+    "usage: sanstls server --cert FILE --key FILE [options]\n"
+    "\n"
+    "Listens on 127.0.0.1, prints \"listening on 127.0.0.1:PORT\" as its first\n"
+    "line, and serves any number of TLS clients at once from one thread: it\n"
+    "echoes what each client sends until the client closes, or with --http\n"
+    "answers one HTTP request and closes. A client that fails is logged to\n"
+    "standard error and dropped. SIGINT and SIGTERM stop the server.\n"
+    "\n"
+    "options:\n"
+    "  --cert FILE           the server's certificate chain (PEM)\n"
+    "  --key FILE            its private key (PEM)\n"
+    "  --port PORT           the port to listen on (default 0: a free one)\n"
+    "  --alpn P1,P2          accept these ALPN protocols, preferred first\n"
+    "  --cafile FILE         ask clients for a certificate and verify it\n"
+    "                        against the CA certificates in FILE\n"
+    "  --verify-client       require a client certificate (needs --cafile)\n"
+    "  --http                answer the first request with \"HTTP/1.0 200 OK\"\n"
+    "  --max-connections N   exit once N connections have finished\n";
+
+struct Options {
+  std::string cert;
+  std::string key;
+  std::uint16_t port = 0;
+  std::vector<std::string> alpn;
+  std::optional<std::string> cafile;
+  bool verify_client = false;
+  bool http = false;
+  std::optional<std::size_t> max_connections;
+};
+
+Options parse(int argc, char** argv) {
+  sanstls_tool::Arguments args(argc, argv);
+  Options o;
+  std::optional<std::string> cert;
+  std::optional<std::string> key;
+  while (!args.done()) {
+    std::string_view arg = args.next();
+    if (arg == "--cert") {
+      cert = args.value(arg);
+    } else if (arg == "--key") {
+      key = args.value(arg);
+    } else if (arg == "--port") {
+      o.port = sanstls_tool::parse_port(args.value(arg), true);
+    } else if (arg == "--alpn") {
+      o.alpn = sanstls_tool::split_list(args.value(arg));
+    } else if (arg == "--cafile") {
+      o.cafile = args.value(arg);
+    } else if (arg == "--verify-client") {
+      o.verify_client = true;
+    } else if (arg == "--http") {
+      o.http = true;
+    } else if (arg == "--max-connections") {
+      std::string text = args.value(arg);
+      std::size_t n = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+      if (ec != std::errc() || end != text.data() + text.size() || n == 0) {
+        throw UsageError("'" + text + "' is not a positive number of connections");
+      }
+      o.max_connections = n;
+    } else if (arg.size() > 1 && arg.starts_with('-')) {
+      throw UsageError("unknown option '" + std::string(arg) + "'");
+    } else {
+      throw UsageError("unexpected argument '" + std::string(arg) + "'");
+    }
+  }
+  if (!cert || !key) throw UsageError("--cert and --key are required");
+  if (o.verify_client && !o.cafile) throw UsageError("--verify-client needs --cafile");
+  o.cert = *cert;
+  o.key = *key;
+  return o;
+}
+
+[[noreturn]] void throw_errno(const std::string& what) {
+  throw std::system_error(errno, std::generic_category(), what);
+}
+
+// ---- One connection -------------------------------------------------------
+
+// State is where a connection is; each has one function in Server.
+enum class State {
+  handshaking,  // until the handshake completes
+  reading,      // echo: reading and echoing; --http: reading the request
+  flushing,     // sending what is queued (the echo's rest, the response)
+  closing,      // close_notify sent, waiting for the client's
+};
+
+std::string_view state_name(State state) {
+  switch (state) {
+    case State::handshaking: return "handshaking";
+    case State::reading: return "reading";
+    case State::flushing: return "flushing";
+    case State::closing: return "closing";
+  }
+  return "?";
+}
+
+// How long a connection may stay in a state before it is dropped; reading
+// an echo has no limit.
+std::optional<Clock::duration> time_limit(State state, bool http) {
+  switch (state) {
+    case State::handshaking: return 10s;
+    case State::reading: return http ? std::optional<Clock::duration>(10s) : std::nullopt;
+    case State::flushing: return 30s;
+    case State::closing: return 5s;
+  }
+  return std::nullopt;
+}
+
+struct Connection {
+  std::uint64_t id = 0;
+  std::string peer;  // "127.0.0.1:54321", for the log
+  int fd = -1;       // registered with epoll until the connection is dropped
+  sanstls::net::Socket tls;
+  sanstls::net::FileDescriptor unwrapped{};  // the plain socket after unwrap()
+  State state = State::handshaking;
+  std::optional<Clock::time_point> deadline{};
+  std::uint32_t events = 0;  // what epoll waits for
+  std::string queued{};      // plaintext waiting to be sent
+  std::size_t queued_sent = 0;
+  std::string request{};  // --http: the request read so far
+  std::size_t bytes_in = 0;
+  std::size_t bytes_out = 0;
+};
+
+// What a state function achieved.
+enum class Step {
+  again,     // the state changed: run the new state's function now
+  wait,      // wait for epoll (the socket wants read or write)
+  yield,     // more to do, but let the other connections have a turn
+  finished,  // the connection is done: close it
+};
+
+// ConnectionFailure drops one connection with a message for the log.
+class ConnectionFailure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+std::string describe_peer(const sockaddr_in& address) {
+  char text[INET_ADDRSTRLEN] = "?";
+  ::inet_ntop(AF_INET, &address.sin_addr, text, sizeof text);
+  return std::string(text) + ":" + std::to_string(ntohs(address.sin_port));
+}
+
+std::string http_response(const sanstls::net::Socket& tls) {
+  std::optional<sanstls::Cipher> cipher = tls.cipher();
+  std::string body = "Hello from sanstls.\nTLS version: " + tls.version().value_or("?") +
+                     "\ncipher: " + (cipher ? cipher->name : "?") + "\n";
+  if (std::optional<std::string> alpn = tls.selected_alpn_protocol()) body += "ALPN: " + *alpn + "\n";
+  return "HTTP/1.0 200 OK\r\n"
+         "Content-Type: text/plain; charset=utf-8\r\n"
+         "Content-Length: " +
+         std::to_string(body.size()) +
+         "\r\n"
+         "Connection: close\r\n"
+         "\r\n" +
+         body;
+}
+
+// ---- The server ------------------------------------------------------------
+
+constexpr std::uint64_t kListenerId = 0;
+constexpr std::uint64_t kSignalId = 1;
+constexpr std::size_t kMaxRequest = 16 * 1024;
+constexpr int kReadsPerTurn = 32;
+
+class Server {
+ public:
+  Server(const Options& options, sanstls::Context context)
+      : options_(options), context_(std::move(context)) {}
+
+  int run();
+
+ private:
+  void listen();
+  void watch(int fd, std::uint64_t id, std::uint32_t events);
+  void accept_all();
+  void advance(std::uint64_t id);
+  Step step(Connection& c);
+  Step on_handshaking(Connection& c);
+  Step on_reading(Connection& c);
+  Step on_flushing(Connection& c);
+  Step on_closing(Connection& c);
+  bool send_queued(Connection& c);
+  void enter(Connection& c, State state);
+  void finish(std::uint64_t id, const std::string& failure);
+  void check_deadlines();
+  void log(const Connection& c, std::string_view what) const {
+    std::cerr << "sanstls server: [#" << c.id - kSignalId << ' ' << c.peer << "] " << what << '\n';
+  }
+
+  Options options_;
+  sanstls::Context context_;
+  sanstls::net::FileDescriptor epoll_;
+  sanstls::net::FileDescriptor listener_;
+  sanstls::net::FileDescriptor signals_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
+  std::vector<std::uint64_t> ready_;  // connections that yielded
+  std::uint64_t next_id_ = kSignalId + 1;
+  std::size_t accepted_ = 0;
+  std::size_t finished_ = 0;
+  std::optional<Clock::time_point> accept_paused_until_;
+  std::array<std::byte, 16384> buffer_{};
+};
+
+void Server::watch(int fd, std::uint64_t id, std::uint32_t events) {
+  epoll_event event{};
+  event.events = events;
+  event.data.u64 = id;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &event) != 0) throw_errno("epoll_ctl");
+}
+
+void Server::listen() {
+  listener_ = sanstls::net::FileDescriptor(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!listener_) throw_errno("socket");
+  int one = 1;
+  if (::setsockopt(listener_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) {
+    throw_errno("setsockopt");
+  }
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(options_.port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(listener_.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    throw_errno("cannot listen on 127.0.0.1 port " + std::to_string(options_.port));
+  }
+  if (::listen(listener_.get(), SOMAXCONN) != 0) throw_errno("listen");
+  socklen_t length = sizeof address;
+  if (::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    throw_errno("getsockname");
+  }
+  std::cout << "listening on 127.0.0.1:" << ntohs(address.sin_port) << std::endl;
+}
+
+int Server::run() {
+  // SIGINT and SIGTERM arrive through a signalfd, as events of the loop.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  if (::sigprocmask(SIG_BLOCK, &stop_signals, nullptr) != 0) throw_errno("sigprocmask");
+  ::signal(SIGPIPE, SIG_IGN);
+  signals_ = sanstls::net::FileDescriptor(::signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!signals_) throw_errno("signalfd");
+  epoll_ = sanstls::net::FileDescriptor(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_) throw_errno("epoll_create1");
+
+  listen();
+  watch(listener_.get(), kListenerId, EPOLLIN);
+  watch(signals_.get(), kSignalId, EPOLLIN);
+
+  std::array<epoll_event, 64> events{};
+  for (;;) {
+    int timeout_ms = ready_.empty() ? 250 : 0;
+    int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), timeout_ms);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("epoll_wait");
+    }
+    std::vector<std::uint64_t> yielded = std::move(ready_);
+    ready_.clear();
+    for (int i = 0; i < n; ++i) {
+      const std::uint64_t id = events[static_cast<std::size_t>(i)].data.u64;
+      if (id == kSignalId) {
+        signalfd_siginfo info{};
+        if (::read(signals_.get(), &info, sizeof info) == sizeof info) {
+          std::cerr << "sanstls server: " << ::strsignal(static_cast<int>(info.ssi_signo))
+                    << ", stopping with " << connections_.size() << " connection(s) open\n";
+          return 0;
+        }
+      } else if (id == kListenerId) {
+        accept_all();
+      } else {
+        advance(id);
+      }
+    }
+    for (std::uint64_t id : yielded) advance(id);
+    check_deadlines();
+    if (options_.max_connections && finished_ >= *options_.max_connections) {
+      std::cerr << "sanstls server: " << finished_ << " connection(s) served, exiting\n";
+      return 0;
+    }
+  }
+}
+
+void Server::accept_all() {
+  while (listener_) {
+    sockaddr_in address{};
+    socklen_t length = sizeof address;
+    int fd = ::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&address), &length,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      // Out of descriptors (or worse): stop accepting for a moment rather
+      // than spin on a listener that stays readable.
+      std::cerr << "sanstls server: accept: " << std::strerror(errno) << '\n';
+      (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.get(), nullptr);
+      accept_paused_until_ = Clock::now() + 100ms;
+      return;
+    }
+    std::unique_ptr<Connection> c;
+    try {
+      c = std::make_unique<Connection>(Connection{
+          .id = next_id_,
+          .peer = describe_peer(address),
+          .fd = fd,
+          .tls = sanstls::net::wrap_socket(context_, sanstls::net::FileDescriptor(fd),
+                                           {.server_side = true, .do_handshake_on_connect = false}),
+      });
+      c->tls.setblocking(false);
+    } catch (const std::exception& e) {
+      // The descriptor is closed by now, with whatever failed to hold it.
+      std::cerr << "sanstls server: [" << describe_peer(address) << "] " << e.what() << '\n';
+      continue;
+    }
+    ++next_id_;
+    const std::uint64_t id = c->id;
+    enter(*c, State::handshaking);
+    c->events = EPOLLIN;
+    watch(fd, id, c->events);
+    connections_.emplace(id, std::move(c));
+    if (options_.max_connections && ++accepted_ >= *options_.max_connections) {
+      // Enough: the listener closes, the accepted connections finish.
+      (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.get(), nullptr);
+      listener_.reset();
+    }
+    advance(id);
+  }
+}
+
+void Server::enter(Connection& c, State state) {
+  c.state = state;
+  std::optional<Clock::duration> limit = time_limit(state, options_.http);
+  c.deadline = limit ? std::optional<Clock::time_point>(Clock::now() + *limit) : std::nullopt;
+}
+
+void Server::advance(std::uint64_t id) {
+  auto found = connections_.find(id);
+  if (found == connections_.end()) return;  // dropped earlier in this round
+  Connection& c = *found->second;
+  std::string failure;
+  try {
+    for (;;) {
+      Step s = step(c);
+      if (s == Step::again) continue;
+      if (s == Step::finished) break;
+      if (s == Step::yield) ready_.push_back(id);
+      // Level-triggered: wait for writability only while bytes wait to be
+      // sent (a drive that cannot flush does not read either), else for
+      // readability.
+      std::uint32_t wanted = c.tls.wants_write() ? EPOLLOUT : EPOLLIN;
+      if (wanted != c.events) {
+        epoll_event event{};
+        event.events = wanted;
+        event.data.u64 = id;
+        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, c.fd, &event) != 0) throw_errno("epoll_ctl");
+        c.events = wanted;
+      }
+      return;
+    }
+  } catch (const ConnectionFailure& e) {
+    failure = e.what();
+  } catch (const std::exception& e) {
+    failure = std::string(state_name(c.state)) + ": " + e.what();
+  }
+  finish(id, failure);
+}
+
+Step Server::step(Connection& c) {
+  switch (c.state) {
+    case State::handshaking: return on_handshaking(c);
+    case State::reading: return on_reading(c);
+    case State::flushing: return on_flushing(c);
+    case State::closing: return on_closing(c);
+  }
+  return Step::finished;
+}
+
+Step Server::on_handshaking(Connection& c) {
+  sanstls::Result r = c.tls.try_handshake();
+  switch (r.status) {
+    case sanstls::Status::done: enter(c, State::reading); return Step::again;
+    case sanstls::Status::want_read:
+    case sanstls::Status::want_write: return Step::wait;
+    case sanstls::Status::closed: throw ConnectionFailure("the client closed during the handshake");
+    case sanstls::Status::error: break;
+  }
+  throw ConnectionFailure("handshake failed: " + r.error->message);
+}
+
+Step Server::on_reading(Connection& c) {
+  for (int turn = 0; turn < kReadsPerTurn; ++turn) {
+    if (!send_queued(c)) return Step::wait;
+    sanstls::Result r = c.tls.try_recv_into(buffer_);
+    switch (r.status) {
+      case sanstls::Status::done: {
+        std::string_view data = sanstls::as_string_view(std::span(buffer_).first(r.bytes));
+        c.bytes_in += r.bytes;
+        if (!options_.http) {
+          c.queued.append(data);
+          continue;
+        }
+        c.request.append(data);
+        if (c.request.find("\r\n\r\n") != std::string::npos) {
+          c.queued = http_response(c.tls);
+          enter(c, State::flushing);
+          return Step::again;
+        }
+        if (c.request.size() > kMaxRequest) throw ConnectionFailure("the request head is too large");
+        continue;
+      }
+      case sanstls::Status::closed:
+        // The client's close_notify (or EOF): send the rest, then ours.
+        enter(c, State::flushing);
+        return Step::again;
+      case sanstls::Status::want_read:
+      case sanstls::Status::want_write: return Step::wait;
+      case sanstls::Status::error: throw ConnectionFailure(r.error->message);
+    }
+  }
+  return Step::yield;
+}
+
+Step Server::on_flushing(Connection& c) {
+  if (!send_queued(c)) return Step::wait;
+  enter(c, State::closing);
+  return Step::again;
+}
+
+Step Server::on_closing(Connection& c) {
+  // Socket::unwrap() in non-blocking mode makes one attempt, as the try_*
+  // calls do, and says what it waits for with SSLWantRead/WriteError.
+  try {
+    c.unwrapped = c.tls.unwrap();
+    // A non-blocking unwrap() reports done even when the socket did not
+    // take the whole close_notify; hand over the rest once, best effort.
+    if (c.tls.wants_write()) {
+      sanstls::MemoryBIO outgoing = c.tls.object().outgoing();
+      std::span<const std::byte> rest = outgoing.readable();
+      ssize_t sent = ::send(c.unwrapped.get(), rest.data(), rest.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (sent > 0) outgoing.consume(static_cast<std::size_t>(sent));
+    }
+    return Step::finished;
+  } catch (const sanstls::SSLWantReadError&) {
+    return Step::wait;
+  } catch (const sanstls::SSLWantWriteError&) {
+    return Step::wait;
+  } catch (const sanstls::SSLEOFError&) {
+    return Step::finished;  // the client left without its close_notify: common
+  } catch (const std::system_error&) {
+    return Step::finished;  // or reset the connection: ours was sent
+  }
+}
+
+// send_queued sends what is queued; false while the socket cannot take it.
+bool Server::send_queued(Connection& c) {
+  while (c.queued_sent < c.queued.size()) {
+    sanstls::Result w = c.tls.try_send(sanstls::as_bytes(std::string_view(c.queued).substr(c.queued_sent)));
+    if (w.status == sanstls::Status::error) throw ConnectionFailure(w.error->message);
+    if (w.status != sanstls::Status::done) return false;
+    c.queued_sent += w.bytes;
+    c.bytes_out += w.bytes;
+  }
+  c.queued.clear();
+  c.queued_sent = 0;
+  return !c.tls.wants_write() || c.tls.flush();
+}
+
+void Server::finish(std::uint64_t id, const std::string& failure) {
+  auto found = connections_.find(id);
+  if (found == connections_.end()) return;
+  Connection& c = *found->second;
+  (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.fd, nullptr);
+  if (!failure.empty()) {
+    log(c, "dropped: " + failure);
+  } else {
+    std::optional<sanstls::Cipher> cipher = c.tls.cipher();
+    log(c, c.tls.version().value_or("?") + " " + (cipher ? cipher->name : "?") + ", " +
+               std::to_string(c.bytes_in) + " bytes in, " + std::to_string(c.bytes_out) +
+               " bytes out, closed");
+  }
+  connections_.erase(found);
+  ++finished_;
+}
+
+void Server::check_deadlines() {
+  const Clock::time_point now = Clock::now();
+  if (accept_paused_until_ && now >= *accept_paused_until_ && listener_) {
+    accept_paused_until_.reset();
+    watch(listener_.get(), kListenerId, EPOLLIN);
+  }
+  std::vector<std::pair<std::uint64_t, std::string>> expired;
+  for (const auto& [id, c] : connections_) {
+    if (c->deadline && now >= *c->deadline) {
+      expired.emplace_back(id, std::string(state_name(c->state)) + ": timed out");
+    }
+  }
+  for (const auto& [id, why] : expired) finish(id, why);
+}
+
+}  // namespace
+
+int run_server(int argc, char** argv) {
+  for (int i = 0; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      std::cout << usage_text;
+      return 0;
+    }
+  }
+  Options options;
+  try {
+    options = parse(argc, argv);
+  } catch (const UsageError& e) {
+    std::cerr << "sanstls server: " << e.what() << "\n\n" << usage_text;
+    return 2;
+  }
+  try {
+    sanstls::Context context = sanstls::create_default_context(sanstls::Purpose::client_auth);
+    context.load_cert_chain(options.cert, options.key);
+    if (!options.alpn.empty()) context.set_alpn_protocols(options.alpn);
+    if (options.cafile) {
+      context.load_verify_locations({.cafile = options.cafile});
+      context.set_verify_mode(options.verify_client ? sanstls::VerifyMode::cert_required
+                                                    : sanstls::VerifyMode::cert_optional);
+    }
+    Server server(options, std::move(context));
+    return server.run();
+  } catch (const std::exception& e) {
+    std::cerr << "sanstls server: " << e.what() << '\n';
+  }
+  return 1;
+}
