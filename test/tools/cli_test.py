@@ -1,0 +1,574 @@
+#!/usr/bin/env python3
+"""`sanstls client`, `sanstls server` and `sanstls get-server-certificate`
+end to end, against each other and against Python's ssl module (and curl
+when /usr/bin/curl exists).
+
+usage: cli_test.py SANSTLS_TOOL
+
+Makes a CA, a server certificate for localhost and 127.0.0.1, a client
+certificate and an unrelated CA with the openssl command in a temporary
+folder; everything runs on 127.0.0.1 with free ports. Prints one line per
+check and a summary; exits 1 when any check fails.
+"""
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import ssl
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+TOOL = None
+TMP = None
+FAILURES = []
+PASSED = 0
+IDLE = "1"  # --timeout of the client: seconds without data before it stops reading
+
+
+def check(name, ok, detail=""):
+    global PASSED
+    if ok:
+        PASSED += 1
+        print("PASS " + name, flush=True)
+    else:
+        FAILURES.append(name)
+        print("FAIL " + name + ("\n  " + detail.replace("\n", "\n  ") if detail else ""), flush=True)
+    return ok
+
+
+def path(name):
+    return os.path.join(TMP, name)
+
+
+# ---- Certificates -------------------------------------------------------------
+
+def openssl(*args):
+    subprocess.run(["openssl"] + list(args), check=True, timeout=30,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def make_ca(name, cn):
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", path(name + ".key"), "-out", path(name + ".pem"), "-days", "30",
+            "-subj", "/CN=" + cn, "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+
+
+def make_leaf(name, cn, ca, extensions):
+    with open(path(name + ".ext"), "w") as f:
+        f.write(extensions)
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", path(name + ".key"), "-out", path(name + ".csr"), "-subj", "/CN=" + cn)
+    openssl("x509", "-req", "-in", path(name + ".csr"), "-CA", path(ca + ".pem"),
+            "-CAkey", path(ca + ".key"), "-CAcreateserial", "-out", path(name + ".pem"),
+            "-days", "30", "-extfile", path(name + ".ext"))
+
+
+def make_certificates():
+    make_ca("ca", "sanstls cli test CA")
+    make_ca("other_ca", "some other CA")
+    make_leaf("server", "localhost", "ca",
+              "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+              "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    make_leaf("client", "sanstls cli test client", "ca",
+              "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+              "extendedKeyUsage=clientAuth\n")
+
+
+# ---- Running the tool -----------------------------------------------------------
+
+def run(args, stdin=b"", timeout=30):
+    """(returncode, stdout bytes, stderr text) of the tool with |args|."""
+    try:
+        p = subprocess.run([TOOL] + args, input=stdin, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        return -999, e.stdout or b"", "timed out after %ss" % timeout
+    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+
+
+def client(port, *extra, stdin=b"", host="localhost"):
+    """Runs `sanstls client`; returns (rc, summary dict or None, rest of stdout, stderr)."""
+    args = ["client", host, str(port), "--cafile", path("ca.pem"), "--timeout", IDLE] + list(extra)
+    rc, out, err = run(args, stdin)
+    first, _, rest = out.partition(b"\n")
+    try:
+        summary = json.loads(first)
+    except ValueError:
+        summary = None
+    return rc, summary, rest, err
+
+
+def describe(rc, summary, rest, err):
+    return "exit %r\nsummary %r\ndata %r\nstderr %r" % (rc, summary, rest[:200], err[-2000:])
+
+
+class Server:
+    """`sanstls server ARGS`, started and always stopped."""
+
+    def __init__(self, *args):
+        self.args = list(args)
+        self.proc = None
+        self.port = None
+        self.log_path = path("server-%d.log" % id(self))
+
+    def __enter__(self):
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([TOOL, "server", "--cert", path("server.pem"),
+                                      "--key", path("server.key")] + self.args,
+                                     stdout=subprocess.PIPE, stderr=self.log)
+        deadline = time.monotonic() + 15
+        line = b""
+        while not line.endswith(b"\n") and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], deadline - time.monotonic())
+            if not ready:
+                break
+            chunk = os.read(self.proc.stdout.fileno(), 1)
+            if not chunk:
+                break
+            line += chunk
+        prefix = b"listening on 127.0.0.1:"
+        if not line.startswith(prefix):
+            self.stop()
+            raise RuntimeError("the server did not start: first line %r, log %r" % (line, self.stderr()))
+        self.port = int(line[len(prefix):].strip())
+        return self
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stderr(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc:
+            self.proc.wait(timeout=10)
+            self.proc.stdout.close()
+        self.log.close()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def python_client_context():
+    return ssl.create_default_context(cafile=path("ca.pem"))
+
+
+# ---- A Python echo server -------------------------------------------------------
+
+class PythonEchoServer:
+    """Python's ssl as the server: echoes until close_notify, then unwraps."""
+
+    def __init__(self):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(path("server.pem"), path("server.key"))
+        self.ctx.set_alpn_protocols(["h2", "http/1.1"])
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.stopping = False
+        self.errors = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+
+    def serve(self):
+        while not self.stopping:
+            try:
+                raw, _ = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self.echo, args=(raw,), daemon=True).start()
+
+    def echo(self, raw):
+        try:
+            raw.settimeout(20)
+            with self.ctx.wrap_socket(raw, server_side=True) as tls:
+                while True:
+                    data = tls.recv(65536)
+                    if not data:
+                        break
+                    tls.sendall(data)
+                tls.unwrap()
+        except Exception as e:  # reported by the check that uses it
+            self.errors.append(repr(e))
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping = True
+        self.thread.join(timeout=5)
+        self.listener.close()
+
+
+# ---- The checks ------------------------------------------------------------------
+
+def check_usage():
+    rc, out, _ = run(["--help"])
+    check("usage: --help exits 0 and names the new commands",
+          rc == 0 and all(w in out for w in (b"client", b"server", b"get-server-certificate")),
+          "exit %d, %r" % (rc, out))
+    for args in (["client", "--help"], ["server", "--help"], ["get-server-certificate", "--help"]):
+        rc, out, _ = run(args)
+        check("usage: %s exits 0 with text" % " ".join(args), rc == 0 and b"usage: sanstls" in out,
+              "exit %d" % rc)
+    bad = [
+        [],
+        ["no-such-command"],
+        ["client"],
+        ["client", "localhost"],
+        ["client", "localhost", "notaport"],
+        ["client", "localhost", "70000"],
+        ["client", "localhost", "443", "--bogus"],
+        ["client", "localhost", "443", "--min-version", "TLSv9"],
+        ["client", "localhost", "443", "--timeout", "-1"],
+        ["client", "localhost", "443", "--key", path("client.key")],
+        ["client", "localhost", "443", "--cafile"],
+        ["server"],
+        ["server", "--cert", path("server.pem")],
+        ["server", "--cert", path("server.pem"), "--key", path("server.key"), "--verify-client"],
+        ["server", "--cert", path("server.pem"), "--key", path("server.key"), "--port", "x"],
+        ["server", "--cert", path("server.pem"), "--key", path("server.key"), "--max-connections", "0"],
+        ["get-server-certificate"],
+        ["get-server-certificate", "localhost", "0"],
+    ]
+    for args in bad:
+        rc, _, err = run(args)
+        check("usage error exits 2: %s" % (" ".join(os.path.basename(a) for a in args) or "(no arguments)"),
+              rc == 2 and err.strip() != "", "exit %d, stderr %r" % (rc, err))
+    rc, _, err = run(["server", "--cert", path("missing.pem"), "--key", path("server.key")])
+    check("server: a missing certificate file exits 1 with a message",
+          rc == 1 and ("missing.pem" in err or "No such file" in err), "exit %d, %r" % (rc, err))
+
+
+def check_echo(server):
+    payload = b"hello from the cli test\n"
+    for version, alpn in (("TLSv1.3", "http/1.1"), ("TLSv1.2", "h2")):
+        rc, summary, rest, err = client(server.port, "--min-version", version, "--max-version", version,
+                                        "--alpn", "spdy/1," + alpn, "--send", payload.decode())
+        ok = (rc == 0 and summary is not None and summary.get("version") == version
+              and summary.get("alpn") == alpn and summary.get("verify") == "ok"
+              and summary.get("session_reused") is False and isinstance(summary.get("cipher"), str)
+              and summary["peer_certificate"].get("subject") == [[["commonName", "localhost"]]]
+              and rest == payload and "warning" not in err)
+        check("echo %s with ALPN %s: summary and data" % (version, alpn), ok,
+              describe(rc, summary, rest, err))
+
+    rc, summary, rest, err = client(server.port, stdin=b"from standard input\n")
+    check("echo: standard input is sent when there is no --send", rc == 0 and rest == b"from standard input\n",
+          describe(rc, summary, rest, err))
+
+    big = os.urandom(1 << 20)
+    rc, summary, rest, err = client(server.port, stdin=big)
+    check("echo: 1 MiB through standard input comes back whole", rc == 0 and rest == big,
+          "exit %d, %d of %d bytes, stderr %r" % (rc, len(rest), len(big), err))
+
+    rc, summary, rest, err = client(server.port, "--no-verify", "--send", "x", host="127.0.0.1")
+    check("--no-verify: peer_certificate {} and verify skipped",
+          rc == 0 and summary == {**summary, "peer_certificate": {}, "verify": "skipped"} and rest == b"x",
+          describe(rc, summary, rest, err))
+
+    rc, summary, rest, err = client(server.port, "--servername", "localhost", "--send", "ip", host="127.0.0.1")
+    check("--servername: connects to 127.0.0.1, verifies localhost", rc == 0 and rest == b"ip",
+          describe(rc, summary, rest, err))
+
+
+def check_resumption(server):
+    for version in ("TLSv1.2", "TLSv1.3"):
+        saved = path("session-%s.bin" % version)
+        rc1, s1, rest1, err1 = client(server.port, "--max-version", version, "--min-version", version,
+                                      "--session-out", saved, "--send", "first")
+        mode = stat.S_IMODE(os.stat(saved).st_mode) if os.path.exists(saved) else None
+        check("resumption %s: first connection saves its session (mode 0600)" % version,
+              rc1 == 0 and s1 and s1["session_reused"] is False and mode == 0o600 and rest1 == b"first",
+              describe(rc1, s1, rest1, err1) + "\nmode %r" % mode)
+        rc2, s2, rest2, err2 = client(server.port, "--max-version", version, "--min-version", version,
+                                      "--session-in", saved, "--send", "second")
+        check("resumption %s: --session-in resumes (session_reused true)" % version,
+              rc2 == 0 and s2 and s2["session_reused"] is True and s2["version"] == version
+              and rest2 == b"second", describe(rc2, s2, rest2, err2))
+    with open(path("garbage-session.bin"), "wb") as f:
+        f.write(b"not a session")
+    rc, _, _, err = client(server.port, "--session-in", path("garbage-session.bin"), "--send", "x")
+    check("--session-in with a broken file exits 1 with a message",
+          rc == 1 and "session" in err, "exit %d, %r" % (rc, err))
+
+
+def check_client_certificates():
+    with Server("--cafile", path("ca.pem"), "--verify-client") as server:
+        for version in ("TLSv1.3", "TLSv1.2"):
+            rc, summary, rest, err = client(server.port, "--cert", path("client.pem"), "--key",
+                                            path("client.key"), "--max-version", version, "--send", "cert")
+            check("--verify-client %s: a client with a certificate is served" % version,
+                  rc == 0 and rest == b"cert", describe(rc, summary, rest, err))
+            rc, summary, rest, err = client(server.port, "--max-version", version, "--send", "nocert")
+            check("--verify-client %s: a client without one is refused (exit 1, message)" % version,
+                  rc == 1 and rest == b"" and err.strip() != "", describe(rc, summary, rest, err))
+            if os.environ.get("CLI_TEST_VERBOSE"):
+                print("  client said: " + err.strip())
+        time.sleep(0.2)
+        log = server.stderr()
+        check("--verify-client: the server logged the refusals and is still running",
+              server.alive() and "dropped" in log and "CERTIFICATE" in log.upper(), log)
+
+
+def http_get_python(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with python_client_context().wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            reply = b""
+            while True:
+                data = tls.recv(65536)
+                if not data:
+                    break
+                reply += data
+            return reply, tls.version(), tls.cipher()[0]
+
+
+def http_ok(reply, version, cipher):
+    head, _, body = reply.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    headers = dict(l.split(b": ", 1) for l in lines[1:] if b": " in l)
+    return (lines[0] == b"HTTP/1.0 200 OK" and headers.get(b"Content-Type", b"").startswith(b"text/plain")
+            and headers.get(b"Content-Length") == str(len(body)).encode()
+            and b"sanstls" in body and version.encode() in body and cipher.encode() in body)
+
+
+def check_http():
+    with Server("--http") as server:
+        try:
+            reply, version, cipher = http_get_python(server.port)
+            check("--http: answers Python's ssl client (200, text/plain, length, version, cipher)",
+                  http_ok(reply, version, cipher), repr(reply))
+        except Exception as e:
+            check("--http: answers Python's ssl client", False, repr(e))
+
+        rc, summary, rest, err = client(server.port, "--send", "GET / HTTP/1.0\r\n\r\n")
+        check("--http: answers `sanstls client`, which stops at the server's close_notify",
+              rc == 0 and summary and http_ok(rest, summary["version"], summary["cipher"])
+              and "warning" not in err, describe(rc, summary, rest, err))
+
+        curl = "/usr/bin/curl"
+        if os.path.exists(curl):
+            try:
+                p = subprocess.run([curl, "-sS", "--max-time", "10", "--cacert", path("ca.pem"),
+                                    "--resolve", "localhost:%d:127.0.0.1" % server.port,
+                                    "https://localhost:%d/" % server.port],
+                                   capture_output=True, timeout=20)
+                check("--http: answers curl", p.returncode == 0 and b"sanstls" in p.stdout,
+                      "exit %d, %r %r" % (p.returncode, p.stdout, p.stderr))
+            except subprocess.TimeoutExpired:
+                check("--http: answers curl", False, "curl timed out")
+        else:
+            print("NOTE /usr/bin/curl is not installed: the curl check is skipped", flush=True)
+
+    with Server("--http", "--max-connections", "2") as server:
+        try:
+            for _ in range(2):
+                http_get_python(server.port)
+            rc = server.proc.wait(timeout=10)
+            check("--max-connections 2: exits 0 after two connections", rc == 0, "exit %r" % rc)
+        except Exception as e:
+            check("--max-connections 2: exits 0 after two connections", False, repr(e))
+
+
+def check_concurrency(server):
+    count = 20
+    barrier = threading.Barrier(count, timeout=20)
+    results = [None] * count
+
+    def one(i):
+        payload = (b"client %02d " % i) * 6000
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=20) as raw:
+                with python_client_context().wrap_socket(raw, server_hostname="localhost") as tls:
+                    # Every handshake is done before anyone sends: one
+                    # connection at a time would never get here.
+                    barrier.wait()
+                    tls.sendall(payload)
+                    back = b""
+                    while len(back) < len(payload):
+                        data = tls.recv(65536)
+                        if not data:
+                            break
+                        back += data
+                    tls.unwrap()
+                    results[i] = back == payload or "echo differs (%d of %d bytes)" % (len(back), len(payload))
+        except Exception as e:
+            results[i] = repr(e)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    bad = [(i, r) for i, r in enumerate(results) if r is not True]
+    check("20 concurrent Python ssl clients are all echoed correctly", not bad, repr(bad))
+
+
+def check_misbehaving(server):
+    hello_obj = python_client_context().wrap_bio(ssl.MemoryBIO(), outgoing := ssl.MemoryBIO(),
+                                                 server_hostname="localhost")
+    try:
+        hello_obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = outgoing.read()
+
+    silent = socket.create_connection(("127.0.0.1", server.port), timeout=5)  # never says anything
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            try:
+                while s.recv(4096):
+                    pass
+                closed = True
+            except socket.timeout:
+                closed = False
+            except ConnectionResetError:
+                closed = True
+        check("a client sending plaintext garbage is dropped", closed)
+
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+            s.sendall(hello[: len(hello) // 2])
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+            s.sendall(hello)
+            time.sleep(0.05)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+            s.sendall(os.urandom(3000))
+            try:
+                s.recv(4096)
+            except OSError:
+                pass
+        for _ in range(3):  # connect and leave at once
+            socket.create_connection(("127.0.0.1", server.port), timeout=5).close()
+
+        rc, summary, rest, err = client(server.port, "--send", "still here")
+        check("after garbage, half handshakes and resets (and with a silent client connected) "
+              "the next client is served", rc == 0 and rest == b"still here" and server.alive(),
+              describe(rc, summary, rest, err))
+    finally:
+        silent.close()
+    time.sleep(0.2)
+    log = server.stderr()
+    check("the server logged the misbehaving clients and is still running",
+          server.alive() and log.count("dropped") >= 3, log)
+    if os.environ.get("CLI_TEST_VERBOSE"):
+        print(log)
+
+
+def check_client_errors(server):
+    rc, summary, rest, err = client(server.port, "--cafile", path("other_ca.pem"), "--send", "x")
+    check("untrusted server: exit 1, verify message on stderr and in the JSON line",
+          rc == 1 and "certificate verify failed" in err and err.count("\n") == 1
+          and summary and "certificate verify failed" in summary["verify"] and summary["version"] is None,
+          describe(rc, summary, rest, err))
+    rc, summary, rest, err = client(server.port, "--servername", "wrong.example", "--send", "x")
+    check("wrong server name: exit 1 with the hostname mismatch",
+          rc == 1 and "certificate verify failed" in err and "wrong.example" in err,
+          describe(rc, summary, rest, err))
+    port = free_port()
+    rc, summary, rest, err = client(port, "--send", "x")
+    check("refused port: exit 1 with 'Connection refused'",
+          rc == 1 and "connection refused" in err.lower() and err.count("\n") == 1 and rest == b"",
+          describe(rc, summary, rest, err))
+    rc, _, err = run(["get-server-certificate", "127.0.0.1", str(port)])
+    check("get-server-certificate on a refused port: exit 1", rc == 1 and "refused" in err.lower(),
+          "exit %d, %r" % (rc, err))
+
+
+def check_get_server_certificate(server):
+    with open(path("server.pem")) as f:
+        expected = ssl.PEM_cert_to_DER_cert(f.read())
+    for extra in ([], ["--cafile", path("ca.pem")]):
+        rc, out, err = run(["get-server-certificate", "localhost", str(server.port)] + extra)
+        try:
+            got = ssl.PEM_cert_to_DER_cert(out.decode())
+        except Exception:
+            got = None
+        check("get-server-certificate%s equals the server's certificate" % "".join(
+            " " + os.path.basename(e) for e in extra), rc == 0 and got == expected, "exit %d, %r %r" % (rc, out, err))
+    rc, out, err = run(["get-server-certificate", "localhost", str(server.port), "--cafile",
+                        path("other_ca.pem")])
+    check("get-server-certificate with the wrong --cafile: exit 1",
+          rc == 1 and "certificate verify failed" in err, "exit %d, %r" % (rc, err))
+
+
+def check_against_python():
+    with PythonEchoServer() as py:
+        for version in ("TLSv1.3", "TLSv1.2"):
+            rc, summary, rest, err = client(py.port, "--max-version", version, "--alpn", "http/1.1",
+                                            "--send", "to python")
+            check("client against Python's ssl echo server, %s" % version,
+                  rc == 0 and summary and summary["version"] == version and summary["alpn"] == "http/1.1"
+                  and summary["verify"] == "ok" and rest == b"to python" and "warning" not in err,
+                  describe(rc, summary, rest, err))
+        time.sleep(0.2)
+        check("Python's echo server saw clean closes (close_notify both ways)", not py.errors, repr(py.errors))
+
+
+def check_signals():
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with Server() as server:
+            server.proc.send_signal(sig)
+            try:
+                rc = server.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                rc = "still running"
+            check("%s stops the server with exit 0" % sig.name, rc == 0, "exit %r, %s" % (rc, server.stderr()))
+
+
+def main():
+    global TOOL, TMP
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    TOOL = os.path.abspath(sys.argv[1])
+    if shutil.which("openssl") is None:
+        print("FAIL the openssl command is needed to make the certificates")
+        return 1
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="sanstls-cli-") as TMP:
+        make_certificates()
+        check_usage()
+        with Server("--alpn", "h2,http/1.1") as server:
+            check_echo(server)
+            check_resumption(server)
+            check_concurrency(server)
+            check_misbehaving(server)
+            check_client_errors(server)
+            check_get_server_certificate(server)
+            check("the echo server ran through all of the above", server.alive(), server.stderr())
+        check_client_certificates()
+        check_http()
+        check_against_python()
+        check_signals()
+    print("%d checks, %d passed, %d failed in %.1f s" % (PASSED + len(FAILURES), PASSED, len(FAILURES),
+                                                        time.monotonic() - started))
+    for name in FAILURES:
+        print("  failed: " + name)
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
