@@ -64,8 +64,9 @@ constexpr std::string_view usage_text =
     "  --session-out FILE  save the session to FILE (secret: mode 0600)\n"
     "  --send TEXT         send TEXT instead of standard input\n"
     "  --timeout SECONDS   give up connecting, handshaking or closing after\n"
-    "                      SECONDS; stop reading once SECONDS pass without\n"
-    "                      data (default: wait for the server to close)\n";
+    "                      SECONDS; once all the input is sent, stop reading\n"
+    "                      when SECONDS pass without data (default: wait for\n"
+    "                      the server to close)\n";
 
 struct Options {
   std::string host;

@@ -23,7 +23,7 @@ int usage(std::ostream& out) {
          "  get-server-certificate HOST PORT\n"
          "                     print the server's certificate as PEM\n"
          "\n"
-         "'sanstls COMMAND --help' describes a command's options.\n";
+         "'sanstls client --help' (server, get-server-certificate) lists the options.\n";
   return 2;
 }
 
