@@ -147,6 +147,16 @@ class Server:
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
+    def terminate(self):
+        """SIGTERM; the exit status, or None when it had to be killed."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            return self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return None
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
@@ -329,6 +339,16 @@ def check_client_certificates():
         log = server.stderr()
         check("--verify-client: the server logged the refusals and is still running",
               server.alive() and "dropped" in log and "CERTIFICATE" in log.upper(), log)
+
+
+    with Server("--cafile", path("ca.pem")) as server:
+        rc, summary, rest, err = client(server.port, "--send", "optional")
+        check("--cafile without --verify-client: a client without a certificate is served",
+              rc == 0 and rest == b"optional", describe(rc, summary, rest, err))
+        rc, summary, rest, err = client(server.port, "--cert", path("server.pem"), "--key",
+                                        path("server.key"), "--send", "wrong purpose")
+        check("--cafile without --verify-client: a certificate that is not for clients is refused",
+              rc == 1, describe(rc, summary, rest, err))
 
 
 def http_get_python(port):
@@ -559,6 +579,10 @@ def main():
             check_client_errors(server)
             check_get_server_certificate(server)
             check("the echo server ran through all of the above", server.alive(), server.stderr())
+            rc = server.terminate()
+            log = server.stderr()
+            check("the echo server then stops on SIGTERM with exit 0 and a clean log",
+                  rc == 0 and "runtime error" not in log and "Sanitizer" not in log, "exit %r\n%s" % (rc, log))
         check_client_certificates()
         check_http()
         check_against_python()
