@@ -314,11 +314,15 @@ void Socket::sendall(std::span<const std::byte> data) {
 }
 
 Result Socket::try_unwrap() {
-  return drive([this] { return object_.unwrap(); }, "shutdown");
+  Result r = drive([this] { return object_.unwrap(); }, "shutdown");
+  // Done means both close_notify alerts were exchanged; ours must also have
+  // left before the descriptor may be closed or reused for cleartext.
+  if (r.status == Status::done && wants_write()) return Result{Status::want_write, 0, nullptr};
+  return r;
 }
 
 FileDescriptor Socket::unwrap() {
-  Result r = drive([this] { return object_.unwrap(); }, "read");
+  Result r = try_unwrap();
   r.throw_if_error();
   set_nonblocking(fd_.get(), timeout_ && *timeout_ == 0);
   return std::move(fd_);

@@ -130,7 +130,8 @@ class Socket {
 
   // unwrap performs the TLS shutdown (sends close_notify and waits for the
   // peer's) and returns the plain socket, ready for cleartext; this Socket
-  // is closed afterwards.
+  // is closed afterwards. Non-blocking, it throws SSLWantReadError /
+  // SSLWantWriteError until both alerts are through, as Python's.
   FileDescriptor unwrap();
 
   // close closes the descriptor without a close_notify.
@@ -156,7 +157,8 @@ class Socket {
   Result try_recv_into(std::span<std::byte> buffer);
   Result try_send(std::span<const std::byte> data);
   // try_unwrap sends close_notify and returns done once the peer's arrived
-  // (want_read until then); the descriptor stays open until close().
+  // and ours has left (want_read / want_write until then); the descriptor
+  // stays open until close().
   Result try_unwrap();
   // wants_write returns true while encrypted bytes wait to be sent.
   bool wants_write() const noexcept;
