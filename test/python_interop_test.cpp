@@ -666,7 +666,7 @@ void check_same_session(const sanstls::Object& tls, const Json& py) {
   CHECK(py.get("alpn") == tls.selected_alpn_protocol().value_or(""));
 }
 
-constexpr std::size_t one_mib = 1u << 20;
+constexpr std::size_t sixteen_mib = 16u << 20;
 
 // Python starts slowly on a busy machine, so each test case starts all the
 // peers it needs at once and then runs its scenarios one after the other;
@@ -689,7 +689,7 @@ std::vector<std::string> client_args(const Listener& listener, std::vector<std::
 }
 
 // client_echo runs our client, pinned to |version|, against a Python echo
-// server: 1 MiB there and back, then a close both ways.
+// server: 16 MiB there and back, then a close both ways.
 void client_echo(sanstls::TLSVersion version, PythonPeer& py, Clock::time_point deadline) {
   CAPTURE(version_arg(version));
   sanstls::Context ctx = test::client_context();
@@ -706,7 +706,7 @@ void client_echo(sanstls::TLSVersion version, PythonPeer& py, Clock::time_point 
   CHECK(hex(tls.getpeercert(sanstls::binary_form).value_or("")) ==
         hex(test::pki().server.certificate_der));
 
-  const std::string payload = test::pattern(one_mib, 7);
+  const std::string payload = test::pattern(sixteen_mib, 7);
   sanstls::Result w = pump.write(payload);
   REQUIRE(w.status == Status::done);
   CHECK(w.bytes == payload.size());
@@ -908,7 +908,7 @@ void resuming_server_connection(const sanstls::Context& ctx, const Listener& lis
 
 }  // namespace
 
-TEST_CASE("sanstls client <-> Python server: handshake, ALPN, 1 MiB echo, clean close",
+TEST_CASE("sanstls client <-> Python server: handshake, ALPN, 16 MiB echo, clean close",
           "[python][interop]") {
   const Clock::time_point deadline = deadline_from_now();
   PeerFiles files;
@@ -920,11 +920,11 @@ TEST_CASE("sanstls client <-> Python server: handshake, ALPN, 1 MiB echo, clean 
   client_echo(sanstls::TLSVersion::tlsv1_2, py12, deadline);
 }
 
-TEST_CASE("sanstls server <-> Python client: mutual TLS, ALPN, 1 MiB echo, clean close",
+TEST_CASE("sanstls server <-> Python client: mutual TLS, ALPN, 16 MiB echo, clean close",
           "[python][interop]") {
   const Clock::time_point deadline = deadline_from_now();
   PeerFiles files;
-  const std::string payload = test::pattern(one_mib, 11);
+  const std::string payload = test::pattern(sixteen_mib, 11);
   const std::string payload_file = files.dir.write("payload.bin", payload);
   const std::vector<std::string> more{"--ca", files.ca, "--cert", files.client_cert, "--key",
                                       files.client_key, "--alpn", "h2,http/1.1",
