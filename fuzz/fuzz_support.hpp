@@ -1,0 +1,253 @@
+// fuzz/fuzz_support.hpp: what the fuzz targets and the corpus recorder share:
+// a reader over the fuzz input, the fixed test certificates, and the
+// contexts the targets use. The recorder makes its handshakes with the very
+// same contexts, so the recorded seeds match what the targets expect.
+//
+// Public API only (boringssl.hpp is included by the targets that need it).
+#ifndef SANSTLS_FUZZ_SUPPORT_HPP
+#define SANSTLS_FUZZ_SUPPORT_HPP
+
+#include <array>
+#include <optional>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <sanstls/context.hpp>
+#include <sanstls/memory_bio.hpp>
+#include <sanstls/object.hpp>
+
+#include "certs/test_keys.hpp"
+
+// The libFuzzer entry points every target defines (LLVMFuzzerInitialize is
+// optional); declared here for -Wmissing-declarations.
+extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv);
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
+
+namespace sanstls_fuzz {
+
+// Input reads a fuzz input front to back; reading past its end gives zeros
+// and empty views, so a target never has to check sizes itself.
+class Input {
+ public:
+  Input(const std::uint8_t* data, std::size_t size) noexcept
+      : data_(reinterpret_cast<const char*>(data), size) {}
+  explicit Input(std::string_view data) noexcept : data_(data) {}
+
+  bool empty() const noexcept { return data_.empty(); }
+  std::size_t size() const noexcept { return data_.size(); }
+
+  std::uint8_t byte() noexcept {
+    if (data_.empty()) return 0;
+    auto b = static_cast<std::uint8_t>(data_.front());
+    data_.remove_prefix(1);
+    return b;
+  }
+
+  std::uint16_t u16() noexcept {
+    std::uint16_t hi = byte();
+    return static_cast<std::uint16_t>((hi << 8) | byte());
+  }
+
+  // take returns up to |n| bytes.
+  std::string_view take(std::size_t n) noexcept {
+    n = n < data_.size() ? n : data_.size();
+    std::string_view out = data_.substr(0, n);
+    data_.remove_prefix(n);
+    return out;
+  }
+
+  std::string_view rest() noexcept { return take(data_.size()); }
+
+ private:
+  std::string_view data_;
+};
+
+// Chunker turns one input byte into a sequence of chunk sizes: 0 delivers
+// everything at once, 1 one byte at a time, anything else sizes from a
+// small generator seeded by it (between 1 and 2 * seed bytes).
+class Chunker {
+ public:
+  explicit Chunker(std::uint8_t seed) noexcept : seed_(seed), state_(seed * 2654435761u + 1) {}
+
+  std::size_t next(std::size_t available) noexcept {
+    if (seed_ == 0) return available;
+    if (seed_ == 1) return available == 0 ? 0 : 1;
+    state_ = state_ * 1103515245u + 12345u;
+    std::size_t n = 1 + (state_ >> 16) % (2u * seed_);
+    return n < available ? n : available;
+  }
+
+ private:
+  std::uint8_t seed_;
+  std::uint32_t state_;
+};
+
+// The configurations a target picks from with its first input byte. The
+// recorder writes that byte in front of every seed it records.
+namespace config {
+inline constexpr std::uint8_t tls12 = 0x01;        // maximum version TLS 1.2
+inline constexpr std::uint8_t alpn = 0x02;         // offer / accept h2, http/1.1
+inline constexpr std::uint8_t client_cert = 0x04;  // client sends, server asks for, a certificate
+inline constexpr std::uint8_t session = 0x08;      // client: a serialised session follows the header
+inline constexpr std::uint8_t sni = 0x08;          // server: an SNI callback is installed
+inline constexpr std::size_t count = 16;           // contexts per side
+}  // namespace config
+
+// ticket_key is the fixed session ticket key of every fuzz server, so that
+// recorded tickets decrypt in the server target.
+inline sanstls::TicketKey ticket_key() {
+  sanstls::TicketKey key;
+  for (std::size_t i = 0; i < 16; ++i) {
+    key.name[i] = static_cast<std::byte>(i);
+    key.hmac_key[i] = static_cast<std::byte>(0x40 + i);
+    key.aes_key[i] = static_cast<std::byte>(0x80 + i);
+  }
+  return key;
+}
+
+inline sanstls::Context make_client_context(std::uint8_t flags) {
+  sanstls::Context ctx(sanstls::Protocol::tls_client);
+  ctx.load_verify_locations({.cadata = sanstls::CaData::pem(test_keys::ca_pem)});
+  if ((flags & config::tls12) != 0) ctx.set_maximum_version(sanstls::TLSVersion::tlsv1_2);
+  if ((flags & config::alpn) != 0) ctx.set_alpn_protocols({"h2", "http/1.1"});
+  if ((flags & config::client_cert) != 0) {
+    ctx.load_cert_chain_pem(test_keys::client_cert_pem, test_keys::client_key_pem);
+  }
+  return ctx;
+}
+
+inline sanstls::Context make_server_context(std::uint8_t flags) {
+  sanstls::Context ctx(sanstls::Protocol::tls_server);
+  ctx.load_cert_chain_pem(test_keys::server_cert_pem, test_keys::server_key_pem);
+  const std::array<sanstls::TicketKey, 1> keys{ticket_key()};
+  ctx.set_ticket_keys(keys);
+  if ((flags & config::tls12) != 0) ctx.set_maximum_version(sanstls::TLSVersion::tlsv1_2);
+  if ((flags & config::alpn) != 0) ctx.set_alpn_protocols({"http/1.1", "h2"});
+  if ((flags & config::client_cert) != 0) {
+    ctx.load_verify_locations({.cadata = sanstls::CaData::pem(test_keys::ca_pem)});
+    ctx.set_verify_mode(sanstls::VerifyMode::cert_optional);
+  }
+  if ((flags & config::sni) != 0) {
+    // Names are answered three ways: "localhost" goes on, "alert.test"
+    // aborts with an alert, anything else switches to a context without
+    // ALPN (which must still work mid-handshake).
+    sanstls::Context other(sanstls::Protocol::tls_server);
+    other.load_cert_chain_pem(test_keys::server_cert_pem, test_keys::server_key_pem);
+    ctx.set_sni_callback([other](sanstls::Object& object, const std::optional<std::string>& name,
+                                 const sanstls::Context&) -> std::optional<sanstls::AlertDescription> {
+      if (!name || *name == "localhost") return std::nullopt;
+      if (*name == "alert.test") return sanstls::AlertDescription::unrecognized_name;
+      object.set_context(other);
+      return std::nullopt;
+    });
+  }
+  return ctx;
+}
+
+// contexts makes the |count| contexts of one side once, for targets that
+// pick one per input.
+template <class Make>
+std::vector<sanstls::Context> make_contexts(Make make) {
+  std::vector<sanstls::Context> out;
+  for (std::size_t i = 0; i < config::count; ++i) out.push_back(make(static_cast<std::uint8_t>(i)));
+  return out;
+}
+
+// pump moves every byte of |from| to |to| and returns how many moved.
+inline std::size_t pump(sanstls::MemoryBIO& from, sanstls::MemoryBIO& to) {
+  std::string bytes = from.read();
+  if (!bytes.empty() && !to.eof_written()) to.write(bytes);
+  return bytes.size();
+}
+
+// exercise calls every getter of a connection, as an application would
+// once the handshake is done (or has failed); none may crash.
+inline void exercise(const sanstls::Object& tls) {
+  (void)tls.version();
+  (void)tls.cipher();
+  (void)tls.selected_alpn_protocol();
+  (void)tls.selected_npn_protocol();
+  (void)tls.getpeercert();
+  (void)tls.getpeercert(sanstls::binary_form);
+  (void)tls.shared_ciphers();
+  (void)tls.session_reused();
+  (void)tls.pending();
+  if (std::optional<sanstls::Session> s = tls.session()) {
+    (void)s->id();
+    (void)s->is_resumable();
+    (void)s->to_bytes();
+  }
+  (void)tls.get_channel_binding("tls-unique");
+  (void)tls.get_channel_binding("tls-exporter");
+  if (tls.is_handshake_complete()) {
+    (void)tls.export_keying_material("EXPERIMENTAL fuzz", std::nullopt, 32);
+  }
+  (void)tls.error();
+}
+
+// Actions are the bits of the byte that chooses how a handshake target
+// drives its Object.
+namespace actions {
+inline constexpr std::uint8_t eof_at_end = 0x01;     // write_eof on incoming after the last byte
+inline constexpr std::uint8_t unwrap_at_end = 0x02;  // start the shutdown at the end
+inline constexpr std::uint8_t via_read = 0x04;       // drive the handshake with read(), not do_handshake()
+inline constexpr std::uint8_t via_write = 0x08;      // ... or with write()
+inline constexpr std::uint8_t early_unwrap = 0x10;   // unwrap before the handshake is done
+}  // namespace actions
+
+// step makes one call on |tls| as |how| says, and returns its status.
+inline sanstls::Status step(sanstls::Object& tls, std::uint8_t how) {
+  if (!tls.is_handshake_complete()) {
+    if ((how & actions::via_read) != 0) return tls.read(512).status;
+    if ((how & actions::via_write) != 0) return tls.write(std::string_view("x")).status;
+    return tls.do_handshake().status;
+  }
+  // Done: read whatever application data arrived, then answer once.
+  for (int i = 0; i < 64; ++i) {
+    sanstls::ReadResult r = tls.read(4096);
+    if (r.status != sanstls::Status::done) return r.status;
+  }
+  return sanstls::Status::done;
+}
+
+// drive_handshake feeds |peer| (the other side's bytes) to |tls| through
+// |incoming| in chunks |chunk_seed| chooses, calling the Object after every
+// chunk and draining |outgoing|, as an event loop would. Errors are fine;
+// crashes, hangs and leaks are not.
+inline void drive_handshake(sanstls::Object& tls, sanstls::MemoryBIO incoming,
+                            sanstls::MemoryBIO outgoing, std::string_view peer,
+                            std::uint8_t chunk_seed, std::uint8_t how) {
+  Chunker chunker(chunk_seed);
+  sanstls::Status status = step(tls, how);
+  (void)outgoing.read();
+  bool completed = false;
+  while (!peer.empty() && status != sanstls::Status::error) {
+    std::size_t n = chunker.next(peer.size());
+    incoming.write(peer.substr(0, n));
+    peer.remove_prefix(n);
+    status = step(tls, how);
+    (void)outgoing.read();
+    if (!completed && tls.is_handshake_complete()) {
+      completed = true;
+      exercise(tls);
+      (void)tls.write(std::string_view("GET / HTTP/1.0\r\n\r\n"));
+      (void)outgoing.read();
+    }
+    if ((how & actions::early_unwrap) != 0 && !completed) (void)tls.unwrap();
+  }
+  if ((how & actions::eof_at_end) != 0) {
+    incoming.write_eof();
+    (void)step(tls, how);
+  }
+  if ((how & actions::unwrap_at_end) != 0) (void)tls.unwrap();
+  exercise(tls);
+  (void)outgoing.read();
+}
+
+}  // namespace sanstls_fuzz
+
+#endif  // SANSTLS_FUZZ_SUPPORT_HPP

@@ -1,0 +1,288 @@
+// fuzz/record_corpus.cpp: writes the fuzz targets' seed corpora from real
+// in-memory handshakes, and (once) the fixed test certificates they use.
+//
+//   record_corpus --new-certs fuzz/certs/test_keys.hpp
+//       makes a new test CA, server and client certificate (10 years) and
+//       writes them as a C++ header; rebuild, then record again.
+//   record_corpus fuzz/corpus
+//       records TLS 1.2 and 1.3 handshakes, with and without ALPN, client
+//       certificates, SNI callbacks and resumption, and writes:
+//         client_handshake/*   what the server sent (the client target's input)
+//         server_handshake/*   what the client sent (the server target's input)
+//         session_records/*    programs for session_records, some with recorded records
+//         memory_bio/*, certificate_decode/*   small hand-made seeds
+//
+// The handshakes use the targets' own contexts (fuzz_support.hpp), so a
+// recorded flight matches what a target sends and expects, up to the
+// random values of each run: without BoringSSL's fuzzer mode a target gets
+// through the plaintext messages (and certificate verification in TLS 1.2),
+// not past the first message that depends on its own randomness.
+// Not a test: run it by hand when the targets' input formats change.
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <sanstls/certificate.hpp>
+#include <sanstls/helpers.hpp>
+#include <sanstls/session.hpp>
+#include <sanstls/testing/certificates.hpp>
+
+#include "fuzz_support.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using sanstls_fuzz::actions::eof_at_end;
+using sanstls_fuzz::actions::unwrap_at_end;
+using sanstls_fuzz::actions::via_read;
+
+std::size_t written = 0;
+
+void write_file(const fs::path& path, std::string_view bytes) {
+  fs::create_directories(path.parent_path());
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!out) throw std::runtime_error("cannot write " + path.string());
+  ++written;
+}
+
+// Transcript is everything each side sent on one connection.
+struct Transcript {
+  std::string client_bytes;        // client → server, all of it
+  std::string server_bytes;        // server → client, all of it
+  std::string server_after;        // server → client after both handshakes completed
+  std::optional<sanstls::Session> session;  // the client's, after it read the tickets
+  bool completed = false;
+  bool reused = false;
+};
+
+// capture moves |from| to |to| and appends the bytes to |log|.
+void capture(sanstls::MemoryBIO& from, sanstls::MemoryBIO& to, std::string& log) {
+  std::string bytes = from.read();
+  log += bytes;
+  if (!to.eof_written()) to.write(bytes);
+}
+
+Transcript record(const sanstls::Context& client_ctx, const sanstls::Context& server_ctx,
+                  const std::string& hostname, std::optional<sanstls::Session> session = std::nullopt) {
+  sanstls::MemoryBIO ci, co, si, so;
+  sanstls::Object client = client_ctx.wrap_bio(ci, co, false, hostname, session);
+  sanstls::Object server = server_ctx.wrap_bio(si, so, true);
+  Transcript t;
+  for (int round = 0; round < 16; ++round) {
+    sanstls::Result c = client.do_handshake();
+    capture(co, si, t.client_bytes);
+    sanstls::Result s = server.do_handshake();
+    capture(so, ci, t.server_bytes);
+    if (client.is_handshake_complete() && server.is_handshake_complete()) break;
+    if (c.status == sanstls::Status::error && s.status == sanstls::Status::error) break;
+  }
+  // Flush the client's last flight (its alert, or its Finished in TLS 1.2).
+  (void)client.do_handshake();
+  capture(co, si, t.client_bytes);
+  (void)server.do_handshake();
+  capture(so, ci, t.server_bytes);
+  t.completed = client.is_handshake_complete() && server.is_handshake_complete();
+  if (!t.completed) return t;
+  t.reused = client.session_reused();
+
+  // A request, a response (which carries TLS 1.3 tickets first), and a
+  // clean shutdown from both ends.
+  const std::size_t handshake_end = t.server_bytes.size();
+  (void)client.write(std::string_view("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  capture(co, si, t.client_bytes);
+  (void)server.read(4096);
+  (void)server.write(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"));
+  capture(so, ci, t.server_bytes);
+  (void)client.read(4096);
+  t.session = client.session();
+  (void)client.unwrap();
+  capture(co, si, t.client_bytes);
+  (void)server.read(4096);
+  (void)server.unwrap();
+  capture(so, ci, t.server_bytes);
+  (void)client.unwrap();
+  t.server_after = t.server_bytes.substr(handshake_end);
+  return t;
+}
+
+std::string header(std::uint8_t flags, std::uint8_t chunk_seed, std::uint8_t how) {
+  return {static_cast<char>(flags), static_cast<char>(chunk_seed), static_cast<char>(how)};
+}
+
+std::string flags_name(std::uint8_t flags) {
+  std::string name = (flags & sanstls_fuzz::config::tls12) ? "tls12" : "tls13";
+  if (flags & sanstls_fuzz::config::alpn) name += "-alpn";
+  if (flags & sanstls_fuzz::config::client_cert) name += "-clientcert";
+  return name;
+}
+
+void record_handshakes(const fs::path& dir) {
+  using namespace sanstls_fuzz;
+  struct Variant {
+    std::uint8_t chunk_seed;
+    std::uint8_t how;
+    const char* name;
+  };
+  const Variant variants[] = {
+      {0, 0, "whole"}, {1, unwrap_at_end, "bytewise"}, {7, via_read | eof_at_end, "chunks"}};
+  int v = 0;
+  for (std::uint8_t flags : {std::uint8_t{0}, config::tls12, config::alpn,
+                             std::uint8_t(config::tls12 | config::alpn), config::client_cert,
+                             std::uint8_t(config::tls12 | config::client_cert)}) {
+    Transcript t = record(make_client_context(flags), make_server_context(flags), "localhost");
+    if (!t.completed) throw std::runtime_error("handshake failed: " + flags_name(flags));
+    const Variant& var = variants[v++ % 3];
+    write_file(dir / "client_handshake" / (flags_name(flags) + "-" + var.name),
+               header(flags, var.chunk_seed, var.how) + t.server_bytes);
+    write_file(dir / "server_handshake" / (flags_name(flags) + "-" + var.name),
+               header(flags, var.chunk_seed, var.how) + t.client_bytes);
+  }
+
+  // Resumption: TLS 1.3 PSK and TLS 1.2 tickets, with the client's
+  // session in the client seed and the fixed ticket key on the server.
+  for (std::uint8_t flags : {std::uint8_t{0}, config::tls12}) {
+    sanstls::Context client_ctx = make_client_context(flags);
+    sanstls::Context server_ctx = make_server_context(flags);
+    Transcript first = record(client_ctx, server_ctx, "localhost");
+    if (!first.session || !first.session->is_resumable()) throw std::runtime_error("no session");
+    Transcript second = record(client_ctx, server_ctx, "localhost", first.session);
+    if (!second.reused) throw std::runtime_error("not resumed: " + flags_name(flags));
+    const std::string blob = first.session->to_bytes();
+    std::string session_part{static_cast<char>(blob.size() >> 8), static_cast<char>(blob.size() & 0xff)};
+    write_file(dir / "client_handshake" / (flags_name(flags) + "-resumed"),
+               header(flags | config::session, 0, 0) + session_part + blob + second.server_bytes);
+    write_file(dir / "server_handshake" / (flags_name(flags) + "-resumed"),
+               header(flags, 0, 0) + second.client_bytes);
+  }
+
+  // SNI: the server's callback goes on, switches context, or sends an alert.
+  for (const char* name : {"localhost", "other.test", "alert.test"}) {
+    sanstls::Context client_ctx = make_client_context(0);
+    Transcript t = record(client_ctx, make_server_context(config::sni), name);
+    write_file(dir / "server_handshake" / (std::string("tls13-sni-") + name),
+               header(config::sni, 0, 0) + t.client_bytes);
+  }
+
+  // session_records: programs, see session_records.cpp for the operations.
+  enum : char { raw, peer_write, deliver, flip, peer_unwrap, peer_key_update, victim_read,
+                victim_write, victim_unwrap, eof, drop, replay };
+  for (char config = 0; config < 8; ++config) {
+    std::string p{config, peer_write, 99, deliver, 0, victim_read, char(255), victim_write, 50,
+                  peer_write, 20, deliver, 3, victim_read, 10, deliver, 0, victim_read, char(200),
+                  peer_unwrap, deliver, 0, victim_read, 0, victim_unwrap};
+    write_file(dir / "session_records" / ("basic-" + std::to_string(int(config))), p);
+  }
+  write_file(dir / "session_records" / "tls13-key-update",
+             std::string{0, peer_key_update, 1, deliver, 0, victim_read, 10, victim_write, 5,
+                         peer_key_update, 0, peer_write, 30, deliver, 0, victim_read, 40});
+  write_file(dir / "session_records" / "tls13-server-key-update",
+             std::string{2, peer_key_update, 1, deliver, 0, victim_read, 10, victim_write, 5});
+  write_file(dir / "session_records" / "tls12-flip",
+             std::string{1, peer_write, 40, flip, 0, 30, 4, deliver, 0, victim_read, 50});
+  write_file(dir / "session_records" / "tls13-replay",
+             std::string{0, peer_write, 40, replay, deliver, 0, victim_read, 50, victim_read, 50});
+  write_file(dir / "session_records" / "tls13-drop-eof",
+             std::string{0, peer_write, 40, drop, 10, deliver, 0, eof, victim_read, 50});
+  // Real records of another connection (an application data record and a
+  // close_notify, and in TLS 1.3 the tickets): right headers, wrong keys.
+  for (std::uint8_t flags : {std::uint8_t{0}, sanstls_fuzz::config::tls12}) {
+    Transcript t = record(make_client_context(flags), make_server_context(flags), "localhost");
+    std::string p{static_cast<char>(flags), raw, static_cast<char>(t.server_after.size() >> 8),
+                  static_cast<char>(t.server_after.size() & 0xff)};
+    p += t.server_after;
+    p += std::string{victim_read, 100, victim_write, 3};
+    write_file(dir / "session_records" / (flags_name(flags) + "-foreign-records"), p);
+  }
+}
+
+void record_helpers(const fs::path& dir) {
+  // memory_bio: operation programs (see memory_bio.cpp).
+  enum : char { write, write_string, read_all, read_n, read_into, consume, prepare, fill, commit,
+                write_eof, copy_handle };
+  write_file(dir / "memory_bio" / "write-read",
+             std::string{write, 5, 'h', 'e', 'l', 'l', 'o', write_string, 3, 'a', 'b', 'c', read_n, 0,
+                         2, read_into, 4, copy_handle, read_all, write_eof, read_all});
+  write_file(dir / "memory_bio" / "prepare-commit",
+             std::string{prepare, 10, fill, 4, 'a', 'b', 'c', 'd', write, 1, 'x', read_all, fill, 2, 'e',
+                         'f', commit, 6, consume, 2, prepare, 1, commit, 0, write_eof, commit, 0});
+  write_file(dir / "memory_bio" / "big",
+             std::string{prepare, char(255), fill, 10, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, commit, char(200),
+                         read_n, 0, 100, consume, 50, prepare, 3, write, 0, commit, 3, read_all});
+
+  // certificate_decode: [hostname length] [hostname] [DER].
+  sanstls::testing::CertificateAuthority ca = sanstls::testing::CertificateAuthority::create("fuzz seed CA");
+  sanstls::testing::Issued many = ca.issue({.common_name = "many.example",
+                                            .dns_names = {"many.example", "*.many.example"},
+                                            .ip_addresses = {"192.0.2.7", "2001:db8::7"},
+                                            .emails = {"fuzz@many.example"}});
+  auto cert_seed = [&](const char* file, std::string_view host, std::string_view der) {
+    write_file(dir / "certificate_decode" / file,
+               std::string(1, static_cast<char>(host.size())) + std::string(host) + std::string(der));
+  };
+  cert_seed("server-localhost", "localhost", sanstls::pem_cert_to_der_cert(sanstls_fuzz::test_keys::server_cert_pem));
+  cert_seed("server-ip", "127.0.0.1", sanstls::pem_cert_to_der_cert(sanstls_fuzz::test_keys::server_cert_pem));
+  cert_seed("ca", "sanstls fuzz test CA", sanstls::pem_cert_to_der_cert(sanstls_fuzz::test_keys::ca_pem));
+  cert_seed("client", "client", sanstls::pem_cert_to_der_cert(sanstls_fuzz::test_keys::client_cert_pem));
+  cert_seed("many-wildcard", "www.many.example", many.certificate_der);
+  cert_seed("many-ipv6", "2001:db8::7", many.certificate_der);
+  cert_seed("time", "Jan  5 09:34:43 2018 GMT", "\x30\x03\x02\x01\x01");
+  cert_seed("pem-text", "example.com", sanstls::der_cert_to_pem_cert(sanstls::as_bytes(many.certificate_der)));
+}
+
+void new_certs(const fs::path& file) {
+  using namespace sanstls::testing;
+  const std::int64_t ten_years = 10LL * 365 * 24 * 3600;
+  CertificateAuthority ca = CertificateAuthority::create("sanstls fuzz test CA");
+  Issued server = ca.issue({.common_name = "localhost",
+                            .dns_names = {"localhost"},
+                            .ip_addresses = {"127.0.0.1", "::1"},
+                            .not_after_offset = ten_years});
+  Issued client = ca.issue({.common_name = "fuzz client", .not_after_offset = ten_years, .client_auth = true});
+  auto literal = [](const char* name, const std::string& pem) {
+    return "inline constexpr const char* " + std::string(name) + " = R\"PEM(" + pem + ")PEM\";\n";
+  };
+  std::string text =
+      "// fuzz/certs/test_keys.hpp: the fixed certificates of the fuzz targets and\n"
+      "// their seed corpora. TEST-ONLY KEYS, published on purpose: never trust this\n"
+      "// CA or use these keys for anything else. Generated by\n"
+      "// `record_corpus --new-certs fuzz/certs/test_keys.hpp`; the leaf\n"
+      "// certificates are valid for 10 years from then.\n"
+      "#ifndef SANSTLS_FUZZ_TEST_KEYS_HPP\n#define SANSTLS_FUZZ_TEST_KEYS_HPP\n\n"
+      "namespace sanstls_fuzz::test_keys {\n\n";
+  text += literal("ca_pem", ca.certificate_pem());
+  text += literal("server_cert_pem", server.certificate_pem);
+  text += literal("server_key_pem", server.private_key_pem);
+  text += literal("client_cert_pem", client.certificate_pem);
+  text += literal("client_key_pem", client.private_key_pem);
+  text += "\n}  // namespace sanstls_fuzz::test_keys\n\n#endif  // SANSTLS_FUZZ_TEST_KEYS_HPP\n";
+  write_file(file, text);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    if (argc == 3 && std::string_view(argv[1]) == "--new-certs") {
+      new_certs(argv[2]);
+    } else if (argc == 2) {
+      record_handshakes(argv[1]);
+      record_helpers(argv[1]);
+    } else {
+      std::fprintf(stderr, "usage: %s CORPUS_DIR | --new-certs HEADER\n", argv[0]);
+      return 2;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "record_corpus: %s\n", e.what());
+    return 1;
+  }
+  std::printf("wrote %zu file(s)\n", written);
+  return 0;
+}

@@ -1,0 +1,42 @@
+// fuzz/server_handshake.cpp: a server Object fed the input as the client's
+// bytes.
+//
+// Input: [flags] [chunk seed] [actions] [client bytes]
+// flags picks one of the fixed server contexts (fuzz_support.hpp, config:::
+// maximum version, ALPN, client certificates, an SNI callback); every one
+// has the fixed test certificate and the fixed ticket key, so recorded
+// ClientHellos resume. The chunk seed chooses how the client's bytes are
+// cut, actions how the Object is driven. Errors are fine; crashes, hangs
+// and leaks are not.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "fuzz_support.hpp"
+
+namespace {
+
+const std::vector<sanstls::Context>& contexts() {
+  static const std::vector<sanstls::Context> all = sanstls_fuzz::make_contexts(sanstls_fuzz::make_server_context);
+  return all;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  (void)contexts();
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  sanstls_fuzz::Input input(data, size);
+  const std::uint8_t flags = input.byte();
+  const std::uint8_t chunk_seed = input.byte();
+  const std::uint8_t how = input.byte();
+  const sanstls::Context& ctx = contexts()[flags % sanstls_fuzz::config::count];
+
+  sanstls::MemoryBIO incoming, outgoing;
+  sanstls::Object tls = ctx.wrap_bio(incoming, outgoing, true);
+  sanstls_fuzz::drive_handshake(tls, incoming, outgoing, input.rest(), chunk_seed, how);
+  return 0;
+}
