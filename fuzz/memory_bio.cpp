@@ -160,7 +160,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (!m.prepared) break;
         std::size_t room = m.prepared_size - m.filled.size();
         bytes = bytes.substr(0, room);
-        std::memcpy(space.data() + m.filled.size(), bytes.data(), bytes.size());
+        if (!bytes.empty()) std::memcpy(space.data() + m.filled.size(), bytes.data(), bytes.size());
         m.filled += bytes;
         break;
       }
