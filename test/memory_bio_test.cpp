@@ -979,3 +979,27 @@ TEST_CASE("prepared space survives calls that remove nothing (consume(0), reads 
   CHECK_NOTHROW(bio.commit(3));
   CHECK(bio.read() == "abc");
 }
+
+// Found by the memory_bio fuzz target: an empty write() also cancels
+// prepared space, as documented, and a buffer with nothing in it is given
+// back whichever call left it empty (commit(0), an empty write, write_eof).
+TEST_CASE("nothing pending and nothing prepared means no heap, whatever the last call",
+          "[memory_bio][memory]") {
+  const int call = GENERATE(0, 1, 2);
+  INFO("call " << call << " (0 commit(0), 1 empty write, 2 write_eof)");
+  MemoryBIO bio;
+  std::span<std::byte> space = bio.prepare(5000);
+  CHECK(space.size() >= 5000);
+  CHECK(bio.capacity() >= 5000);
+  switch (call) {
+    case 0: bio.commit(0); break;
+    case 1: CHECK(bio.write(std::string_view()) == 0); break;
+    default: bio.write_eof(); break;
+  }
+  CHECK(bio.pending() == 0);
+  CHECK(bio.capacity() == 0);
+  if (call == 1) {
+    // The prepared space is gone: committing into it is refused.
+    CHECK_THROWS_AS(bio.commit(1), std::out_of_range);
+  }
+}

@@ -138,11 +138,15 @@ struct MemoryBIO::State {
   void removed(std::size_t n) noexcept {
     if (n == 0) return;
     begin += n;
-    if (begin != end) return;
-    // Space handed out by prepare() may still be being filled (a
-    // completion-based transport writes into it while the engine reads):
-    // keep it, and where it is, until commit().
-    if (prepared != 0) return;
+    release_if_drained();
+  }
+
+  // release_if_drained gives the buffer back once nothing is pending. Space
+  // handed out by prepare() may still be being filled (a completion-based
+  // transport writes into it while the engine reads): it stays, where it
+  // is, until commit(), write() or write_eof() ends it.
+  void release_if_drained() noexcept {
+    if (begin != end || prepared != 0 || data == nullptr) return;
     begin = end = 0;
     release();
     data = nullptr;
@@ -157,11 +161,14 @@ struct MemoryBIO::State {
   }
 
   void append(const std::byte* in, std::size_t n) {
-    if (n == 0) return;
+    prepared = 0;  // any write() cancels prepared space, an empty one too
+    if (n == 0) {
+      release_if_drained();
+      return;
+    }
     reserve(n);
     std::memcpy(data + end, in, n);
     end += n;
-    prepared = 0;
   }
 
   void check_writable() const {
@@ -199,6 +206,7 @@ std::size_t MemoryBIO::write(std::span<const std::byte> data) {
 void MemoryBIO::write_eof() noexcept {
   state_->eof_written = true;
   state_->prepared = 0;
+  state_->release_if_drained();
 }
 
 std::span<const std::byte> MemoryBIO::readable() const noexcept {
@@ -228,6 +236,7 @@ void MemoryBIO::commit(std::size_t n) {
   }
   state_->end += n;
   state_->prepared = 0;
+  state_->release_if_drained();  // commit(0) of space nobody filled
 }
 
 std::size_t MemoryBIO::capacity() const noexcept { return state_->capacity; }
