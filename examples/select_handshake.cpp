@@ -101,7 +101,9 @@ int run() {
   sock.setblocking(true);
   sock.unwrap();
   served.get();
-  return greeting == "hello from the server\n" && waits > 0 ? 0 : 1;
+  // (waits may be 0: on a fast loopback the server's flight can be there
+  // before the first read.)
+  return greeting == "hello from the server\n" ? 0 : 1;
 }
 
 }  // namespace
