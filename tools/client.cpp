@@ -381,24 +381,13 @@ int client(const Options& o) {
 }  // namespace
 
 int run_client(int argc, char** argv) {
-  for (int i = 0; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      std::cout << usage_text;
-      return 0;
+  return sanstls_tool::command_main("client", usage_text, argc, argv, &parse,
+                                     [&](const Options& options) -> int {
+    try {
+      return client(options);
+    } catch (const std::exception& e) {
+      std::cerr << "sanstls client: " << e.what() << '\n';
     }
-  }
-  Options options;
-  try {
-    options = parse(argc, argv);
-  } catch (const UsageError& e) {
-    std::cerr << "sanstls client: " << e.what() << "\n\n" << usage_text;
-    return 2;
-  }
-  try {
-    return client(options);
-  } catch (const std::exception& e) {
-    std::cerr << "sanstls client: " << e.what() << '\n';
-  }
-  return 1;
+    return 1;
+  });
 }

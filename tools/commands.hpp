@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
+#include <iostream>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -26,6 +27,30 @@ class UsageError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// command_main runs a subcommand the way every networking one behaves:
+// -h or --help anywhere prints |usage| (exit 0); a UsageError from |parse|
+// prints "sanstls NAME: why" and the usage (exit 2); otherwise it returns
+// what |run| returns for the parsed options.
+template <class Parse, class Run>
+int command_main(std::string_view name, std::string_view usage, int argc, char** argv,
+                 Parse parse, Run run) {
+  for (int i = 0; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      std::cout << usage;
+      return 0;
+    }
+  }
+  decltype(parse(argc, argv)) options;
+  try {
+    options = parse(argc, argv);
+  } catch (const UsageError& e) {
+    std::cerr << "sanstls " << name << ": " << e.what() << "\n\n" << usage;
+    return 2;
+  }
+  return run(options);
+}
 
 // Arguments hands out a command's arguments one at a time.
 class Arguments {

@@ -63,39 +63,28 @@ Options parse(int argc, char** argv) {
 }  // namespace
 
 int run_get_server_certificate(int argc, char** argv) {
-  for (int i = 0; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      std::cout << usage_text;
+  return sanstls_tool::command_main("get-server-certificate", usage_text, argc, argv, &parse,
+                                     [&](const Options& o) -> int {
+    try {
+      std::string pem = sanstls::net::get_server_certificate(o.host, o.port, o.cafile, o.timeout);
+      if (!pem.ends_with('\n')) pem += '\n';
+      std::cout << pem << std::flush;
+      if (!std::cout) {
+        std::cerr << "sanstls get-server-certificate: cannot write the output\n";
+        return 1;
+      }
       return 0;
+    } catch (const sanstls::net::TimeoutError& e) {
+      std::cerr << "sanstls get-server-certificate: " << o.host << " port " << o.port << ": "
+                << e.what() << '\n';
+    } catch (const std::system_error& e) {
+      // Connection failures: "Connection refused", or the resolver's message.
+      std::string why = e.code().value() == EHOSTUNREACH ? e.what() : e.code().message();
+      std::cerr << "sanstls get-server-certificate: cannot connect to " << o.host << " port "
+                << o.port << ": " << why << '\n';
+    } catch (const std::exception& e) {
+      std::cerr << "sanstls get-server-certificate: " << e.what() << '\n';
     }
-  }
-  Options o;
-  try {
-    o = parse(argc, argv);
-  } catch (const UsageError& e) {
-    std::cerr << "sanstls get-server-certificate: " << e.what() << "\n\n" << usage_text;
-    return 2;
-  }
-  try {
-    std::string pem = sanstls::net::get_server_certificate(o.host, o.port, o.cafile, o.timeout);
-    if (!pem.ends_with('\n')) pem += '\n';
-    std::cout << pem << std::flush;
-    if (!std::cout) {
-      std::cerr << "sanstls get-server-certificate: cannot write the output\n";
-      return 1;
-    }
-    return 0;
-  } catch (const sanstls::net::TimeoutError& e) {
-    std::cerr << "sanstls get-server-certificate: " << o.host << " port " << o.port << ": "
-              << e.what() << '\n';
-  } catch (const std::system_error& e) {
-    // Connection failures: "Connection refused", or the resolver's message.
-    std::string why = e.code().value() == EHOSTUNREACH ? e.what() : e.code().message();
-    std::cerr << "sanstls get-server-certificate: cannot connect to " << o.host << " port "
-              << o.port << ": " << why << '\n';
-  } catch (const std::exception& e) {
-    std::cerr << "sanstls get-server-certificate: " << e.what() << '\n';
-  }
-  return 1;
+    return 1;
+  });
 }

@@ -547,33 +547,22 @@ void Server::check_deadlines() {
 }  // namespace
 
 int run_server(int argc, char** argv) {
-  for (int i = 0; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      std::cout << usage_text;
-      return 0;
+  return sanstls_tool::command_main("server", usage_text, argc, argv, &parse,
+                                     [&](const Options& options) -> int {
+    try {
+      sanstls::Context context = sanstls::create_default_context(sanstls::Purpose::client_auth);
+      context.load_cert_chain(options.cert, options.key);
+      if (!options.alpn.empty()) context.set_alpn_protocols(options.alpn);
+      if (options.cafile) {
+        context.load_verify_locations({.cafile = options.cafile});
+        context.set_verify_mode(options.verify_client ? sanstls::VerifyMode::cert_required
+                                                      : sanstls::VerifyMode::cert_optional);
+      }
+      Server server(options, std::move(context));
+      return server.run();
+    } catch (const std::exception& e) {
+      std::cerr << "sanstls server: " << e.what() << '\n';
     }
-  }
-  Options options;
-  try {
-    options = parse(argc, argv);
-  } catch (const UsageError& e) {
-    std::cerr << "sanstls server: " << e.what() << "\n\n" << usage_text;
-    return 2;
-  }
-  try {
-    sanstls::Context context = sanstls::create_default_context(sanstls::Purpose::client_auth);
-    context.load_cert_chain(options.cert, options.key);
-    if (!options.alpn.empty()) context.set_alpn_protocols(options.alpn);
-    if (options.cafile) {
-      context.load_verify_locations({.cafile = options.cafile});
-      context.set_verify_mode(options.verify_client ? sanstls::VerifyMode::cert_required
-                                                    : sanstls::VerifyMode::cert_optional);
-    }
-    Server server(options, std::move(context));
-    return server.run();
-  } catch (const std::exception& e) {
-    std::cerr << "sanstls server: " << e.what() << '\n';
-  }
-  return 1;
+    return 1;
+  });
 }
