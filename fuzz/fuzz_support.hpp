@@ -11,16 +11,29 @@
 #include <optional>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <sanstls/context.hpp>
+#include <sanstls/error.hpp>
 #include <sanstls/memory_bio.hpp>
 #include <sanstls/object.hpp>
 
 #include "certs/test_keys.hpp"
+
+// Only in a BoringSSL built in fuzzer mode (fuzz/deep/build-boringssl);
+// fuzz/meson.build defines the macro when it links one.
+#if defined(BORINGSSL_UNSAFE_FUZZER_MODE)
+#include <thread>
+#include <utility>
+
+#include <openssl/rand.h>
+#endif
 
 // The libFuzzer entry points every target defines (LLVMFuzzerInitialize is
 // optional); declared here for -Wmissing-declarations.
@@ -28,6 +41,33 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv);
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
 
 namespace sanstls_fuzz {
+
+// deep_mode: BoringSSL runs in fuzzer mode: every cipher is the NULL
+// cipher and MACs, signatures and Finished always pass, so a record the
+// fuzzer altered is accepted as it is. Oracles that rely on records being
+// authenticated must not run then.
+#if defined(BORINGSSL_UNSAFE_FUZZER_MODE)
+inline constexpr bool deep_mode = true;
+#else
+inline constexpr bool deep_mode = false;
+#endif
+
+// run_input runs |body|, one input's work. In deep mode every input must
+// see the same random numbers, so that a reproducer replays exactly and a
+// recorded server flight echoes the session id the target's client sends.
+// This BoringSSL's RAND_reset_for_fuzzing() restarts only the entropy
+// source; each thread's DRBG, seeded from it once, runs on. So |body| also
+// gets a thread of its own, whose first RAND_bytes seeds a new DRBG from the
+// restarted source. Without fuzzer mode randomness is real: |body| just runs.
+template <class Body>
+void run_input(Body&& body) {
+#if defined(BORINGSSL_UNSAFE_FUZZER_MODE)
+  RAND_reset_for_fuzzing();
+  std::thread(std::forward<Body>(body)).join();
+#else
+  body();
+#endif
+}
 
 // Input reads a fuzz input front to back; reading past its end gives zeros
 // and empty views, so a target never has to check sizes itself.
@@ -171,7 +211,13 @@ inline void exercise(const sanstls::Object& tls) {
   (void)tls.cipher();
   (void)tls.selected_alpn_protocol();
   (void)tls.selected_npn_protocol();
-  (void)tls.getpeercert();
+  try {
+    (void)tls.getpeercert();
+  } catch (const std::invalid_argument&) {
+    // Documented: a verified certificate with a name that is not UTF-8
+    // (Python's UnicodeDecodeError). Reachable in deep mode, where the
+    // fuzzer's certificates need no valid signature.
+  }
   (void)tls.getpeercert(sanstls::binary_form);
   (void)tls.shared_ciphers();
   (void)tls.session_reused();
@@ -214,6 +260,22 @@ inline sanstls::Status step(sanstls::Object& tls, std::uint8_t how) {
   return sanstls::Status::done;
 }
 
+// report_handshake tells, when SANSTLS_FUZZ_VERBOSE is set, how far one
+// input's handshake got: to see why a seed stops early (tools/check uses
+// it to keep every deep seed reaching the end of its handshake).
+inline void report_handshake(const sanstls::Object& tls, bool completed) {
+  static const bool verbose = std::getenv("SANSTLS_FUZZ_VERBOSE") != nullptr;
+  if (!verbose) return;
+  if (completed) {
+    std::fprintf(stderr, "sanstls-fuzz: handshake complete (%s%s)\n",
+                 tls.version().value_or("?").c_str(), tls.session_reused() ? ", resumed" : "");
+  } else {
+    const auto error = tls.error();
+    std::fprintf(stderr, "sanstls-fuzz: handshake incomplete (%s)\n",
+                 error ? error->message.c_str() : "no error: the input ended");
+  }
+}
+
 // drive_handshake feeds |peer| (the other side's bytes) to |tls| through
 // |incoming| in chunks |chunk_seed| chooses, calling the Object after every
 // chunk and draining |outgoing|, as an event loop would. Errors are fine;
@@ -244,6 +306,7 @@ inline void drive_handshake(sanstls::Object& tls, sanstls::MemoryBIO incoming,
     (void)step(tls, how);
   }
   if ((how & actions::unwrap_at_end) != 0) (void)tls.unwrap();
+  report_handshake(tls, completed);
   exercise(tls);
   (void)outgoing.read();
 }

@@ -17,10 +17,16 @@
 // random values of each run: without BoringSSL's fuzzer mode a target gets
 // through the plaintext messages (and certificate verification in TLS 1.2),
 // not past the first message that depends on its own randomness.
+// Linked against BoringSSL in fuzzer mode (the build-fuzz-deep tree of
+// `fuzz/run --deep`), both sides use NULL ciphers and skip the checks that
+// depend on randomness, so every recorded flight replays to the end of the
+// handshake and beyond; it then records only those transcripts, as deep-*
+// beside the ordinary seeds.
 // Not a test: run it by hand when the targets' input formats change.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -45,7 +51,8 @@ using sanstls_fuzz::actions::via_read;
 
 std::size_t written = 0;
 
-void write_file(const fs::path& path, std::string_view bytes) {
+void write_file(const fs::path& file, std::string_view bytes) {
+  const fs::path path = sanstls_fuzz::deep_mode ? file.parent_path() / ("deep-" + file.filename().string()) : file;
   fs::create_directories(path.parent_path());
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -70,15 +77,21 @@ void capture(sanstls::MemoryBIO& from, sanstls::MemoryBIO& to, std::string& log)
   if (!to.eof_written()) to.write(bytes);
 }
 
-Transcript record(const sanstls::Context& client_ctx, const sanstls::Context& server_ctx,
-                  const std::string& hostname, std::optional<sanstls::Session> session = std::nullopt) {
+Transcript record_connection(const sanstls::Context& client_ctx, const sanstls::Context& server_ctx,
+                             const std::string& hostname, const std::optional<sanstls::Session>& session) {
   sanstls::MemoryBIO ci, co, si, so;
   sanstls::Object client = client_ctx.wrap_bio(ci, co, false, hostname, session);
-  sanstls::Object server = server_ctx.wrap_bio(si, so, true);
+  // The client's first flight comes before the server exists, as in the
+  // target, where nothing else draws random numbers before it.
+  sanstls::Result c = client.do_handshake();
   Transcript t;
+  capture(co, si, t.client_bytes);
+  sanstls::Object server = server_ctx.wrap_bio(si, so, true);
   for (int round = 0; round < 16; ++round) {
-    sanstls::Result c = client.do_handshake();
-    capture(co, si, t.client_bytes);
+    if (round > 0) {
+      c = client.do_handshake();
+      capture(co, si, t.client_bytes);
+    }
     sanstls::Result s = server.do_handshake();
     capture(so, ci, t.server_bytes);
     if (client.is_handshake_complete() && server.is_handshake_complete()) break;
@@ -110,6 +123,30 @@ Transcript record(const sanstls::Context& client_ctx, const sanstls::Context& se
   capture(so, ci, t.server_bytes);
   (void)client.unwrap();
   t.server_after = t.server_bytes.substr(handshake_end);
+  return t;
+}
+
+// records: the operations of session_records (its enum Op, same order).
+namespace records {
+enum : char { raw, peer_write, deliver, flip, peer_unwrap, peer_key_update, victim_read,
+              victim_write, victim_unwrap, eof, drop, replay };
+}  // namespace records
+
+// record runs one connection as a target runs an input (run_input), so in
+// deep mode the client's first flight (its random, session id and key
+// shares) is byte for byte the one the target's client sends.
+Transcript record(const sanstls::Context& client_ctx, const sanstls::Context& server_ctx,
+                  const std::string& hostname, const std::optional<sanstls::Session>& session = std::nullopt) {
+  Transcript t;
+  std::exception_ptr failure;
+  sanstls_fuzz::run_input([&] {
+    try {
+      t = record_connection(client_ctx, server_ctx, hostname, session);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  });
+  if (failure) std::rethrow_exception(failure);
   return t;
 }
 
@@ -171,9 +208,23 @@ void record_handshakes(const fs::path& dir) {
                header(config::sni, 0, 0) + t.client_bytes);
   }
 
-  // session_records: programs, see session_records.cpp for the operations.
-  enum : char { raw, peer_write, deliver, flip, peer_unwrap, peer_key_update, victim_read,
-                victim_write, victim_unwrap, eof, drop, replay };
+  // Real records of another connection (an application data record and a
+  // close_notify, and in TLS 1.3 the tickets): right headers, wrong keys
+  // (in deep mode: records the victim decrypts and parses).
+  for (std::uint8_t flags : {std::uint8_t{0}, sanstls_fuzz::config::tls12}) {
+    Transcript t = record(make_client_context(flags), make_server_context(flags), "localhost");
+    std::string p{static_cast<char>(flags), records::raw, static_cast<char>(t.server_after.size() >> 8),
+                  static_cast<char>(t.server_after.size() & 0xff)};
+    p += t.server_after;
+    p += std::string{records::victim_read, 100, records::victim_write, 3};
+    write_file(dir / "session_records" / (flags_name(flags) + "-foreign-records"), p);
+  }
+}
+
+// record_programs writes the session_records programs that need no
+// recording (see session_records.cpp for the operations).
+void record_programs(const fs::path& dir) {
+  using namespace records;
   for (char config = 0; config < 8; ++config) {
     std::string p{config, peer_write, 99, deliver, 0, victim_read, char(255), victim_write, 50,
                   peer_write, 20, deliver, 3, victim_read, 10, deliver, 0, victim_read, char(200),
@@ -191,16 +242,6 @@ void record_handshakes(const fs::path& dir) {
              std::string{0, peer_write, 40, replay, deliver, 0, victim_read, 50, victim_read, 50});
   write_file(dir / "session_records" / "tls13-drop-eof",
              std::string{0, peer_write, 40, drop, 10, deliver, 0, eof, victim_read, 50});
-  // Real records of another connection (an application data record and a
-  // close_notify, and in TLS 1.3 the tickets): right headers, wrong keys.
-  for (std::uint8_t flags : {std::uint8_t{0}, sanstls_fuzz::config::tls12}) {
-    Transcript t = record(make_client_context(flags), make_server_context(flags), "localhost");
-    std::string p{static_cast<char>(flags), raw, static_cast<char>(t.server_after.size() >> 8),
-                  static_cast<char>(t.server_after.size() & 0xff)};
-    p += t.server_after;
-    p += std::string{victim_read, 100, victim_write, 3};
-    write_file(dir / "session_records" / (flags_name(flags) + "-foreign-records"), p);
-  }
 }
 
 void record_helpers(const fs::path& dir) {
@@ -274,7 +315,10 @@ int main(int argc, char** argv) {
       new_certs(argv[2]);
     } else if (argc == 2) {
       record_handshakes(argv[1]);
-      record_helpers(argv[1]);
+      if (!sanstls_fuzz::deep_mode) {
+        record_programs(argv[1]);
+        record_helpers(argv[1]);
+      }
     } else {
       std::fprintf(stderr, "usage: %s CORPUS_DIR | --new-certs HEADER\n", argv[0]);
       return 2;

@@ -28,7 +28,11 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   return 0;
 }
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+namespace {
+
+// one_input is the target proper; LLVMFuzzerTestOneInput runs it through
+// run_input (a thread of its own in deep mode).
+void one_input(const std::uint8_t* data, std::size_t size) {
   sanstls_fuzz::Input input(data, size);
   const std::uint8_t flags = input.byte();
   const std::uint8_t chunk_seed = input.byte();
@@ -38,5 +42,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   sanstls::MemoryBIO incoming, outgoing;
   sanstls::Object tls = ctx.wrap_bio(incoming, outgoing, true);
   sanstls_fuzz::drive_handshake(tls, incoming, outgoing, input.rest(), chunk_seed, how);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  sanstls_fuzz::run_input([data, size] { one_input(data, size); });
   return 0;
 }
