@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -172,4 +173,29 @@ TEST_CASE("getpeercert: nothing before the handshake, {} unverified, fields veri
   CHECK(q.client.getpeercert()->empty());
   CHECK(q.client.getpeercert()->to_json() == "{}");
   CHECK(q.client.getpeercert(sanstls::binary_form) == test::pki().server.certificate_der);
+}
+
+TEST_CASE("getpeercert: a verified certificate whose DNS name is not UTF-8 throws as Python does, "
+          "and the connection goes on", "[certificate][object]") {
+  // A trusted CA can sign such a name: an IA5String with bytes above 0x7f.
+  // Found by the deep client_handshake fuzz target (fuzzer mode skips the
+  // signature checks that keep the fuzzer from forging one).
+  using sanstls::testing::Pipe;
+  using sanstls::testing::Side;
+  const sanstls::testing::Issued odd =
+      test::pki().ca.issue({.common_name = "localhost", .dns_names = {"localhost", "bad\xec\x80.example"}});
+  sanstls::Context server_ctx(sanstls::Protocol::tls_server);
+  server_ctx.load_cert_chain_pem(odd.certificate_pem, odd.private_key_pem);
+  test::Pair p = test::make_pair(test::client_context(), server_ctx);
+  Pipe pipe(p.client, p.server);
+  REQUIRE(pipe.handshake());
+  // Python 3: ssl.SSLSocket.getpeercert() raises UnicodeDecodeError (a
+  // ValueError) with this text, from b"bad\xec\x80.example".decode().
+  CHECK_THROWS_MATCHES(p.client.getpeercert(), std::invalid_argument,
+                       Catch::Message("'utf-8' codec can't decode bytes in position 3-4: "
+                                      "invalid continuation byte"));
+  CHECK(p.client.getpeercert(sanstls::binary_form) == odd.certificate_der);
+  CHECK_FALSE(p.client.error());
+  CHECK(pipe.send(Side::client, "still here").status == sanstls::Status::done);
+  CHECK(pipe.take_received(Side::server) == "still here");
 }

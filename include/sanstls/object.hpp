@@ -112,7 +112,10 @@ class Object {
   // getpeercert returns the peer's certificate decoded as Python does:
   // nothing before the handshake completes or when the peer sent none, an
   // empty Certificate (Python's {}) when this side did not verify it
-  // (verify mode cert_none), and the decoded fields otherwise.
+  // (verify mode cert_none), and the decoded fields otherwise. A verified
+  // certificate whose DNS name, email or URI is not UTF-8 throws
+  // std::invalid_argument with the text of Python's UnicodeDecodeError, as
+  // Certificate::from_der does; the connection itself is unaffected.
   std::optional<Certificate> getpeercert() const;
 
   // getpeercert(binary_form) returns the DER bytes of the certificate the
