@@ -12,6 +12,7 @@
 
 #include <sanstls/certificate.hpp>
 #include <sanstls/error.hpp>
+#include <sanstls/helpers.hpp>
 
 #include "support.hpp"
 
@@ -147,6 +148,24 @@ TEST_CASE("bad DER is an SSLError, not a crash", "[certificate]") {
                     sanstls::SSLError);
   }
   CHECK_THROWS_AS(sanstls::Certificate::from_der(sanstls::as_bytes(der + "x")), sanstls::SSLError);
+}
+
+TEST_CASE("a name value that is not a string is an SSLError, as Python refuses the certificate",
+          "[certificate]") {
+  // BoringSSL parses a name entry of any ASN.1 type (the deep fuzz target
+  // found one in a session); an ENUMERATED one cannot become text.
+  std::string der = test::pki().server.certificate_der;
+  const std::size_t at = der.find(std::string("\x06\x03\x55\x04\x03\x0c", 6));  // issuer CN
+  REQUIRE(at != std::string::npos);
+  der[at + 5] = '\x0a';  // UTF8String becomes ENUMERATED, same length
+  CHECK_THROWS_AS(sanstls::Certificate::from_der(sanstls::as_bytes(der)), sanstls::SSLError);
+
+  test::TempDir dir;
+  const std::string path = dir.write("enumerated.pem", sanstls::der_cert_to_pem_cert(sanstls::as_bytes(der)));
+  const std::string verdict =
+      run(python() + " -c \"import ssl,sys\ntry: ssl._ssl._test_decode_cert(sys.argv[1])\n"
+          "except ssl.SSLError: print('SSLError')\" '" + path + "'");
+  CHECK(verdict == "SSLError\n\nexit=0");
 }
 
 TEST_CASE("getpeercert: nothing before the handshake, {} unverified, fields verified",

@@ -216,6 +216,32 @@ TEST_CASE("set_session refuses what Python refuses", "[session][errors]") {
   }
 }
 
+TEST_CASE("a resumed session whose stored certificate has a name that is not text: getpeercert "
+          "is an SSLError, the connection works", "[session][errors]") {
+  // Found by the deep client_handshake fuzz target: its session bytes held
+  // a peer certificate with an ENUMERATED issuer name. BoringSSL parses a
+  // name value of any ASN.1 type; turning it into text for getpeercert()
+  // fails (Python's OpenSSL refuses such a certificate outright: an
+  // SSLError there too, see certificate_test).
+  const TLSVersion version = GENERATE(TLSVersion::tlsv1_3, TLSVersion::tlsv1_2);
+  INFO(version_name(version));
+  Contexts c = contexts(version);
+  std::string blob = connect(c).client.session()->to_bytes();
+  const std::string common_name_utf8("\x06\x03\x55\x04\x03\x0c", 6);
+  const std::size_t at = blob.find(common_name_utf8);  // the stored certificate's issuer
+  REQUIRE(at != std::string::npos);
+  blob[at + 5] = '\x0a';  // UTF8String becomes ENUMERATED, same length
+  Connection conn = connect(c, Session::from_bytes(c.client, sanstls::as_bytes(blob)));
+  REQUIRE(conn.client.session_reused());
+  CHECK_THROWS_AS(conn.client.getpeercert(), sanstls::SSLError);
+  CHECK(conn.client.getpeercert(sanstls::binary_form).value_or("").find(common_name_utf8.substr(0, 5) + "\x0a") !=
+        std::string::npos);
+  CHECK_FALSE(conn.client.error());
+  Pipe pipe(conn.client, conn.server);
+  CHECK(pipe.send(sanstls::testing::Side::client, "after getpeercert").status == Status::done);
+  CHECK(pipe.take_received(sanstls::testing::Side::server) == "after getpeercert");
+}
+
 TEST_CASE("a serialised session resumes from a fresh client context, as in another process",
           "[session]") {
   const TLSVersion version = GENERATE(TLSVersion::tlsv1_3, TLSVersion::tlsv1_2);

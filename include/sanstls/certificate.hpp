@@ -63,7 +63,9 @@ struct Certificate {
   bool empty() const noexcept { return version == 0; }
 
   // from_der decodes a DER certificate. Throws SSLError for bytes that are
-  // not exactly one certificate, and std::invalid_argument with Python's
+  // not exactly one certificate or hold a field that cannot become text (a
+  // name value that is not a string, which Python's OpenSSL refuses to
+  // parse at all), and std::invalid_argument with Python's
   // UnicodeDecodeError text when a DNS name, email or URI is not UTF-8 (as
   // Python, which then fails too). A validity time that does not parse
   // reads "Bad time value", as in Python.

@@ -112,10 +112,12 @@ class Object {
   // getpeercert returns the peer's certificate decoded as Python does:
   // nothing before the handshake completes or when the peer sent none, an
   // empty Certificate (Python's {}) when this side did not verify it
-  // (verify mode cert_none), and the decoded fields otherwise. A verified
-  // certificate whose DNS name, email or URI is not UTF-8 throws
-  // std::invalid_argument with the text of Python's UnicodeDecodeError, as
-  // Certificate::from_der does; the connection itself is unaffected.
+  // (verify mode cert_none), and the decoded fields otherwise. Decoding
+  // can fail as Certificate::from_der does, and the connection is
+  // unaffected: a DNS name, email or URI that is not UTF-8 throws
+  // std::invalid_argument with the text of Python's UnicodeDecodeError, a
+  // field that cannot be turned into text (a name value that is not a
+  // string) throws SSLError.
   std::optional<Certificate> getpeercert() const;
 
   // getpeercert(binary_form) returns the DER bytes of the certificate the
