@@ -39,23 +39,11 @@ using sanstls::testing::KeyType;
 using sanstls::testing::Pipe;
 using sanstls::testing::Side;
 using test::Handshake;
+using test::describe;
 using test::TempDir;
 using test::handshake;
 
 namespace {
-
-
-
-std::string describe(const sanstls::Result& r) {
-  std::string out(sanstls::status_name(r.status));
-  if (r.error) {
-    out += " ";
-    out += sanstls::error_kind_name(r.error->kind);
-    out += " reason=" + r.error->reason + " verify_code=" + std::to_string(r.error->verify_code) +
-           " message=" + r.error->message;
-  }
-  return out;
-}
 
 void require_ok(const Handshake& h) {
   INFO("client: " << describe(h.client_result));

@@ -40,24 +40,11 @@ using sanstls::testing::Issued;
 using sanstls::testing::Pipe;
 using sanstls::testing::Side;
 using test::Handshake;
+using test::describe;
 using test::TempDir;
 using test::handshake;
 
 namespace {
-
-
-
-// describe says what a Result holds, for failure messages.
-std::string describe(const sanstls::Result& r) {
-  std::string out(sanstls::status_name(r.status));
-  if (r.error) {
-    out += " ";
-    out += sanstls::error_kind_name(r.error->kind);
-    out += " reason=" + r.error->reason + " verify_code=" + std::to_string(r.error->verify_code) +
-           " message=" + r.error->message;
-  }
-  return out;
-}
 
 // require_unknown_issuer checks that the client rejected the server's
 // certificate because it does not trust its issuer, with Python's words.

@@ -42,6 +42,17 @@ Pair make_pair(const sanstls::Context& client_ctx, const sanstls::Context& serve
               server_ctx.wrap_bio({}, {}, true)};
 }
 
+std::string describe(const sanstls::Result& r) {
+  std::string out(sanstls::status_name(r.status));
+  if (r.error) {
+    out += " ";
+    out += sanstls::error_kind_name(r.error->kind);
+    out += " reason=" + r.error->reason + " verify_code=" + std::to_string(r.error->verify_code) +
+           " message=" + r.error->message;
+  }
+  return out;
+}
+
 Handshake handshake(const sanstls::Context& client_ctx, const sanstls::Context& server_ctx,
                     std::optional<std::string> server_hostname) {
   Handshake h{client_ctx.wrap_bio({}, {}, false, std::move(server_hostname)),

@@ -53,6 +53,10 @@ struct Handshake {
 Handshake handshake(const sanstls::Context& client_ctx, const sanstls::Context& server_ctx,
                     std::optional<std::string> server_hostname = "localhost");
 
+// describe says what a Result holds (status, error kind, reason, verify
+// code and message), for failure messages.
+std::string describe(const sanstls::Result& r);
+
 // TempDir is a fresh directory under the system's temporary directory,
 // removed with everything in it when the TempDir goes away.
 class TempDir {
