@@ -138,10 +138,9 @@ Options parse(int argc, char** argv) {
       operands.emplace_back(arg);
     }
   }
-  if (operands.size() != 2) throw UsageError("expected HOST and PORT");
-  o.host = operands[0];
-  if (o.host.empty()) throw UsageError("empty HOST");
-  o.port = sanstls_tool::parse_port(operands[1]);
+  sanstls_tool::HostPort where = sanstls_tool::parse_host_port(operands);
+  o.host = std::move(where.host);
+  o.port = where.port;
   if (o.key && !o.cert) throw UsageError("--key needs --cert");
   return o;
 }

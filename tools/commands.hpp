@@ -81,6 +81,19 @@ inline std::uint16_t parse_port(std::string_view text, bool allow_zero = false) 
   return static_cast<std::uint16_t>(value);
 }
 
+// HostPort is where a client command connects.
+struct HostPort {
+  std::string host;
+  std::uint16_t port;
+};
+
+// parse_host_port reads the HOST and PORT operands of a client command.
+inline HostPort parse_host_port(const std::vector<std::string>& operands) {
+  if (operands.size() != 2) throw UsageError("expected HOST and PORT");
+  if (operands[0].empty()) throw UsageError("empty HOST");
+  return {operands[0], parse_port(operands[1])};
+}
+
 // parse_seconds reads a positive number of seconds, such as "2.5".
 inline double parse_seconds(const std::string& text) {
   char* end = nullptr;
