@@ -11,24 +11,14 @@
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
-#include <vector>
 
 #include <sanstls/error.hpp>
 #include <sanstls/session.hpp>
 
 #include "fuzz_support.hpp"
 
-namespace {
-
-const std::vector<sanstls::Context>& contexts() {
-  static const std::vector<sanstls::Context> all = sanstls_fuzz::make_contexts(sanstls_fuzz::make_client_context);
-  return all;
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  (void)contexts();
+  sanstls_fuzz::make_all_contexts();
   return 0;
 }
 
@@ -41,7 +31,7 @@ void one_input(const std::uint8_t* data, std::size_t size) {
   const std::uint8_t flags = input.byte();
   const std::uint8_t chunk_seed = input.byte();
   const std::uint8_t how = input.byte();
-  const sanstls::Context& ctx = contexts()[flags % sanstls_fuzz::config::count];
+  const sanstls::Context& ctx = sanstls_fuzz::client_context(flags);
 
   std::optional<sanstls::Session> session;
   if ((flags & sanstls_fuzz::config::session) != 0) {

@@ -188,13 +188,30 @@ inline sanstls::Context make_server_context(std::uint8_t flags) {
   return ctx;
 }
 
-// contexts makes the |count| contexts of one side once, for targets that
-// pick one per input.
+// client_context and server_context return the context of one side for
+// |flags| (config::), each made once: targets pick one per input.
+// LLVMFuzzerInitialize makes them all (make_all_contexts), so no input
+// pays for it.
 template <class Make>
 std::vector<sanstls::Context> make_contexts(Make make) {
   std::vector<sanstls::Context> out;
   for (std::size_t i = 0; i < config::count; ++i) out.push_back(make(static_cast<std::uint8_t>(i)));
   return out;
+}
+
+inline const sanstls::Context& client_context(std::uint8_t flags) {
+  static const std::vector<sanstls::Context> all = make_contexts(make_client_context);
+  return all[flags % config::count];
+}
+
+inline const sanstls::Context& server_context(std::uint8_t flags) {
+  static const std::vector<sanstls::Context> all = make_contexts(make_server_context);
+  return all[flags % config::count];
+}
+
+inline void make_all_contexts() {
+  (void)client_context(0);
+  (void)server_context(0);
 }
 
 // pump moves every byte of |from| to |to| and returns how many moved.

@@ -10,21 +10,11 @@
 // and leaks are not.
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 #include "fuzz_support.hpp"
 
-namespace {
-
-const std::vector<sanstls::Context>& contexts() {
-  static const std::vector<sanstls::Context> all = sanstls_fuzz::make_contexts(sanstls_fuzz::make_server_context);
-  return all;
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  (void)contexts();
+  sanstls_fuzz::make_all_contexts();
   return 0;
 }
 
@@ -37,7 +27,7 @@ void one_input(const std::uint8_t* data, std::size_t size) {
   const std::uint8_t flags = input.byte();
   const std::uint8_t chunk_seed = input.byte();
   const std::uint8_t how = input.byte();
-  const sanstls::Context& ctx = contexts()[flags % sanstls_fuzz::config::count];
+  const sanstls::Context& ctx = sanstls_fuzz::server_context(flags);
 
   sanstls::MemoryBIO incoming, outgoing;
   sanstls::Object tls = ctx.wrap_bio(incoming, outgoing, true);

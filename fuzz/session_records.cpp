@@ -22,7 +22,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include <openssl/err.h>
 #include <sanstls/boringssl.hpp>
@@ -59,23 +58,17 @@ struct Pair {
   sanstls::Object server;
 };
 
-const sanstls::Context& client_context(std::uint8_t config) {
-  static const std::vector<sanstls::Context> all = sanstls_fuzz::make_contexts(sanstls_fuzz::make_client_context);
-  return all[(config & cfg::tls12 ? sanstls_fuzz::config::tls12 : 0) |
-             (config & cfg::alpn ? sanstls_fuzz::config::alpn : 0)];
-}
-
-const sanstls::Context& server_context(std::uint8_t config) {
-  static const std::vector<sanstls::Context> all = sanstls_fuzz::make_contexts(sanstls_fuzz::make_server_context);
-  return all[(config & cfg::tls12 ? sanstls_fuzz::config::tls12 : 0) |
-             (config & cfg::alpn ? sanstls_fuzz::config::alpn : 0)];
+// flags maps this target's config byte onto the shared contexts' flags.
+std::uint8_t flags(std::uint8_t config) {
+  return static_cast<std::uint8_t>((config & cfg::tls12 ? sanstls_fuzz::config::tls12 : 0) |
+                                   (config & cfg::alpn ? sanstls_fuzz::config::alpn : 0));
 }
 
 // handshake connects a fresh pair; false if it failed (it must not).
 std::optional<Pair> handshake(std::uint8_t config) {
   sanstls::MemoryBIO ci, co, si, so;
-  Pair p{ci, co, si, so, client_context(config).wrap_bio(ci, co, false, "localhost"),
-         server_context(config).wrap_bio(si, so, true)};
+  Pair p{ci, co, si, so, sanstls_fuzz::client_context(flags(config)).wrap_bio(ci, co, false, "localhost"),
+         sanstls_fuzz::server_context(flags(config)).wrap_bio(si, so, true)};
   for (int round = 0; round < 16; ++round) {
     (void)p.client.do_handshake();
     sanstls_fuzz::pump(p.client_out, p.server_in);
@@ -98,10 +91,7 @@ std::optional<Pair> handshake(std::uint8_t config) {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  for (std::uint8_t c = 0; c < 8; ++c) {
-    (void)client_context(c);
-    (void)server_context(c);
-  }
+  sanstls_fuzz::make_all_contexts();
   return 0;
 }
 
