@@ -132,10 +132,8 @@ Options parse(int argc, char** argv) {
       o.send = args.value(arg);
     } else if (arg == "--timeout") {
       o.timeout = sanstls_tool::parse_seconds(args.value(arg));
-    } else if (arg.size() > 1 && arg.starts_with('-')) {
-      throw UsageError("unknown option '" + std::string(arg) + "'");
     } else {
-      operands.emplace_back(arg);
+      operands.push_back(args.operand(arg));
     }
   }
   sanstls_tool::HostPort where = sanstls_tool::parse_host_port(operands);

@@ -64,6 +64,14 @@ class Arguments {
     if (done()) throw UsageError("option " + std::string(option) + " needs a value");
     return std::string(next());
   }
+  // operand returns |arg|, which no option of the command matched: an
+  // operand, unless it looks like an option, which is then unknown.
+  std::string operand(std::string_view arg) const {
+    if (arg.size() > 1 && arg.starts_with('-')) {
+      throw UsageError("unknown option '" + std::string(arg) + "'");
+    }
+    return std::string(arg);
+  }
 
  private:
   std::vector<std::string_view> args_;

@@ -102,10 +102,8 @@ Options parse(int argc, char** argv) {
         throw UsageError("'" + text + "' is not a positive number of connections");
       }
       o.max_connections = n;
-    } else if (arg.size() > 1 && arg.starts_with('-')) {
-      throw UsageError("unknown option '" + std::string(arg) + "'");
     } else {
-      throw UsageError("unexpected argument '" + std::string(arg) + "'");
+      throw UsageError("unexpected argument '" + args.operand(arg) + "'");
     }
   }
   if (!cert || !key) throw UsageError("--cert and --key are required");

@@ -258,13 +258,26 @@ def check_usage():
         ["server", "--cert", path("server.pem"), "--key", path("server.key"), "--verify-client"],
         ["server", "--cert", path("server.pem"), "--key", path("server.key"), "--port", "x"],
         ["server", "--cert", path("server.pem"), "--key", path("server.key"), "--max-connections", "0"],
+        ["client", "", "443"],
+        ["client", "localhost", "443", "extra"],
+        ["server", "--cert", path("server.pem"), "--key", path("server.key"), "stray"],
         ["get-server-certificate"],
         ["get-server-certificate", "localhost", "0"],
+        ["get-server-certificate", "localhost", "443", "--bogus"],
     ]
     for args in bad:
         rc, _, err = run(args)
         check("usage error exits 2: %s" % (" ".join(os.path.basename(a) for a in args) or "(no arguments)"),
               rc == 2 and err.strip() != "", "exit %d, stderr %r" % (rc, err))
+    for args, words in ((["client", "localhost", "443", "--bogus"], "unknown option '--bogus'"),
+                        (["get-server-certificate", "-x", "localhost", "443"], "unknown option '-x'"),
+                        (["server", "--cert", path("server.pem"), "--key", path("server.key"), "stray"],
+                         "unexpected argument 'stray'"),
+                        (["client", "", "443"], "empty HOST"),
+                        (["get-server-certificate", "localhost"], "expected HOST and PORT")):
+        rc, _, err = run(args)
+        check("usage error names the problem: %s" % words, rc == 2 and words in err,
+              "exit %d, stderr %r" % (rc, err))
     rc, _, err = run(["server", "--cert", path("missing.pem"), "--key", path("server.key")])
     check("server: a missing certificate file exits 1 with a message",
           rc == 1 and ("missing.pem" in err or "No such file" in err), "exit %d, %r" % (rc, err))
