@@ -214,6 +214,43 @@ inline void make_all_contexts() {
   (void)server_context(0);
 }
 
+// The operations of the program-driven targets, one byte each, here so
+// that record_corpus writes its seeds with the very same values.
+namespace session_records_ops {
+enum Op : std::uint8_t {
+  op_raw,            // [u16 n] [n bytes]: written straight into the victim's incoming
+  op_peer_write,     // [n]: the peer writes n + 1 bytes of application data
+  op_deliver,        // [k]: up to 8 * k bytes (k == 0: all) of the peer's records reach the victim
+  op_flip,           // [u16 position] [mask]: XOR one byte of the peer's undelivered records
+  op_peer_unwrap,    // the peer sends close_notify
+  op_peer_key_update,  // [requested]: the peer sends a KeyUpdate (TLS 1.3), then one byte
+  op_victim_read,    // [n]: the victim reads up to n + 1 bytes
+  op_victim_write,   // [n]: the victim writes n bytes; the peer reads what it sent
+  op_victim_unwrap,  // the victim starts or continues its shutdown
+  op_eof,            // the victim's incoming reaches EOF
+  op_drop,           // [k]: k bytes of the peer's undelivered records are lost
+  op_replay,         // the peer's undelivered records are delivered, and kept for a second time
+  op_count,
+};
+}  // namespace session_records_ops
+
+namespace memory_bio_ops {
+enum Op : std::uint8_t {
+  op_write,
+  op_write_string,
+  op_read_all,
+  op_read_n,
+  op_read_into,
+  op_readable_consume,
+  op_prepare,
+  op_fill,
+  op_commit,
+  op_write_eof,
+  op_copy_handle,
+  op_count,
+};
+}  // namespace memory_bio_ops
+
 // pump moves every byte of |from| to |to| and returns how many moved.
 inline std::size_t pump(sanstls::MemoryBIO& from, sanstls::MemoryBIO& to) {
   std::string bytes = from.read();

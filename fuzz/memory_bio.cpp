@@ -46,20 +46,7 @@ struct Model {
   }
 };
 
-enum Op : std::uint8_t {
-  op_write,
-  op_write_string,
-  op_read_all,
-  op_read_n,
-  op_read_into,
-  op_readable_consume,
-  op_prepare,
-  op_fill,
-  op_commit,
-  op_write_eof,
-  op_copy_handle,
-  op_count,
-};
+using namespace sanstls_fuzz::memory_bio_ops;
 
 // expect_throw runs |f| and checks that it throws exactly when |should|,
 // with exception type E.

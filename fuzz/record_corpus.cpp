@@ -52,7 +52,8 @@ using sanstls_fuzz::actions::via_read;
 std::size_t written = 0;
 
 void write_file(const fs::path& file, std::string_view bytes) {
-  const fs::path path = sanstls_fuzz::deep_mode ? file.parent_path() / ("deep-" + file.filename().string()) : file;
+  const fs::path path =
+      sanstls_fuzz::deep_mode ? file.parent_path() / ("deep-" + file.filename().string()) : file;
   fs::create_directories(path.parent_path());
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -126,17 +127,12 @@ Transcript record_connection(const sanstls::Context& client_ctx, const sanstls::
   return t;
 }
 
-// records: the operations of session_records (its enum Op, same order).
-namespace records {
-enum : char { raw, peer_write, deliver, flip, peer_unwrap, peer_key_update, victim_read,
-              victim_write, victim_unwrap, eof, drop, replay };
-}  // namespace records
-
 // record runs one connection as a target runs an input (run_input), so in
 // deep mode the client's first flight (its random, session id and key
 // shares) is byte for byte the one the target's client sends.
 Transcript record(const sanstls::Context& client_ctx, const sanstls::Context& server_ctx,
-                  const std::string& hostname, const std::optional<sanstls::Session>& session = std::nullopt) {
+                  const std::string& hostname,
+                  const std::optional<sanstls::Session>& session = std::nullopt) {
   Transcript t;
   std::exception_ptr failure;
   sanstls_fuzz::run_input([&] {
@@ -213,50 +209,55 @@ void record_handshakes(const fs::path& dir) {
   // (in deep mode: records the victim decrypts and parses).
   for (std::uint8_t flags : {std::uint8_t{0}, sanstls_fuzz::config::tls12}) {
     Transcript t = record(make_client_context(flags), make_server_context(flags), "localhost");
-    std::string p{static_cast<char>(flags), records::raw, static_cast<char>(t.server_after.size() >> 8),
+    namespace ops = sanstls_fuzz::session_records_ops;
+    std::string p{static_cast<char>(flags), ops::op_raw, static_cast<char>(t.server_after.size() >> 8),
                   static_cast<char>(t.server_after.size() & 0xff)};
     p += t.server_after;
-    p += std::string{records::victim_read, 100, records::victim_write, 3};
+    p += std::string{ops::op_victim_read, 100, ops::op_victim_write, 3};
     write_file(dir / "session_records" / (flags_name(flags) + "-foreign-records"), p);
   }
 }
 
 // record_programs writes the session_records programs that need no
-// recording (see session_records.cpp for the operations).
+// recording (operations: session_records_ops in fuzz_support.hpp).
 void record_programs(const fs::path& dir) {
-  using namespace records;
+  using namespace sanstls_fuzz::session_records_ops;
   for (char config = 0; config < 8; ++config) {
-    std::string p{config, peer_write, 99, deliver, 0, victim_read, char(255), victim_write, 50,
-                  peer_write, 20, deliver, 3, victim_read, 10, deliver, 0, victim_read, char(200),
-                  peer_unwrap, deliver, 0, victim_read, 0, victim_unwrap};
+    std::string p{config, op_peer_write, 99, op_deliver, 0, op_victim_read, char(255),
+                  op_victim_write, 50, op_peer_write, 20, op_deliver, 3, op_victim_read, 10,
+                  op_deliver, 0, op_victim_read, char(200), op_peer_unwrap, op_deliver, 0,
+                  op_victim_read, 0, op_victim_unwrap};
     write_file(dir / "session_records" / ("basic-" + std::to_string(int(config))), p);
   }
   write_file(dir / "session_records" / "tls13-key-update",
-             std::string{0, peer_key_update, 1, deliver, 0, victim_read, 10, victim_write, 5,
-                         peer_key_update, 0, peer_write, 30, deliver, 0, victim_read, 40});
+             std::string{0, op_peer_key_update, 1, op_deliver, 0, op_victim_read, 10, op_victim_write, 5,
+                         op_peer_key_update, 0, op_peer_write, 30, op_deliver, 0, op_victim_read, 40});
   write_file(dir / "session_records" / "tls13-server-key-update",
-             std::string{2, peer_key_update, 1, deliver, 0, victim_read, 10, victim_write, 5});
+             std::string{2, op_peer_key_update, 1, op_deliver, 0, op_victim_read, 10, op_victim_write, 5});
   write_file(dir / "session_records" / "tls12-flip",
-             std::string{1, peer_write, 40, flip, 0, 30, 4, deliver, 0, victim_read, 50});
+             std::string{1, op_peer_write, 40, op_flip, 0, 30, 4, op_deliver, 0, op_victim_read, 50});
   write_file(dir / "session_records" / "tls13-replay",
-             std::string{0, peer_write, 40, replay, deliver, 0, victim_read, 50, victim_read, 50});
+             std::string{0, op_peer_write, 40, op_replay, op_deliver, 0, op_victim_read, 50,
+                         op_victim_read, 50});
   write_file(dir / "session_records" / "tls13-drop-eof",
-             std::string{0, peer_write, 40, drop, 10, deliver, 0, eof, victim_read, 50});
+             std::string{0, op_peer_write, 40, op_drop, 10, op_deliver, 0, op_eof, op_victim_read, 50});
 }
 
 void record_helpers(const fs::path& dir) {
-  // memory_bio: operation programs (see memory_bio.cpp).
-  enum : char { write, write_string, read_all, read_n, read_into, consume, prepare, fill, commit,
-                write_eof, copy_handle };
+  // memory_bio: operation programs (memory_bio_ops in fuzz_support.hpp).
+  using namespace sanstls_fuzz::memory_bio_ops;
   write_file(dir / "memory_bio" / "write-read",
-             std::string{write, 5, 'h', 'e', 'l', 'l', 'o', write_string, 3, 'a', 'b', 'c', read_n, 0,
-                         2, read_into, 4, copy_handle, read_all, write_eof, read_all});
+             std::string{op_write, 5, 'h', 'e', 'l', 'l', 'o', op_write_string, 3, 'a', 'b', 'c',
+                         op_read_n, 0, 2, op_read_into, 4, op_copy_handle, op_read_all, op_write_eof,
+                         op_read_all});
   write_file(dir / "memory_bio" / "prepare-commit",
-             std::string{prepare, 10, fill, 4, 'a', 'b', 'c', 'd', write, 1, 'x', read_all, fill, 2, 'e',
-                         'f', commit, 6, consume, 2, prepare, 1, commit, 0, write_eof, commit, 0});
+             std::string{op_prepare, 10, op_fill, 4, 'a', 'b', 'c', 'd', op_write, 1, 'x', op_read_all,
+                         op_fill, 2, 'e', 'f', op_commit, 6, op_readable_consume, 2, op_prepare, 1,
+                         op_commit, 0, op_write_eof, op_commit, 0});
   write_file(dir / "memory_bio" / "big",
-             std::string{prepare, char(255), fill, 10, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, commit, char(200),
-                         read_n, 0, 100, consume, 50, prepare, 3, write, 0, commit, 3, read_all});
+             std::string{op_prepare, char(255), op_fill, 10, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, op_commit,
+                         char(200), op_read_n, 0, 100, op_readable_consume, 50, op_prepare, 3, op_write,
+                         0, op_commit, 3, op_read_all});
 
   // certificate_decode: [hostname length] [hostname] [DER].
   sanstls::testing::CertificateAuthority ca = sanstls::testing::CertificateAuthority::create("fuzz seed CA");

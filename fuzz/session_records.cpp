@@ -12,7 +12,7 @@
 // In deep mode records are not authenticated (fuzz_support.hpp), so that
 // holds only for inputs that never tamper with the peer's records.
 //
-// Input: [config] then operations (see Op), each one byte plus arguments.
+// Input: [config] then operations (session_records_ops in fuzz_support.hpp), each one byte plus arguments.
 // config: bit 0 TLS 1.2 (else 1.3), bit 1 the victim is the server (else
 // the client), bit 2 ALPN.
 #include <cstddef>
@@ -36,21 +36,7 @@ constexpr std::uint8_t victim_server = 0x02;
 constexpr std::uint8_t alpn = 0x04;
 }  // namespace cfg
 
-enum Op : std::uint8_t {
-  op_raw,            // [u16 n] [n bytes]: written straight into the victim's incoming
-  op_peer_write,     // [n]: the peer writes n + 1 bytes of application data
-  op_deliver,        // [k]: up to 8 * k bytes (k == 0: all) of the peer's records reach the victim
-  op_flip,           // [u16 position] [mask]: XOR one byte of the peer's undelivered records
-  op_peer_unwrap,    // the peer sends close_notify
-  op_peer_key_update,  // [requested]: the peer sends a KeyUpdate (TLS 1.3), then one byte
-  op_victim_read,    // [n]: the victim reads up to n + 1 bytes
-  op_victim_write,   // [n]: the victim writes n bytes; the peer reads what it sent
-  op_victim_unwrap,  // the victim starts or continues its shutdown
-  op_eof,            // the victim's incoming reaches EOF
-  op_drop,           // [k]: k bytes of the peer's undelivered records are lost
-  op_replay,         // the peer's undelivered records are delivered, and kept for a second time
-  op_count,
-};
+using namespace sanstls_fuzz::session_records_ops;
 
 struct Pair {
   sanstls::MemoryBIO client_in, client_out, server_in, server_out;
