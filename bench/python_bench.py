@@ -14,10 +14,13 @@ per line on stdin:
     report <scenario>   answers the summary line below
     quit
 
+and answers "UNSUPPORTED <reason>" to warm for the scenarios it does not
+measure (resumption, memory).
+
 Run by hand without --serve, it runs every scenario --reps times in a row.
 Either way the summary of a scenario is
 
-    PYBENCH scenario=<name> median=<v> unit=<unit> min=<v> max=<v> count=<n>
+    PEER scenario=<name> median=<v> unit=<unit> min=<v> max=<v> count=<n>
 
 and lines starting with "# " are notes. Python cannot choose TLS 1.3 cipher
 suites, so an OpenSSL configuration file (OPENSSL_CONF, written before the
@@ -39,12 +42,16 @@ HANDSHAKES = {
     "handshake_tls13_rsa2048": ("rsa2048", False),
     "handshake_tls12_ecdsa": ("ecdsa", True),
 }
+TLS12_GCM = "ECDHE-ECDSA-AES128-GCM-SHA256"
 BULK = {
-    # name: (write size, TLS 1.2 ChaCha20 instead of TLS 1.3 AES-128-GCM)
-    "bulk_64": (64, False),
-    "bulk_1024": (1024, False),
-    "bulk_16384": (16384, False),
-    "bulk_16384_chacha20": (16384, True),
+    # name: (write size, TLS 1.2 cipher, or None for TLS 1.3 AES-128-GCM)
+    "bulk_64": (64, None),
+    "bulk_1024": (1024, None),
+    "bulk_16384": (16384, None),
+    "bulk_64_tls12": (64, TLS12_GCM),
+    "bulk_1024_tls12": (1024, TLS12_GCM),
+    "bulk_16384_tls12": (16384, TLS12_GCM),
+    "bulk_16384_chacha20": (16384, "ECDHE-ECDSA-CHACHA20-POLY1305"),
 }
 PERIOD = 65536
 READ_SIZE = 16384
@@ -189,7 +196,7 @@ def bulk_mb_per_second(ctxs, size, total, verify, data):
 
 
 def report(name, values, unit, count):
-    print("PYBENCH scenario=%s median=%.3f unit=%s min=%.3f max=%.3f count=%d"
+    print("PEER scenario=%s median=%.3f unit=%s min=%.3f max=%.3f count=%d"
           % (name, statistics.median(values), unit, min(values), max(values), count), flush=True)
 
 
@@ -203,14 +210,11 @@ class Scenario:
         if name in HANDSHAKES:
             key, tls12 = HANDSHAKES[name]
             self.unit = "handshakes/s"
-            self.ctxs = contexts(key, tls12, "ECDHE-ECDSA-AES128-GCM-SHA256" if tls12 else None)
+            self.ctxs = contexts(key, tls12, TLS12_GCM if tls12 else None)
         elif name in BULK:
-            self.size, chacha = BULK[name]
+            self.size, tls12_cipher = BULK[name]
             self.unit = "MB/s"
-            if chacha:
-                self.ctxs = contexts("ecdsa", True, "ECDHE-ECDSA-CHACHA20-POLY1305")
-            else:
-                self.ctxs = contexts("ecdsa")
+            self.ctxs = contexts("ecdsa", tls12_cipher is not None, tls12_cipher)
         else:
             raise ValueError("not a Python scenario: " + name)
         self.count = 0
@@ -256,7 +260,10 @@ def serve(data):
             return 0
         try:
             command, name = words
-            if command == "warm":
+            if command == "warm" and name not in HANDSHAKES and name not in BULK:
+                print("UNSUPPORTED the Python reference measures full handshakes and bulk only",
+                      flush=True)
+            elif command == "warm":
                 scenarios[name] = Scenario(name, data)
                 scenarios[name].warm()
                 print("OK", flush=True)

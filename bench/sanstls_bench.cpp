@@ -9,6 +9,8 @@
 #include <ctime>
 #include <fstream>
 #include <functional>
+#include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,7 +21,7 @@
 #include "bench.hpp"
 #include "malloc_hook.hpp"
 #include "measure.hpp"
-#include "python_peer.hpp"
+#include "peer.hpp"
 #include "report.hpp"
 #include "sanstls_side.hpp"
 
@@ -28,6 +30,9 @@
 #endif
 #ifndef SANSTLS_BENCH_BUILDTYPE
 #define SANSTLS_BENCH_BUILDTYPE "unknown"
+#endif
+#ifndef SANSTLS_BENCH_BORINGSSL
+#define SANSTLS_BENCH_BORINGSSL "unknown"
 #endif
 
 namespace bench {
@@ -48,54 +53,69 @@ struct Options {
   std::string python_script;
   bool python = true;
   bool wall_clock = false;
+  std::vector<std::pair<std::string, std::string>> peers;  // --peer NAME=PROGRAM
 };
 
 Options g_options;
 
-// Python's ssl module, when it is there.
-PythonPeer g_python;
+// The other implementations that run as programs of their own: the
+// --peer ones (rustls, Botan), then Python's ssl module when it is there.
+std::vector<std::unique_ptr<Peer>> g_peers;
 
 // Runs is the samples of one scenario, one vector per implementation.
 struct Runs {
-  std::vector<double> sanstls, baseline, shared, mem, python;
+  std::vector<double> sanstls, baseline, shared, mem;
 };
 
 // Arms are the measurements of one scenario; null ones are skipped.
 struct Arms {
-  std::function<double()> sanstls, baseline, shared = nullptr, mem = nullptr, python = nullptr;
+  std::function<double()> sanstls, baseline, shared = nullptr, mem = nullptr;
 };
 
+// PeerArm is a peer that takes part in one scenario.
+struct PeerArm {
+  Peer* peer;
+  std::string scenario;
+};
+
+// peer_arms warms |scenario| up in every peer that can run it.
+std::vector<PeerArm> peer_arms(const std::string& scenario) {
+  std::vector<PeerArm> arms;
+  for (auto& peer : g_peers) {
+    if (peer->warm(scenario)) arms.push_back({peer.get(), scenario});
+  }
+  return arms;
+}
+
 // alternate runs |reps| repetitions of each measurement in turn: sanstls,
-// baseline, (the extra baselines, Python,) sanstls, baseline, ...
-Runs alternate(const Arms& arms) {
+// baseline, (the extra baselines, the peers,) sanstls, baseline, ... The
+// peers keep their own samples.
+Runs alternate(const Arms& arms, const std::vector<PeerArm>& peers = {}) {
   Runs runs;
   for (int i = 0; i < g_options.reps; ++i) {
     if (arms.sanstls) runs.sanstls.push_back(arms.sanstls());
     if (arms.baseline) runs.baseline.push_back(arms.baseline());
     if (arms.shared) runs.shared.push_back(arms.shared());
     if (arms.mem) runs.mem.push_back(arms.mem());
-    if (arms.python) runs.python.push_back(arms.python());
+    for (const PeerArm& p : peers) p.peer->run(p.scenario);
   }
   return runs;
 }
 
-// python_arm warms |scenario| up in Python and returns its repetition, or
-// nothing when Python is not running.
-std::function<double()> python_arm(const std::string& scenario) {
-  if (!g_python.active()) return nullptr;
-  g_python.warm(scenario);
-  return [scenario] { return g_python.run(scenario); };
-}
-
-// print_python prints the line comparing sanstls with Python's ssl module.
-void print_python(const std::string& scenario, const Summary& sanstls, Unit unit) {
-  if (!g_python.active()) return;
-  PythonPeer::Summary py = g_python.report(scenario);
-  if (py.unit != unit.name) fail("python_bench.py: unit " + py.unit + " for " + scenario);
-  std::printf("BENCH scenario=%s sanstls=%s python=%s ratio=%s unit=%s\n", scenario.c_str(),
-              format(sanstls.median, unit.decimals).c_str(),
-              format(py.median, unit.decimals).c_str(), ratio(sanstls.median, py.median).c_str(),
-              unit.name);
+// print_peers prints a line comparing sanstls with each peer that ran
+// |scenario|: "python=", "rustls=", ... For a rate a ratio above 1 means
+// sanstls is faster; for bytes, below 1 means it uses less.
+void print_peers(const std::vector<PeerArm>& peers, const Summary& sanstls, Unit unit) {
+  for (const PeerArm& p : peers) {
+    Peer::Summary other = p.peer->report(p.scenario);
+    if (other.unit != unit.name) {
+      fail(p.peer->name() + " peer: unit " + other.unit + " for " + p.scenario);
+    }
+    std::printf("BENCH scenario=%s sanstls=%s %s=%s ratio=%s unit=%s\n", p.scenario.c_str(),
+                format(sanstls.median, unit.decimals).c_str(), p.peer->name().c_str(),
+                format(other.median, unit.decimals).c_str(),
+                ratio(sanstls.median, other.median).c_str(), unit.name);
+  }
   std::fflush(stdout);
 }
 
@@ -113,11 +133,14 @@ int count_for(double rate, int quick_count, int minimum) {
 
 // ---- scenarios --------------------------------------------------------
 
+// kTls12Gcm is the TLS 1.2 suite of the TLS 1.2 scenarios.
+constexpr const char* kTls12Gcm = "ECDHE-ECDSA-AES128-GCM-SHA256";
+
 Settings handshake_settings(KeyType key, bool tls12) {
   Settings s;
   s.key_type = key;
   s.tls12 = tls12;
-  if (tls12) s.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
+  if (tls12) s.ciphers = kTls12Gcm;
   s.resumption = false;
   return s;
 }
@@ -143,10 +166,11 @@ void run_handshake(const std::string& name, KeyType key, bool tls12) {
   handshakes_per_second<Baseline>(b_env, warm);
   handshakes_per_second<SharedPair>(sh_env, warm);
   const int n = count_for(rate, 5, 20);
+  std::vector<PeerArm> peers = peer_arms(name);
   Runs runs = alternate({.sanstls = [&] { return handshakes_per_second<Sanstls>(s_env, n); },
                          .baseline = [&] { return handshakes_per_second<Baseline>(b_env, n); },
-                         .shared = [&] { return handshakes_per_second<SharedPair>(sh_env, n); },
-                         .python = python_arm(name)});
+                         .shared = [&] { return handshakes_per_second<SharedPair>(sh_env, n); }},
+                        peers);
   Summary s = summarize(runs.sanstls);
   Summary b = summarize(runs.baseline);
   Summary sh = summarize(runs.shared);
@@ -154,7 +178,7 @@ void run_handshake(const std::string& name, KeyType key, bool tls12) {
   print_note(name + ": " + std::to_string(n) + " handshakes x " + std::to_string(g_options.reps) +
              " reps; " + describe("baseline", b, 1) + "; " +
              describe("shared_bio_pair", sh, 1) + " ratio=" + ratio(s.median, sh.median));
-  print_python(name, s, kHandshakes);
+  print_peers(peers, s, kHandshakes);
 }
 
 // resume_run warms up resumption for |Impl| and returns one timed
@@ -169,7 +193,7 @@ std::function<double()> resume_run(const Settings& settings, int warm, int n) {
 void run_resume(const std::string& name, bool tls12) {
   Settings settings;
   settings.tls12 = tls12;
-  if (tls12) settings.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
+  if (tls12) settings.ciphers = kTls12Gcm;
   settings.resumption = true;
   const int warm = g_options.quick ? 2 : 20;
   double rate = 0;
@@ -178,24 +202,31 @@ void run_resume(const std::string& name, bool tls12) {
     rate = resumptions_per_second<Baseline>(probe, warm);
   }
   const int n = count_for(rate, 5, 20);
+  std::vector<PeerArm> peers = peer_arms(name);
   Runs runs = alternate({.sanstls = resume_run<Sanstls>(settings, warm, n),
-                         .baseline = resume_run<Baseline>(settings, warm, n)});
+                         .baseline = resume_run<Baseline>(settings, warm, n)},
+                        peers);
   Summary s = summarize(runs.sanstls);
   Summary b = summarize(runs.baseline);
   print_bench(name, s, b, kHandshakes);
   print_note(name + ": " + std::to_string(n) + " resumptions x " + std::to_string(g_options.reps) +
              " reps (client offers its newest ticket, reads the new ones); " +
              describe("baseline", b, 1));
+  print_peers(peers, s, kHandshakes);
 }
 
-void run_bulk(const std::string& name, std::size_t write_size, bool chacha) {
+// run_bulk measures |write_size| writes over TLS 1.3 with AES-128-GCM, or
+// over TLS 1.2 with |tls12_cipher|.
+void run_bulk(const std::string& name, std::size_t write_size, const char* tls12_cipher = nullptr) {
   Settings settings;
   settings.resumption = false;
-  if (chacha) {
-    // BoringSSL offers no way to prefer ChaCha20 in TLS 1.3 on a machine
-    // with AES hardware: the TLS 1.2 suite stands in for it.
+  // BoringSSL offers no way to prefer ChaCha20 in TLS 1.3 on a machine with
+  // AES hardware: the TLS 1.2 suite stands in for it.
+  const bool chacha = tls12_cipher != nullptr && std::string_view(tls12_cipher).find("CHACHA") !=
+                                                     std::string_view::npos;
+  if (tls12_cipher != nullptr) {
     settings.tls12 = true;
-    settings.ciphers = "ECDHE-ECDSA-CHACHA20-POLY1305";
+    settings.ciphers = tls12_cipher;
   }
   Sanstls::Env s_env(settings);
   Baseline::Env b_env(settings);
@@ -209,7 +240,7 @@ void run_bulk(const std::string& name, std::size_t write_size, bool chacha) {
   if (s_cipher != b_cipher || s_cipher != sh_cipher) {
     fail(name + ": ciphers differ: sanstls " + s_cipher + ", baseline " + b_cipher);
   }
-  const char* expected = chacha ? "ECDHE-ECDSA-CHACHA20-POLY1305" : "TLS_AES_128_GCM_SHA256";
+  const char* expected = tls12_cipher != nullptr ? tls12_cipher : "TLS_AES_128_GCM_SHA256";
   if (s_cipher.rfind(expected, 0) != 0) fail(name + ": expected " + expected + ", got " + s_cipher);
   std::uint64_t total = warm_total;
   if (!g_options.quick) {
@@ -218,11 +249,12 @@ void run_bulk(const std::string& name, std::size_t write_size, bool chacha) {
     total = total / write_size * write_size;
   }
   const bool verify = g_options.quick;
+  std::vector<PeerArm> peers = peer_arms(name);
   Runs runs = alternate(
       {.sanstls = [&] { return bulk_mb_per_second<Sanstls>(s_env, write_size, total, verify); },
        .baseline = [&] { return bulk_mb_per_second<Baseline>(b_env, write_size, total, verify); },
-       .shared = [&] { return bulk_mb_per_second<SharedPair>(sh_env, write_size, total, verify); },
-       .python = python_arm(name)});
+       .shared = [&] { return bulk_mb_per_second<SharedPair>(sh_env, write_size, total, verify); }},
+      peers);
   Summary s = summarize(runs.sanstls);
   Summary b = summarize(runs.baseline);
   Summary sh = summarize(runs.shared);
@@ -235,7 +267,7 @@ void run_bulk(const std::string& name, std::size_t write_size, bool chacha) {
              std::to_string(total >> 10) + " KiB x " + std::to_string(g_options.reps) +
              " reps; " + describe("baseline", b, 1) + "; " + describe("shared_bio_pair", sh, 1) +
              " ratio=" + ratio(s.median, sh.median));
-  print_python(name, s, kMegabytes);
+  print_peers(peers, s, kMegabytes);
 }
 
 void run_allocs(const std::string& name) {
@@ -260,11 +292,18 @@ void run_allocs(const std::string& name) {
 void run_memory(bool idle, bool after) {
   Settings settings;  // sanstls's defaults: TLS 1.3, tickets on
   const int pairs = g_options.quick ? 10 : 50;
+  std::vector<PeerArm> peers;
+  if (idle) peers = peer_arms("mem_idle_handshake");
+  if (after) {
+    std::vector<PeerArm> more = peer_arms("mem_idle_after_1mib");
+    peers.insert(peers.end(), more.begin(), more.end());
+  }
   std::vector<MemoryPerPair> s, b, m;
   for (int i = 0; i < g_options.reps; ++i) {
     s.push_back(memory_per_pair<Sanstls>(settings, pairs));
     b.push_back(memory_per_pair<Baseline>(settings, pairs));
     m.push_back(memory_per_pair<MemBio>(settings, pairs));
+    for (const PeerArm& p : peers) p.peer->run(p.scenario);
   }
   auto field = [](const std::vector<MemoryPerPair>& v, double MemoryPerPair::*f) {
     std::vector<double> out;
@@ -283,6 +322,11 @@ void run_memory(bool idle, bool after) {
                                 &MemoryPerPair::buffers_after_transfer}}) {
     if (!line.wanted) continue;
     print_bench(line.name, field(s, line.total), field(b, line.total), kBytes);
+    std::vector<PeerArm> these;
+    for (const PeerArm& p : peers) {
+      if (p.scenario == line.name) these.push_back(p);
+    }
+    print_peers(these, field(s, line.total), kBytes);
     std::string note = std::string(line.name) + ": " + std::to_string(pairs) + " pairs; " +
                        describe("baseline_bio_s_mem", field(m, line.total), 0) +
                        "; of sanstls's bytes per pair, its four MemoryBIO buffers hold " +
@@ -361,21 +405,24 @@ std::string cpu_model() {
 
 struct Scenario {
   std::string name;
-  bool python;
+  bool peers;  // the peers (Python, --peer) are asked to run it too
   std::function<void()> run;
 };
 
 int usage(int code) {
   std::printf(
-      "usage: sanstls-bench [--quick] [--filter NAME] [--reps N] [--target-seconds S]\n"
+      "usage: sanstls-bench [--quick] [--filter NAME[,NAME...]] [--reps N] [--target-seconds S]\n"
       "                     [--python-script PATH] [--no-python] [--wall-clock]\n"
+      "                     [--peer NAME=PROGRAM]...\n"
       "  --quick           every scenario briefly: a smoke test that checks data arrives intact\n"
-      "  --filter NAME     run the scenario NAME (exact), else every scenario containing NAME\n"
+      "  --filter NAME     run the scenario NAME (exact), else every scenario containing NAME;\n"
+      "                    a comma-separated list runs each of its names' scenarios\n"
       "  --reps N          repetitions per implementation (default 7, --quick 3)\n"
       "  --target-seconds  length of one timed repetition (default 0.25)\n"
       "  --python-script   python_bench.py to run (default: the source tree's)\n"
       "  --no-python       skip the Python reference\n"
       "  --wall-clock      time repetitions by the wall clock, not the thread's CPU time\n"
+      "  --peer NAME=PROG  also run the peer program PROG (bench/peers/), printed as NAME=\n"
       "environment: PYTHON3 names the Python interpreter (default: python3 on PATH)\n");
   return code;
 }
@@ -403,6 +450,13 @@ int run(int argc, char** argv) {
       g_options.python = false;
     } else if (arg == "--wall-clock") {
       g_options.wall_clock = true;
+    } else if (arg == "--peer") {
+      std::string peer = value();
+      auto eq = peer.find('=');
+      if (eq == 0 || eq == std::string::npos || eq + 1 == peer.size()) {
+        throw std::invalid_argument("--peer needs NAME=PROGRAM, not " + peer);
+      }
+      g_options.peers.emplace_back(peer.substr(0, eq), peer.substr(eq + 1));
     } else if (arg == "--help" || arg == "-h") {
       return usage(0);
     } else {
@@ -416,28 +470,39 @@ int run(int argc, char** argv) {
       {"handshake_tls13_ecdsa", true, [] { run_handshake("handshake_tls13_ecdsa", KeyType::ec_p256, false); }},
       {"handshake_tls13_rsa2048", true, [] { run_handshake("handshake_tls13_rsa2048", KeyType::rsa2048, false); }},
       {"handshake_tls12_ecdsa", true, [] { run_handshake("handshake_tls12_ecdsa", KeyType::ec_p256, true); }},
-      {"resume_tls13", false, [] { run_resume("resume_tls13", false); }},
-      {"resume_tls12", false, [] { run_resume("resume_tls12", true); }},
-      {"bulk_64", true, [] { run_bulk("bulk_64", 64, false); }},
-      {"bulk_1024", true, [] { run_bulk("bulk_1024", 1024, false); }},
-      {"bulk_16384", true, [] { run_bulk("bulk_16384", 16384, false); }},
-      {"bulk_16384_chacha20", true, [] { run_bulk("bulk_16384_chacha20", 16384, true); }},
+      {"resume_tls13", true, [] { run_resume("resume_tls13", false); }},
+      {"resume_tls12", true, [] { run_resume("resume_tls12", true); }},
+      {"bulk_64", true, [] { run_bulk("bulk_64", 64); }},
+      {"bulk_1024", true, [] { run_bulk("bulk_1024", 1024); }},
+      {"bulk_16384", true, [] { run_bulk("bulk_16384", 16384); }},
+      {"bulk_64_tls12", true, [] { run_bulk("bulk_64_tls12", 64, kTls12Gcm); }},
+      {"bulk_1024_tls12", true, [] { run_bulk("bulk_1024_tls12", 1024, kTls12Gcm); }},
+      {"bulk_16384_tls12", true, [] { run_bulk("bulk_16384_tls12", 16384, kTls12Gcm); }},
+      {"bulk_16384_chacha20", true,
+       [] { run_bulk("bulk_16384_chacha20", 16384, "ECDHE-ECDSA-CHACHA20-POLY1305"); }},
       {"allocs_per_record", false, [] { run_allocs("allocs_per_record"); }},
-      {"mem_idle_handshake", false, nullptr},
-      {"mem_idle_after_1mib", false, nullptr},
+      {"mem_idle_handshake", true, nullptr},
+      {"mem_idle_after_1mib", true, nullptr},
   };
   std::vector<const Scenario*> selected;
-  for (const Scenario& s : scenarios) {
-    if (s.name == g_options.filter) selected = {&s};
-  }
-  if (selected.empty()) {
+  std::stringstream filters(g_options.filter);
+  for (std::string filter; std::getline(filters, filter, ',') || selected.empty();) {
+    std::vector<const Scenario*> matched;
     for (const Scenario& s : scenarios) {
-      if (s.name.find(g_options.filter) != std::string::npos) selected.push_back(&s);
+      if (s.name == filter) matched = {&s};
     }
-  }
-  if (selected.empty()) {
-    std::fprintf(stderr, "no scenario matches '%s'\n", g_options.filter.c_str());
-    return 2;
+    if (matched.empty()) {
+      for (const Scenario& s : scenarios) {
+        if (s.name.find(filter) != std::string::npos) matched.push_back(&s);
+      }
+    }
+    if (matched.empty()) {
+      std::fprintf(stderr, "no scenario matches '%s'\n", filter.c_str());
+      return 2;
+    }
+    for (const Scenario* s : matched) {
+      if (std::find(selected.begin(), selected.end(), s) == selected.end()) selected.push_back(s);
+    }
   }
 
   std::time_t now = std::time(nullptr);
@@ -446,6 +511,7 @@ int run(int argc, char** argv) {
   print_note("sanstls-bench: sanstls " + std::string(sanstls::version()) + ", BoringSSL API " +
              std::to_string(BORINGSSL_API_VERSION) + ", build " + SANSTLS_BENCH_BUILDTYPE +
              ", compiler " + __VERSION__ + (g_options.quick ? ", QUICK" : ""));
+  print_note(std::string("BoringSSL: ") + SANSTLS_BENCH_BORINGSSL);
   print_note(std::string("date ") + date + "; " + std::to_string(std::thread::hardware_concurrency()) +
              " cores (" + cpu_model() + "), load average " + load_average() + "; " +
              std::to_string(g_options.reps) + " reps each");
@@ -457,14 +523,24 @@ int run(int argc, char** argv) {
   const auto started = std::chrono::steady_clock::now();
   bool mem_idle = false;
   bool mem_after = false;
-  bool python_wanted = false;
-  for (const Scenario* s : selected) python_wanted = python_wanted || s->python;
-  if (g_options.python && python_wanted) {
+  bool peers_wanted = false;
+  for (const Scenario* s : selected) peers_wanted = peers_wanted || s->peers;
+  std::vector<std::pair<std::string, std::vector<std::string>>> peers;
+  for (const auto& [name, program] : g_options.peers) peers.push_back({name, {program}});
+  if (g_options.python) {
+    const char* python = std::getenv("PYTHON3");
     std::string script = g_options.python_script.empty()
                              ? std::string(SANSTLS_BENCH_SOURCE_DIR) + "/python_bench.py"
                              : g_options.python_script;
-    g_python.start(script, g_options.reps, g_options.target_seconds, g_options.quick,
-                   g_options.wall_clock);
+    peers.push_back({"python", {python != nullptr && *python != '\0' ? python : "python3", script}});
+  }
+  for (auto& [name, command] : peers) {
+    if (!peers_wanted) break;
+    auto peer = std::make_unique<Peer>(name);
+    if (peer->start(command, g_options.reps, g_options.target_seconds, g_options.quick,
+                    g_options.wall_clock)) {
+      g_peers.push_back(std::move(peer));
+    }
   }
   for (const Scenario* s : selected) {
     if (!hook && (s->name == "allocs_per_record" || s->name.rfind("mem_", 0) == 0)) continue;

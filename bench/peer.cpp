@@ -1,5 +1,5 @@
-// bench/python_peer.cpp: see python_peer.hpp.
-#include "python_peer.hpp"
+// bench/peer.cpp: see peer.hpp.
+#include "peer.hpp"
 
 #include <spawn.h>
 #include <sys/wait.h>
@@ -24,16 +24,6 @@ namespace {
 
 bool executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
 
-std::string on_path(const std::string& name) {
-  if (name.find('/') != std::string::npos) return executable(name) ? name : "";
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path != nullptr ? path : "");
-  for (std::string dir; std::getline(dirs, dir, ':');) {
-    if (!dir.empty() && executable(dir + "/" + name)) return dir + "/" + name;
-  }
-  return "";
-}
-
 void write_file(const std::filesystem::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
@@ -51,17 +41,19 @@ std::string field_value(const std::string& line, const std::string& key) {
 
 }  // namespace
 
-bool PythonPeer::start(const std::string& script, int reps, double target_seconds, bool quick,
-                       bool wall_clock) {
-  const char* env = std::getenv("PYTHON3");
-  std::string python = on_path(env != nullptr && *env != '\0' ? env : "python3");
-  if (python.empty()) {
-    print_note("python: not found");
+bool Peer::start(const std::vector<std::string>& command, int reps, double target_seconds,
+                 bool quick, bool wall_clock) {
+  if (command.empty()) fail_with("no program to run");
+  const std::string program = find_program(command[0]);
+  if (program.empty()) {
+    print_note(name_ + ": not found (no program " + command[0] + ")");
     return false;
   }
-  if (!std::filesystem::exists(script)) {
-    print_note("python: not found (no script " + script + ")");
-    return false;
+  for (std::size_t i = 1; i < command.size(); ++i) {  // a script it runs
+    if (!std::filesystem::exists(command[i])) {
+      print_note(name_ + ": not found (no " + command[i] + ")");
+      return false;
+    }
   }
 
   const char* tmp = std::getenv("TMPDIR");
@@ -79,9 +71,13 @@ bool PythonPeer::start(const std::string& script, int reps, double target_second
     write_file(dir_ / (std::string(key) + "-key.pem"), c.key_pem);
   }
 
-  std::vector<std::string> args = {python, script, "--serve", "--dir", dir_.string(),
-                                   "--reps", std::to_string(reps), "--target-seconds",
-                                   format(target_seconds, 3)};
+  std::vector<std::string> args = command;
+  args[0] = program;
+  for (std::string a : {std::string("--serve"), std::string("--dir"), dir_.string(),
+                        std::string("--reps"), std::to_string(reps),
+                        std::string("--target-seconds"), format(target_seconds, 3)}) {
+    args.push_back(std::move(a));
+  }
   if (quick) args.push_back("--quick");
   if (wall_clock) args.push_back("--wall-clock");
   std::vector<char*> argv;
@@ -98,7 +94,7 @@ bool PythonPeer::start(const std::string& script, int reps, double target_second
   posix_spawn_file_actions_adddup2(&actions, out[1], 2);
   for (int fd : {in[0], in[1], out[0], out[1]}) posix_spawn_file_actions_addclose(&actions, fd);
   std::fflush(stdout);
-  int rc = ::posix_spawn(&pid_, python.c_str(), &actions, nullptr, argv.data(), environ);
+  int rc = ::posix_spawn(&pid_, program.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   ::close(in[0]);
   ::close(out[1]);
@@ -106,7 +102,7 @@ bool PythonPeer::start(const std::string& script, int reps, double target_second
     ::close(in[1]);
     ::close(out[0]);
     pid_ = -1;
-    fail("cannot start " + python + ": " + std::strerror(rc));
+    fail_with("cannot start " + program + ": " + std::strerror(rc));
   }
   to_ = ::fdopen(in[1], "w");
   from_ = ::fdopen(out[0], "r");
@@ -115,15 +111,15 @@ bool PythonPeer::start(const std::string& script, int reps, double target_second
     std::string line = read_line();
     if (line == "READY") break;
     if (line.rfind("# ", 0) == 0) {
-      print_note("python: " + line.substr(2));
+      print_note(name_ + ": " + line.substr(2));
     } else {
-      fail("python_bench.py did not start: " + line);
+      fail_with("did not start: " + line);
     }
   }
   return true;
 }
 
-PythonPeer::~PythonPeer() {
+Peer::~Peer() {
   if (to_ != nullptr) {
     std::fputs("quit\n", to_);
     std::fclose(to_);
@@ -139,49 +135,67 @@ PythonPeer::~PythonPeer() {
   }
 }
 
-std::string PythonPeer::read_line() {
+std::string Peer::read_line() {
   std::string line;
   for (int c; (c = std::fgetc(from_)) != EOF;) {
     if (c == '\n') return line;
     line += static_cast<char>(c);
   }
-  fail("python_bench.py ended unexpectedly" + (line.empty() ? "" : ": " + line));
+  fail_with("ended unexpectedly" + (line.empty() ? "" : ": " + line));
 }
 
-std::string PythonPeer::command(const std::string& line) {
+std::string Peer::command(const std::string& line) {
   if (std::fputs((line + "\n").c_str(), to_) < 0 || std::fflush(to_) != 0) {
-    fail("cannot talk to python_bench.py");
+    fail_with("cannot send " + line);
   }
   for (;;) {
     std::string answer = read_line();
     if (answer.rfind("# ", 0) == 0) {
-      print_note("python: " + answer.substr(2));
+      print_note(name_ + ": " + answer.substr(2));
     } else if (answer.rfind("ERROR", 0) == 0) {
-      fail("python_bench.py: " + answer);
+      fail_with(answer);
     } else {
       return answer;
     }
   }
 }
 
-void PythonPeer::warm(const std::string& scenario) {
+void Peer::fail_with(const std::string& what) const { fail(name_ + " peer: " + what); }
+
+bool Peer::warm(const std::string& scenario) {
   std::string answer = command("warm " + scenario);
-  if (answer != "OK") fail("python_bench.py: warm " + scenario + ": " + answer);
+  if (answer.rfind("UNSUPPORTED", 0) == 0) {
+    print_note(name_ + ": " + scenario + ": not run: " +
+               (answer.size() > 12 ? answer.substr(12) : "unsupported"));
+    return false;
+  }
+  if (answer != "OK") fail_with("warm " + scenario + ": " + answer);
+  return true;
 }
 
-double PythonPeer::run(const std::string& scenario) {
+double Peer::run(const std::string& scenario) {
   std::string answer = command("run " + scenario);
-  if (answer.rfind("REP ", 0) != 0) fail("python_bench.py: run " + scenario + ": " + answer);
+  if (answer.rfind("REP ", 0) != 0) fail_with("run " + scenario + ": " + answer);
   return std::strtod(answer.c_str() + 4, nullptr);
 }
 
-PythonPeer::Summary PythonPeer::report(const std::string& scenario) {
+Peer::Summary Peer::report(const std::string& scenario) {
   std::string answer = command("report " + scenario);
-  if (answer.rfind("PYBENCH ", 0) != 0 || field_value(answer, "scenario") != scenario) {
-    fail("python_bench.py: report " + scenario + ": " + answer);
+  if (answer.rfind("PEER ", 0) != 0 || field_value(answer, "scenario") != scenario) {
+    fail_with("report " + scenario + ": " + answer);
   }
   return Summary{std::strtod(field_value(answer, "median").c_str(), nullptr),
                  field_value(answer, "unit")};
+}
+
+std::string find_program(const std::string& name) {
+  if (name.find('/') != std::string::npos) return executable(name) ? name : "";
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path != nullptr ? path : "");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    if (!dir.empty() && executable(dir + "/" + name)) return dir + "/" + name;
+  }
+  return "";
 }
 
 }  // namespace bench
