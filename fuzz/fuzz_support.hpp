@@ -26,7 +26,7 @@
 
 #include "certs/test_keys.hpp"
 
-// Only in a BoringSSL built in fuzzer mode (fuzz/deep/build-boringssl);
+// Only in a BoringSSL built in fuzzer mode (tools/build-boringssl fuzz);
 // fuzz/meson.build defines the macro when it links one.
 #if defined(BORINGSSL_UNSAFE_FUZZER_MODE)
 #include <thread>
