@@ -1,14 +1,13 @@
 //! rustls-peer: the rustls peer of sanstls-bench.
 //!
-//! Build (offline, Debian's toolchain and crates; cwd must be this folder so
-//! that cargo finds .cargo/config.toml):
+//! bench/peers/run builds it (offline, with Debian's toolchain and crates)
+//! and runs it from sanstls-bench; by hand, from this folder (cargo finds
+//! .cargo/config.toml only here):
 //!
-//!     cd bench/peers/rustls && RUSTC=/usr/bin/rustc /usr/bin/cargo build --release \
-//!         --offline --target-dir /work/main/build-peers/rustls
-//!
-//! which makes /work/main/build-peers/rustls/release/rustls-peer. Run:
-//!
-//!     rustls-peer --serve --dir DIR --reps N --target-seconds S [--quick] [--wall-clock]
+//!     RUSTC=/usr/bin/rustc /usr/bin/cargo build --release --offline \
+//!         --target-dir ../../../build-peers/rustls
+//!     ../../../build-peers/rustls/release/rustls-peer --serve --dir DIR --reps N \
+//!         --target-seconds S [--quick] [--wall-clock]
 //!
 //! It speaks the line protocol sanstls-bench drives its peers with, on
 //! stdin/stdout (notes, READY, then warm/run/report/quit), and runs the
