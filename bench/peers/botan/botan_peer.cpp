@@ -3,8 +3,7 @@
 // It runs the in-memory TLS workloads of sanstls-bench with Botan's
 // TLS::Client and TLS::Server in one thread, bytes moved by hand between
 // them, and answers the line protocol of bench/peers (warm / run / report /
-// quit; see bench/README.md). Without --serve it runs every scenario
-// --reps times in a row, for trying it by hand.
+// quit; see bench/README.md).
 //
 // Botan 2.19 speaks TLS 1.2 at most: the TLS 1.3 scenarios are UNSUPPORTED,
 // and the memory scenarios (TLS 1.3 in the C++ bench) run over TLS 1.2,
@@ -55,11 +54,9 @@ constexpr std::size_t kMiB = std::size_t{1} << 20;
 
 struct Options {
   std::string dir;
-  int reps = 0;  // 0: 7, or 3 with --quick
   double target_seconds = 0.25;
   bool quick = false;
   bool wall_clock = false;
-  bool serve = false;
 };
 
 Options g_options;
@@ -219,7 +216,7 @@ class Side final : public TLS::Callbacks {
   int client_kex_msgs = 0;    // sent or received
   int new_ticket_msgs = 0;    // sent or received
   std::string group;  // the name Botan gave the key exchange group
-  std::optional<TLS::Session> session;  // kept only when keep_session is set
+  std::unique_ptr<TLS::Session> session;  // kept only when keep_session is set
   bool keep_session = false;
   bool master_matched = false;
   std::string alert;
@@ -249,7 +246,7 @@ class Side final : public TLS::Callbacks {
 
   bool tls_session_established(const TLS::Session& s) override {
     if (expect_master_ != nullptr) master_matched = s.master_secret() == *expect_master_;
-    if (keep_session) session = s;
+    if (keep_session) session = std::make_unique<TLS::Session>(s);
     return cache_sessions_;
   }
 
@@ -328,6 +325,14 @@ class Pair {
     }
   }
 
+  // release_transport frees what the in-memory transport still holds (the
+  // outboxes are empty but keep their capacity): an application writing
+  // to a socket would hold nothing there, so it is not the pair's memory.
+  void release_transport() {
+    std::vector<std::uint8_t>().swap(client_side.outbox);
+    std::vector<std::uint8_t>().swap(server_side.outbox);
+  }
+
   void check_alerts() const {
     if (!client_side.alert.empty()) throw std::runtime_error("client got alert " + client_side.alert);
     if (!server_side.alert.empty()) throw std::runtime_error("server got alert " + server_side.alert);
@@ -357,19 +362,6 @@ std::string describe(const Side& side) {
   return side.session->version().to_string() + " " + side.session->ciphersuite().to_string();
 }
 
-// connection_note says what the client and the server negotiated, and
-// checks that they agree.
-std::string connection_note(Pair& pair) {
-  const std::string client = describe(pair.client_side);
-  if (describe(pair.server_side) != client) {
-    throw std::runtime_error("the sides disagree: client " + client + ", server " +
-                             describe(pair.server_side));
-  }
-  if (pair.client_side.group.empty()) throw std::runtime_error("the client decoded no key exchange group");
-  return client + " " + pair.client_side.group +
-         " (both sides; group as the client decoded the server's key exchange)";
-}
-
 // refusal runs a full handshake that must fail and returns its error.
 std::string refusal(Config& cfg, Botan::Credentials_Manager& creds, const std::string& host,
                     const std::string& what) {
@@ -391,11 +383,29 @@ std::string verification_note(Config& cfg) {
          wrong_name + ")";
 }
 
+// check_full also proves the message counters of check_resumed work.
 void check_full(const Pair& pair) {
   if (pair.client_side.certificate_msgs != 1 || pair.server_side.certificate_msgs != 1 ||
       pair.server_side.client_kex_msgs != 1) {
     throw std::runtime_error("the handshake-message counters missed a full handshake's messages");
   }
+}
+
+// full_handshake_note runs one untimed full handshake and says what both
+// sides negotiated.
+std::string full_handshake_note(Config& cfg) {
+  TLS::Session_Manager_Noop no_sessions;
+  Pair pair(cfg, cfg.client_creds, no_sessions);
+  pair.client_side.keep_session = pair.server_side.keep_session = true;
+  pair.handshake();
+  pair.settle();
+  check_full(pair);
+  const std::string client = describe(pair.client_side);
+  const std::string server = describe(pair.server_side);
+  if (server != client) throw std::runtime_error("the sides disagree: client " + client + ", server " + server);
+  if (pair.client_side.group.empty()) throw std::runtime_error("the client decoded no key exchange group");
+  return client + " " + pair.client_side.group +
+         " (both sides; group as the client decoded the server's key exchange)";
 }
 
 // Botan 2.19 keeps its resumption flag (Handshake_State::is_a_resumption)
@@ -417,56 +427,53 @@ void check_resumed(const Pair& pair) {
 // ---------------------------------------------------------------------------
 // Scenarios.
 
-enum class Kind { handshake, resume, bulk, memory };
+enum class Kind { tls13, handshake, resume, bulk, memory };
+
+struct Spec {
+  const char* name;
+  Kind kind;
+  std::size_t write_size;  // bulk; memory: nonzero for mem_idle_after_1mib
+  const char* cipher;
+};
+
+constexpr const char* kAes = "AES-128/GCM";
+constexpr Spec kSpecs[] = {
+    {"handshake_tls13_ecdsa", Kind::tls13, 0, kAes},
+    {"handshake_tls13_rsa2048", Kind::tls13, 0, kAes},
+    {"resume_tls13", Kind::tls13, 0, kAes},
+    {"bulk_64", Kind::tls13, 64, kAes},
+    {"bulk_1024", Kind::tls13, 1024, kAes},
+    {"bulk_16384", Kind::tls13, 16384, kAes},
+    {"handshake_tls12_ecdsa", Kind::handshake, 0, kAes},
+    {"resume_tls12", Kind::resume, 0, kAes},
+    {"bulk_64_tls12", Kind::bulk, 64, kAes},
+    {"bulk_1024_tls12", Kind::bulk, 1024, kAes},
+    {"bulk_16384_tls12", Kind::bulk, 16384, kAes},
+    {"bulk_16384_chacha20", Kind::bulk, 16384, "ChaCha20Poly1305"},
+    {"mem_idle_handshake", Kind::memory, 0, kAes},
+    {"mem_idle_after_1mib", Kind::memory, 16384, kAes},
+};
+
+const Spec* find_spec(const std::string& name) {
+  for (const Spec& spec : kSpecs) {
+    if (name == spec.name) return &spec;
+  }
+  return nullptr;
+}
 
 struct Scenario {
+  explicit Scenario(const Spec& spec_in) : spec(spec_in), name(spec.name) {}
+  const Spec& spec;
   std::string name;
-  Kind kind;
-  std::string unit;
-  std::size_t write_size = 0;  // bulk
-  std::string cipher = "AES-128/GCM";
-  bool after_1mib = false;  // memory
   std::unique_ptr<Config> config;
   std::uint64_t count = 0;  // handshakes, bytes or pairs per rep
   std::vector<double> values;
+
+  const char* unit() const {
+    if (spec.kind == Kind::bulk) return "MB/s";
+    return spec.kind == Kind::memory ? "bytes" : "handshakes/s";
+  }
 };
-
-std::optional<Scenario> find_scenario(const std::string& name) {
-  const auto make = [&](Kind kind, const char* unit) {
-    Scenario s;
-    s.name = name;
-    s.kind = kind;
-    s.unit = unit;
-    return s;
-  };
-  if (name == "handshake_tls12_ecdsa") return make(Kind::handshake, "handshakes/s");
-  if (name == "resume_tls12") return make(Kind::resume, "handshakes/s");
-  for (std::size_t size : {64, 1024, 16384}) {
-    if (name == "bulk_" + std::to_string(size) + "_tls12") {
-      Scenario s = make(Kind::bulk, "MB/s");
-      s.write_size = size;
-      return s;
-    }
-  }
-  if (name == "bulk_16384_chacha20") {
-    Scenario s = make(Kind::bulk, "MB/s");
-    s.write_size = 16384;
-    s.cipher = "ChaCha20Poly1305";
-    return s;
-  }
-  if (name == "mem_idle_handshake" || name == "mem_idle_after_1mib") {
-    Scenario s = make(Kind::memory, "bytes");
-    s.after_1mib = name == "mem_idle_after_1mib";
-    return s;
-  }
-  return std::nullopt;
-}
-
-bool is_tls13_scenario(const std::string& name) {
-  static const char* const names[] = {"handshake_tls13_ecdsa", "handshake_tls13_rsa2048", "resume_tls13",
-                                      "bulk_64", "bulk_1024", "bulk_16384"};
-  return std::find(std::begin(names), std::end(names), name) != std::end(names);
-}
 
 void note(const Scenario& s, const std::string& text) { say("# " + s.name + ": " + text); }
 
@@ -492,15 +499,9 @@ std::uint64_t handshake_count(Config& cfg, bool resume) {
 }
 
 void warm_handshake(Scenario& s, Botan::RandomNumberGenerator& rng) {
-  s.config = std::make_unique<Config>(rng, s.cipher, false);
+  s.config = std::make_unique<Config>(rng, s.spec.cipher, false);
   Config& cfg = *s.config;
-  {
-    Pair pair(cfg);
-    pair.client_side.keep_session = pair.server_side.keep_session = true;
-    pair.handshake();
-    check_full(pair);
-    note(s, connection_note(pair));
-  }
+  note(s, full_handshake_note(cfg));
   note(s, verification_note(cfg));
   note(s, "no resumption (Session_Manager_Noop on both sides, no ticket key); the client verifies the "
           "chain with Botan's default tls_verify_cert_chain, which also checks the CA's self-signature "
@@ -510,7 +511,7 @@ void warm_handshake(Scenario& s, Botan::RandomNumberGenerator& rng) {
 }
 
 void warm_resume(Scenario& s, Botan::RandomNumberGenerator& rng) {
-  s.config = std::make_unique<Config>(rng, s.cipher, true);
+  s.config = std::make_unique<Config>(rng, s.spec.cipher, true);
   Config& cfg = *s.config;
   std::string group;
   {
@@ -554,7 +555,7 @@ double bulk_mb_per_second(Scenario& s, std::uint64_t total, bool verify) {
   pair.settle();
   pair.server_side.verify = verify;
   const double start = now_seconds();
-  pair.stream(s.write_size, total);
+  pair.stream(s.spec.write_size, total);
   const double seconds = now_seconds() - start;
   pair.check_alerts();
   if (pair.server_side.received != total || pair.server_side.corrupt) {
@@ -566,23 +567,18 @@ double bulk_mb_per_second(Scenario& s, std::uint64_t total, bool verify) {
 }
 
 void warm_bulk(Scenario& s, Botan::RandomNumberGenerator& rng) {
-  s.config = std::make_unique<Config>(rng, s.cipher, false);
-  {
-    Pair pair(*s.config);
-    pair.client_side.keep_session = pair.server_side.keep_session = true;
-    pair.handshake();
-    note(s, connection_note(pair));
-  }
-  const std::uint64_t warm = kMiB / s.write_size * s.write_size;
+  s.config = std::make_unique<Config>(rng, s.spec.cipher, false);
+  note(s, full_handshake_note(*s.config));
+  const std::uint64_t warm = kMiB / s.spec.write_size * s.spec.write_size;
   const double rate = bulk_mb_per_second(s, warm, true);
   note(s, std::to_string(warm) + " bytes intact");
   if (g_options.quick) {
     s.count = warm;
   } else {
     const auto sized = static_cast<std::uint64_t>(rate * 1e6 * g_options.target_seconds);
-    s.count = std::max<std::uint64_t>(32 * kMiB, sized) / s.write_size * s.write_size;
+    s.count = std::max<std::uint64_t>(32 * kMiB, sized) / s.spec.write_size * s.spec.write_size;
   }
-  note(s, std::to_string(s.count) + " bytes per rep in writes of " + std::to_string(s.write_size) +
+  note(s, std::to_string(s.count) + " bytes per rep in writes of " + std::to_string(s.spec.write_size) +
               (g_options.quick ? ", every byte compared" : ""));
 }
 
@@ -608,6 +604,7 @@ std::unique_ptr<Memory_Pair> settled_pair(Config& cfg, bool after_1mib, bool ver
       throw std::runtime_error("the 1 MiB did not arrive intact");
     }
   }
+  p->pair.release_transport();
   return p;
 }
 
@@ -618,11 +615,11 @@ struct Memory_Result {
 
 Memory_Result live_bytes_per_pair(Scenario& s, bool verify) {
   Config& cfg = *s.config;
-  settled_pair(cfg, s.after_1mib, verify);  // the throw-away pair
+  settled_pair(cfg, (s.spec.write_size != 0), verify);  // the throw-away pair
   std::vector<std::unique_ptr<Memory_Pair>> pairs;
   pairs.reserve(s.count);
   const std::int64_t before = bench::heap::live_bytes();
-  for (std::uint64_t i = 0; i < s.count; ++i) pairs.push_back(settled_pair(cfg, s.after_1mib, verify));
+  for (std::uint64_t i = 0; i < s.count; ++i) pairs.push_back(settled_pair(cfg, (s.spec.write_size != 0), verify));
   const std::int64_t after = bench::heap::live_bytes();
   for (auto& p : pairs) p->sessions.remove_all();
   const std::int64_t without_cache = bench::heap::live_bytes();
@@ -631,111 +628,98 @@ Memory_Result live_bytes_per_pair(Scenario& s, bool verify) {
 }
 
 void warm_memory(Scenario& s, Botan::RandomNumberGenerator& rng) {
-  s.config = std::make_unique<Config>(rng, s.cipher, true);
+  s.config = std::make_unique<Config>(rng, s.spec.cipher, true);
   s.count = g_options.quick ? 10 : 50;
-  {
-    Memory_Pair p(*s.config);
-    p.pair.client_side.keep_session = p.pair.server_side.keep_session = true;
-    p.pair.handshake();
-    check_full(p.pair);
-    note(s, connection_note(p.pair) + ", tickets on");
-  }
+  note(s, full_handshake_note(*s.config) + ", tickets on");
   const Memory_Result r = live_bytes_per_pair(s, true);
   note(s, "TLS 1.2, not the TLS 1.3 of the other implementations (Botan 2 has none); " +
               std::to_string(s.count) + " pairs, each client with its own Session_Manager_In_Memory " +
               "holding its ticket (" + format("%.0f", r.cache_per_pair) + " bytes of the " +
-              format("%.0f", r.per_pair) + " per pair)" + (s.after_1mib ? "; every byte compared" : ""));
+              format("%.0f", r.per_pair) + " per pair)" + ((s.spec.write_size != 0) ? "; the warm-up compared every byte (so does every run with --quick)" : ""));
   note(s, "live heap counted by bench/malloc_hook.cpp linked into this program (malloc_usable_size of "
-          "every block, libbotan-2 and libstdc++ included; Botan's mlock pool is off)");
+          "every block, libbotan-2 and libstdc++ included; Botan's mlock pool is off); the in-memory "
+          "transport's drained buffers are released before the snapshot");
 }
 
 // ---------------------------------------------------------------------------
 // The command loop.
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+std::map<std::string, Scenario> g_scenarios;
+
+Scenario& warmed(const std::string& name) {
+  auto it = g_scenarios.find(name);
+  if (it == g_scenarios.end()) throw std::runtime_error("scenario not warmed");
+  return it->second;
 }
 
-class Peer {
- public:
-  explicit Peer(Botan::RandomNumberGenerator& rng) : rng_(rng) {}
-
-  // handle answers one command line; false means quit.
-  bool handle(const std::string& line) {
-    std::istringstream words(line);
-    std::string command, name, extra;
-    words >> command >> name >> extra;
-    if (command.empty()) return true;
-    if (command == "quit") return false;
-    if (name.empty() || !extra.empty()) throw std::runtime_error("expected: COMMAND SCENARIO");
-    if (command == "warm") {
-      warm(name);
-    } else if (command == "run") {
-      say(format("REP %.3f", run(scenario(name))));
-    } else if (command == "report") {
-      report(scenario(name));
-    } else {
-      throw std::runtime_error("unknown command");
-    }
-    return true;
+void warm(const std::string& name, Botan::RandomNumberGenerator& rng) {
+  const Spec* spec = find_spec(name);
+  if (spec == nullptr) throw std::runtime_error("unknown scenario");
+  if (spec->kind == Kind::tls13) {
+    say("UNSUPPORTED Botan 2 has no TLS 1.3");
+    return;
   }
-
- private:
-  void warm(const std::string& name) {
-    if (is_tls13_scenario(name)) {
-      say("UNSUPPORTED Botan 2 has no TLS 1.3");
-      return;
-    }
-    std::optional<Scenario> found = find_scenario(name);
-    if (!found) throw std::runtime_error("unknown scenario");
-    if (found->kind == Kind::memory && !bench::heap::available()) {
-      say("UNSUPPORTED built without the malloc hook (sanitizer build)");
-      return;
-    }
-    scenarios_.erase(name);
-    Scenario& s = scenarios_.emplace(name, std::move(*found)).first->second;
-    switch (s.kind) {
-      case Kind::handshake: warm_handshake(s, rng_); break;
-      case Kind::resume: warm_resume(s, rng_); break;
-      case Kind::bulk: warm_bulk(s, rng_); break;
-      case Kind::memory: warm_memory(s, rng_); break;
-    }
-    say("OK");
+  if (spec->kind == Kind::memory && !bench::heap::available()) {
+    say("UNSUPPORTED built without the malloc hook (sanitizer build)");
+    return;
   }
-
-  Scenario& scenario(const std::string& name) {
-    auto it = scenarios_.find(name);
-    if (it == scenarios_.end()) throw std::runtime_error("scenario not warmed");
-    return it->second;
+  g_scenarios.erase(name);
+  Scenario& s = g_scenarios.emplace(name, *spec).first->second;
+  switch (spec->kind) {
+    case Kind::tls13: break;
+    case Kind::handshake: warm_handshake(s, rng); break;
+    case Kind::resume: warm_resume(s, rng); break;
+    case Kind::bulk: warm_bulk(s, rng); break;
+    case Kind::memory: warm_memory(s, rng); break;
   }
+  say("OK");
+}
 
-  static double run(Scenario& s) {
-    double value = 0;
-    switch (s.kind) {
-      case Kind::handshake: value = handshakes_per_second(*s.config, false, s.count); break;
-      case Kind::resume: value = handshakes_per_second(*s.config, true, s.count); break;
-      case Kind::bulk: value = bulk_mb_per_second(s, s.count, g_options.quick); break;
-      case Kind::memory: value = live_bytes_per_pair(s, g_options.quick).per_pair; break;
-    }
-    s.values.push_back(value);
-    return value;
+double run(Scenario& s) {
+  double value = 0;
+  switch (s.spec.kind) {
+    case Kind::tls13: break;
+    case Kind::handshake: value = handshakes_per_second(*s.config, false, s.count); break;
+    case Kind::resume: value = handshakes_per_second(*s.config, true, s.count); break;
+    case Kind::bulk: value = bulk_mb_per_second(s, s.count, g_options.quick); break;
+    case Kind::memory: value = live_bytes_per_pair(s, g_options.quick).per_pair; break;
   }
+  s.values.push_back(value);
+  return value;
+}
 
-  static void report(const Scenario& s) {
-    if (s.values.empty()) throw std::runtime_error("no repetitions run");
-    const auto [lo, hi] = std::minmax_element(s.values.begin(), s.values.end());
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "PEER scenario=%s median=%.3f unit=%s min=%.3f max=%.3f count=%llu",
-                  s.name.c_str(), median(s.values), s.unit.c_str(), *lo, *hi,
-                  static_cast<unsigned long long>(s.count));
-    say(buf);
+void report(const Scenario& s) {
+  if (s.values.empty()) throw std::runtime_error("no repetitions run");
+  std::vector<double> v = s.values;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  const double median = n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "PEER scenario=%s median=%.3f unit=%s min=%.3f max=%.3f count=%llu",
+                s.name.c_str(), median, s.unit(), v.front(), v.back(),
+                static_cast<unsigned long long>(s.count));
+  say(buf);
+}
+
+// handle answers one command line; false means quit.
+bool handle(const std::string& line, Botan::RandomNumberGenerator& rng) {
+  std::istringstream words(line);
+  std::string command, name, extra;
+  words >> command >> name >> extra;
+  if (command.empty()) return true;
+  if (command == "quit") return false;
+  if (name.empty() || !extra.empty()) throw std::runtime_error("expected: COMMAND SCENARIO");
+  if (command == "warm") {
+    warm(name, rng);
+  } else if (command == "run") {
+    say(format("REP %.3f", run(warmed(name))));
+  } else if (command == "report") {
+    report(warmed(name));
+  } else {
+    throw std::runtime_error("unknown command");
   }
-
-  Botan::RandomNumberGenerator& rng_;
-  std::map<std::string, Scenario> scenarios_;
-};
+  return true;
+}
 
 Options parse_options(int argc, char** argv) {
   Options o;
@@ -745,24 +729,15 @@ Options parse_options(int argc, char** argv) {
       if (i + 1 >= argc) throw std::runtime_error(arg + " needs a value");
       return argv[++i];
     };
-    if (arg == "--serve") {
-      o.serve = true;
-    } else if (arg == "--quick") {
-      o.quick = true;
-    } else if (arg == "--wall-clock") {
-      o.wall_clock = true;
-    } else if (arg == "--dir") {
-      o.dir = value();
-    } else if (arg == "--reps") {
-      o.reps = std::stoi(value());
-    } else if (arg == "--target-seconds") {
-      o.target_seconds = std::stod(value());
-    } else {
-      throw std::runtime_error("unknown argument " + arg);
-    }
+    if (arg == "--serve") continue;  // the only mode
+    else if (arg == "--quick") o.quick = true;
+    else if (arg == "--wall-clock") o.wall_clock = true;
+    else if (arg == "--dir") o.dir = value();
+    else if (arg == "--reps") value();  // the driver counts the runs
+    else if (arg == "--target-seconds") o.target_seconds = std::stod(value());
+    else throw std::runtime_error("unknown argument " + arg);
   }
   if (o.dir.empty()) throw std::runtime_error("--dir is required");
-  if (o.reps <= 0) o.reps = o.quick ? 3 : 7;
   return o;
 }
 
@@ -815,23 +790,11 @@ int main(int argc, char** argv) {
     }
 
     Botan::AutoSeeded_RNG rng;
-    Peer peer(rng);
-    if (!g_options.serve) {
-      for (const char* name : {"handshake_tls12_ecdsa", "resume_tls12", "bulk_64_tls12", "bulk_1024_tls12",
-                               "bulk_16384_tls12", "bulk_16384_chacha20", "mem_idle_handshake",
-                               "mem_idle_after_1mib"}) {
-        current = std::string("warm ") + name;
-        peer.handle(current);
-        for (int i = 0; i < g_options.reps; ++i) peer.handle(current = std::string("run ") + name);
-        peer.handle(current = std::string("report ") + name);
-      }
-      return 0;
-    }
     say("READY");
     std::string line;
     while (std::getline(std::cin, line)) {
       current = line;
-      if (!peer.handle(line)) return 0;
+      if (!handle(line, rng)) break;
     }
     return 0;
   } catch (const std::exception& e) {
