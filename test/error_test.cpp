@@ -5,6 +5,7 @@
 #include <catch.hpp>
 
 #include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <cctype>
 #include <memory>
@@ -382,5 +383,56 @@ TEST_CASE("a failed call leaves BoringSSL's per-thread error queue empty", "[err
   REQUIRE(c.fail().status == Status::error);
   CHECK(ERR_peek_error() == 0);
   REQUIRE(c.client.do_handshake().status == Status::error);
+  CHECK(ERR_peek_error() == 0);
+}
+
+TEST_CASE("reads and writes keep BoringSSL's error queue to themselves", "[error][connection]") {
+  // read_into and write run without ErrorGuard (the record path): BoringSSL
+  // empties the queue when SSL_read and SSL_write start, and a failure's
+  // entries become its Result. Both halves of that are checked here.
+  test::Pair p = test::make_pair(test::client_context(), test::server_context());
+  sanstls::testing::Pipe pipe(p.client, p.server);
+  REQUIRE(pipe.handshake());
+
+  // Errors someone else left on this thread do not turn into ours.
+  OPENSSL_PUT_ERROR(SSL, SSL_R_BAD_ALERT);
+  Result sent = pipe.send(sanstls::testing::Side::client, "ping");
+  CHECK(sent.status == Status::done);
+  CHECK(sent.error == nullptr);
+  CHECK(pipe.take_received(sanstls::testing::Side::server) == "ping");
+  // Half a record makes SSL_read itself answer want_read, which SSL_get_error
+  // would turn into an SSL error if the stale entry were still queued.
+  REQUIRE(p.client.write(std::as_bytes(std::span(std::string_view("pong")))).status ==
+          Status::done);
+  sanstls::MemoryBIO out = p.client.outgoing();
+  std::string record(out.pending(), '\0');
+  REQUIRE(out.read_into(std::as_writable_bytes(std::span(record))) == record.size());
+  sanstls::MemoryBIO server_in = p.server.incoming();
+  server_in.write(std::string_view(record).substr(0, 8));
+  OPENSSL_PUT_ERROR(SSL, SSL_R_BAD_ALERT);
+  Result half = p.server.read(16);
+  CHECK(half.status == Status::want_read);
+  CHECK(half.error == nullptr);
+  server_in.write(std::string_view(record).substr(8));
+  sanstls::ReadResult whole = p.server.read(16);
+  CHECK(whole.status == Status::done);
+  CHECK(whole.data == "pong");
+
+  // A record that fails to decrypt is this object's error, and leaves
+  // nothing behind in the queue.
+  ERR_clear_error();
+  REQUIRE(p.client.write(std::as_bytes(std::span(std::string_view("pong")))).status ==
+          Status::done);
+  record.assign(out.pending(), '\0');
+  REQUIRE(out.read_into(std::as_writable_bytes(std::span(record))) == record.size());
+  record.back() = static_cast<char>(record.back() ^ 1);  // the tag
+  server_in.write(std::string_view(record));
+  Result bad = p.server.read(16);
+  REQUIRE(bad.status == Status::error);
+  CHECK(bad.error->reason == "DECRYPTION_FAILED_OR_BAD_RECORD_MAC");
+  CHECK(ERR_peek_error() == 0);
+  // Its next write reports the same, sticky error, and the queue stays empty.
+  Result after = p.server.write(std::as_bytes(std::span(std::string_view("x"))));
+  CHECK(after.error == bad.error);
   CHECK(ERR_peek_error() == 0);
 }
