@@ -138,6 +138,22 @@ double allocations_per_record(typename Impl::Env& env, int n, int warmup) {
   return static_cast<double>(count) / n;
 }
 
+// allocations_per_handshake counts heap allocations (both sides, from
+// creating the two connections to dropping them) over |n| full handshakes.
+template <class Impl>
+double allocations_per_handshake(typename Impl::Env& env, int n) {
+  std::uint64_t count = 0;
+  {
+    heap::Counter counter;
+    for (int i = 0; i < n; ++i) {
+      typename Impl::Pair pair(env);
+      pair.handshake();
+    }
+    count = counter.count();
+  }
+  return static_cast<double>(count) / n;
+}
+
 // MemoryPerPair is the heap held per established client + server pair.
 struct MemoryPerPair {
   double after_handshake = 0;  // bytes per pair, handshake done, tickets read

@@ -35,6 +35,7 @@ struct Unit {
 inline constexpr Unit kHandshakes{"handshakes/s", 1};
 inline constexpr Unit kMegabytes{"MB/s", 1};
 inline constexpr Unit kAllocations{"allocs/record", 3};
+inline constexpr Unit kAllocationsPerHandshake{"allocs/handshake", 1};
 inline constexpr Unit kBytes{"bytes", 0};
 
 inline std::string format(double v, int decimals) {

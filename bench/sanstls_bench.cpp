@@ -1,6 +1,10 @@
 // bench/sanstls_bench.cpp: sanstls against raw BoringSSL (and Python's ssl)
 // in one run. See README.md for the method; `sanstls-bench --help` for use.
 #include <openssl/aead.h>
+#include <openssl/curve25519.h>
+#include <openssl/ec_key.h>
+#include <openssl/ecdsa.h>
+#include <openssl/nid.h>
 #include <openssl/ssl.h>
 
 #include <algorithm>
@@ -289,6 +293,22 @@ void run_allocs(const std::string& name) {
              describe("bio_s_mem", summarize(runs.mem), 3));
 }
 
+void run_allocs_per_handshake(const std::string& name) {
+  Settings settings = handshake_settings(KeyType::ec_p256, false);
+  Sanstls::Env s_env(settings);
+  Baseline::Env b_env(settings);
+  const int n = g_options.quick ? 5 : 50;
+  handshakes_per_second<Sanstls>(s_env, 2);  // first use: lazily made state
+  handshakes_per_second<Baseline>(b_env, 2);
+  Runs runs = alternate({.sanstls = [&] { return allocations_per_handshake<Sanstls>(s_env, n); },
+                         .baseline = [&] { return allocations_per_handshake<Baseline>(b_env, n); }});
+  Summary s = summarize(runs.sanstls);
+  Summary b = summarize(runs.baseline);
+  print_bench(name, s, b, kAllocationsPerHandshake);
+  print_note(name + ": TLS 1.3, ECDSA P-256, no resumption; client and server from creation to "
+             "drop; " + std::to_string(n) + " handshakes per rep; " + describe("baseline", b, 1));
+}
+
 void run_memory(bool idle, bool after) {
   Settings settings;  // sanstls's defaults: TLS 1.3, tickets on
   const int pairs = g_options.quick ? 10 : 50;
@@ -383,6 +403,45 @@ bool check_malloc_hook() {
              std::to_string(held) + " bytes (" + std::to_string(leaked) +
              " left after SSL_CTX_free); libssl/libcrypto allocations are seen");
   return true;
+}
+
+// crypto_note prints what the handshake's public-key primitives cost on
+// the BoringSSL this program runs on, timed like the scenarios: a
+// comparison of engines is first a comparison of their builds' crypto.
+void crypto_note() {
+  bssl::UniquePtr<EC_KEY> key(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
+  if (!key || !EC_KEY_generate_key(key.get())) fail("P-256 key generation failed");
+  uint8_t digest[32] = {1, 2, 3};
+  uint8_t sig[80];  // ECDSA_size of a P-256 key is 72
+  unsigned sig_len = 0;
+  uint8_t x_priv[32], x_pub[32], x_peer[32], x_shared[32];
+  X25519_keypair(x_pub, x_priv);
+  X25519_keypair(x_peer, x_priv);
+  // rate runs |op| in batches for about 0.1 s and returns operations/s.
+  auto rate = [](auto op) {
+    Timer timer;
+    int n = 0;
+    while (timer.seconds() < 0.1) {
+      for (int i = 0; i < 16; ++i) op();
+      n += 16;
+    }
+    return n / timer.seconds();
+  };
+  double sign = rate([&] {
+    if (!ECDSA_sign(0, digest, sizeof digest, sig, &sig_len, key.get())) fail("ECDSA_sign failed");
+  });
+  double verify = rate([&] {
+    if (ECDSA_verify(0, digest, sizeof digest, sig, sig_len, key.get()) != 1) {
+      fail("ECDSA_verify failed");
+    }
+  });
+  double keygen = rate([&] { X25519_keypair(x_pub, x_priv); });
+  double shared = rate([&] {
+    if (!X25519(x_shared, x_priv, x_peer)) fail("X25519 failed");
+  });
+  print_note("crypto on this BoringSSL (operations/s): ECDSA P-256 sign " + format(sign, 0) +
+             ", verify " + format(verify, 0) + "; X25519 key generation " + format(keygen, 0) +
+             ", shared secret " + format(shared, 0));
 }
 
 std::string load_average() {
@@ -481,6 +540,7 @@ int run(int argc, char** argv) {
       {"bulk_16384_chacha20", true,
        [] { run_bulk("bulk_16384_chacha20", 16384, "ECDHE-ECDSA-CHACHA20-POLY1305"); }},
       {"allocs_per_record", false, [] { run_allocs("allocs_per_record"); }},
+      {"allocs_per_handshake", false, [] { run_allocs_per_handshake("allocs_per_handshake"); }},
       {"mem_idle_handshake", true, nullptr},
       {"mem_idle_after_1mib", true, nullptr},
   };
@@ -520,6 +580,7 @@ int run(int argc, char** argv) {
   Timer::use_wall_clock(g_options.wall_clock);
   print_note(std::string("timed by ") +
              (g_options.wall_clock ? "the wall clock" : "the thread's CPU time"));
+  if (!g_options.quick) crypto_note();
   const auto started = std::chrono::steady_clock::now();
   bool mem_idle = false;
   bool mem_after = false;
@@ -543,7 +604,7 @@ int run(int argc, char** argv) {
     }
   }
   for (const Scenario* s : selected) {
-    if (!hook && (s->name == "allocs_per_record" || s->name.rfind("mem_", 0) == 0)) continue;
+    if (!hook && (s->name.rfind("allocs_", 0) == 0 || s->name.rfind("mem_", 0) == 0)) continue;
     if (s->run) {
       s->run();
     } else if (s->name == "mem_idle_handshake") {
