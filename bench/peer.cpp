@@ -63,13 +63,7 @@ bool Peer::start(const std::vector<std::string>& command, int reps, double targe
   name.push_back('\0');
   if (::mkdtemp(name.data()) == nullptr) fail("mkdtemp: " + std::string(std::strerror(errno)));
   dir_ = name.data();
-  for (auto [key, type] : {std::pair{"ecdsa", sanstls::testing::KeyType::ec_p256},
-                           std::pair{"rsa2048", sanstls::testing::KeyType::rsa2048}}) {
-    const Credentials& c = credentials(type);
-    write_file(dir_ / (std::string(key) + "-ca.pem"), c.ca_pem);
-    write_file(dir_ / (std::string(key) + "-cert.pem"), c.cert_pem);
-    write_file(dir_ / (std::string(key) + "-key.pem"), c.key_pem);
-  }
+  write_credentials(dir_);
 
   std::vector<std::string> args = command;
   args[0] = program;
@@ -186,6 +180,16 @@ Peer::Summary Peer::report(const std::string& scenario) {
   }
   return Summary{std::strtod(field_value(answer, "median").c_str(), nullptr),
                  field_value(answer, "unit")};
+}
+
+void write_credentials(const std::filesystem::path& dir) {
+  for (auto [key, type] : {std::pair{"ecdsa", sanstls::testing::KeyType::ec_p256},
+                           std::pair{"rsa2048", sanstls::testing::KeyType::rsa2048}}) {
+    const Credentials& c = credentials(type);
+    write_file(dir / (std::string(key) + "-ca.pem"), c.ca_pem);
+    write_file(dir / (std::string(key) + "-cert.pem"), c.cert_pem);
+    write_file(dir / (std::string(key) + "-key.pem"), c.key_pem);
+  }
 }
 
 std::string find_program(const std::string& name) {

@@ -62,6 +62,11 @@ class Peer {
   std::filesystem::path dir_;
 };
 
+// write_credentials writes the PEM files a peer reads into |dir| (which
+// must exist): for KEY in ecdsa and rsa2048, KEY-ca.pem, KEY-cert.pem and
+// KEY-key.pem, the certificates and keys every implementation uses.
+void write_credentials(const std::filesystem::path& dir);
+
 // find_program returns the path of |name| (PATH is searched when it has no
 // slash), or "" when there is no such executable.
 std::string find_program(const std::string& name);

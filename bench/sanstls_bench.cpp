@@ -57,6 +57,8 @@ struct Options {
   std::string python_script;
   bool python = true;
   bool wall_clock = false;
+  bool baselines = true;  // --no-baseline: time only sanstls (and the peers)
+  std::string credentials_dir;  // --write-credentials DIR
   std::vector<std::pair<std::string, std::string>> peers;  // --peer NAME=PROGRAM
 };
 
@@ -98,9 +100,11 @@ Runs alternate(const Arms& arms, const std::vector<PeerArm>& peers = {}) {
   Runs runs;
   for (int i = 0; i < g_options.reps; ++i) {
     if (arms.sanstls) runs.sanstls.push_back(arms.sanstls());
-    if (arms.baseline) runs.baseline.push_back(arms.baseline());
-    if (arms.shared) runs.shared.push_back(arms.shared());
-    if (arms.mem) runs.mem.push_back(arms.mem());
+    if (g_options.baselines) {
+      if (arms.baseline) runs.baseline.push_back(arms.baseline());
+      if (arms.shared) runs.shared.push_back(arms.shared());
+      if (arms.mem) runs.mem.push_back(arms.mem());
+    }
     for (const PeerArm& p : peers) p.peer->run(p.scenario);
   }
   return runs;
@@ -480,8 +484,12 @@ int usage(int code) {
       "  --target-seconds  length of one timed repetition (default 0.25)\n"
       "  --python-script   python_bench.py to run (default: the source tree's)\n"
       "  --no-python       skip the Python reference\n"
+      "  --no-baseline     time only sanstls (and the peers): the repetitions of raw BoringSSL\n"
+      "                    are left out, for instruction counts (bench/peers/instructions)\n"
       "  --wall-clock      time repetitions by the wall clock, not the thread's CPU time\n"
       "  --peer NAME=PROG  also run the peer program PROG (bench/peers/), printed as NAME=\n"
+      "  --write-credentials DIR\n"
+      "                    write the certificates and keys the peers read into DIR, and exit\n"
       "environment: PYTHON3 names the Python interpreter (default: python3 on PATH)\n");
   return code;
 }
@@ -507,6 +515,10 @@ int run(int argc, char** argv) {
       g_options.python_script = value();
     } else if (arg == "--no-python") {
       g_options.python = false;
+    } else if (arg == "--no-baseline") {
+      g_options.baselines = false;
+    } else if (arg == "--write-credentials") {
+      g_options.credentials_dir = value();
     } else if (arg == "--wall-clock") {
       g_options.wall_clock = true;
     } else if (arg == "--peer") {
@@ -524,6 +536,10 @@ int run(int argc, char** argv) {
     }
   }
   if (g_options.quick && !g_options.reps_given) g_options.reps = 3;
+  if (!g_options.credentials_dir.empty()) {
+    write_credentials(g_options.credentials_dir);
+    return 0;
+  }
 
   const std::vector<Scenario> scenarios = {
       {"handshake_tls13_ecdsa", true, [] { run_handshake("handshake_tls13_ecdsa", KeyType::ec_p256, false); }},
