@@ -341,3 +341,48 @@ TEST_CASE("servers sharing ticket keys resume each other's tickets; rotation kee
 
   CHECK_THROWS_AS(c.server.set_ticket_keys(std::span<const sanstls::TicketKey>{}), std::invalid_argument);
 }
+
+TEST_CASE("num_tickets sets how many TLS 1.3 tickets a server sends, as Python 3.8",
+          "[session][tls13]") {
+  Contexts c = contexts(TLSVersion::tlsv1_3);
+  CHECK(c.server.num_tickets() == 2);  // Python's and BoringSSL's default
+  int received = 0;  // NewSessionTicket messages the client read
+  c.client.set_msg_callback([&](const sanstls::MessageInfo& m) {
+    if (!m.sent && m.content_type == sanstls::ContentType::handshake && m.msg_type == 4) {
+      ++received;
+    }
+  });
+  for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{2}, std::size_t{3}}) {
+    CAPTURE(n);
+    c.server.set_num_tickets(n);
+    CHECK(c.server.num_tickets() == n);
+    received = 0;
+    Connection conn = connect(c);
+    CHECK(conn.client.read(1).status == Status::want_read);  // reads the tickets
+    CHECK(received == static_cast<int>(n));
+    std::optional<Session> session = conn.client.session();
+    REQUIRE(session);
+    CHECK(session->is_resumable() == (n > 0));
+    if (n > 0) {  // the one ticket still resumes
+      Connection again = connect(c, session);
+      CHECK(again.client.session_reused());
+      CHECK(again.server.session_reused());
+    }
+  }
+  // BoringSSL sends at most 16; the setting is still reported as made.
+  c.server.set_num_tickets(100);
+  CHECK(c.server.num_tickets() == 100);
+  received = 0;
+  Connection many = connect(c);
+  CHECK(many.client.read(1).status == Status::want_read);
+  CHECK(received == 16);
+}
+
+TEST_CASE("num_tickets is a server setting, as in Python", "[session][errors]") {
+  for (sanstls::Protocol p : {sanstls::Protocol::tls_client, sanstls::Protocol::tls}) {
+    Context ctx(p);
+    CHECK(ctx.num_tickets() == 2);
+    CHECK_THROWS_WITH(ctx.set_num_tickets(1), "SSLContext is not a server context.");
+    CHECK(ctx.num_tickets() == 2);
+  }
+}

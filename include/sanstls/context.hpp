@@ -516,6 +516,20 @@ class Context {
 
   // ---- Sessions and SNI -------------------------------------------------
 
+  // num_tickets returns how many TLS 1.3 session tickets a server sends
+  // right after each handshake: 2 unless set (Python 3.8's
+  // SSLContext.num_tickets).
+  std::size_t num_tickets() const noexcept;
+  // set_num_tickets sets that number for every handshake that has not sent
+  // its tickets yet (after an SNI callback switched contexts, the original
+  // context's number counts, as its ticket keys do); 0 sends none. Each
+  // ticket costs the server an encryption and the client a session to
+  // parse, so a server whose clients keep one session can send 1.
+  // BoringSSL sends at most 16 whatever the setting, which is still
+  // reported as set. Throws std::invalid_argument("SSLContext is not a
+  // server context.") unless the protocol is tls_server, as Python.
+  void set_num_tickets(std::size_t n);
+
   // session_stats returns the session counters.
   SessionStats session_stats() const;
 

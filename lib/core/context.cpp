@@ -448,6 +448,16 @@ void Context::load_verify_locations(const VerifyLocations& locations) {
   }
 }
 
+std::size_t Context::num_tickets() const noexcept { return state_->num_tickets; }
+
+void Context::set_num_tickets(std::size_t n) {
+  if (state_->protocol != Protocol::tls_server) {
+    throw std::invalid_argument("SSLContext is not a server context.");
+  }
+  SSL_CTX_set_num_tickets(state_->ctx.get(), n);
+  state_->num_tickets = n;
+}
+
 SessionStats Context::session_stats() const {
   const State::Counters& c = state_->counters;
   SessionStats stats;

@@ -48,6 +48,7 @@ struct Context::State {
   unsigned int host_flags = 0;  // X509_CHECK_FLAG_*, applied in wrap_bio
   VerifyFlags verify_flags = VerifyFlags::verify_x509_trusted_first;
   std::string alpn_wire;  // length-prefixed, as on the wire
+  std::size_t num_tickets = 2;  // BoringSSL has no getter
 
   // NPN (ciphers.cpp): the protocols, length-prefixed as on the wire.
   std::string npn_wire;
