@@ -77,6 +77,7 @@ bssl::UniquePtr<SSL_CTX> new_context(const Settings& s, bool client) {
     SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
   }
+  SSL_CTX_set_num_tickets(c, static_cast<std::size_t>(s.tls13_tickets));
   ERR_clear_error();
   return ctx;
 }

@@ -24,6 +24,7 @@ struct Settings {
   bool tls12 = false;       // cap both sides at TLS 1.2
   std::string ciphers{};    // TLS 1.2 cipher list; empty keeps the default
   bool resumption = true;   // false: OP_NO_TICKET and no session cache
+  int tls13_tickets = 2;    // TLS 1.3 tickets a server sends per handshake
 };
 
 // Credentials are PEM texts: the CA the client trusts, and the server's

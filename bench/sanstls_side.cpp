@@ -34,6 +34,7 @@ SanstlsSide::Env::Env(const Settings& settings)
   client_.load_verify_locations({.cadata = sanstls::CaData::pem(c.ca_pem)});
   configure(client_, settings);
   configure(server_, settings);
+  server_.set_num_tickets(static_cast<std::size_t>(settings.tls13_tickets));
 }
 
 SanstlsSide::Pair::Pair(Env& env, bool resume)

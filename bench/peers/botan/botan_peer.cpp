@@ -441,6 +441,7 @@ constexpr Spec kSpecs[] = {
     {"handshake_tls13_ecdsa", Kind::tls13, 0, kAes},
     {"handshake_tls13_rsa2048", Kind::tls13, 0, kAes},
     {"resume_tls13", Kind::tls13, 0, kAes},
+    {"resume_tls13_one_ticket", Kind::tls13, 0, kAes},
     {"bulk_64", Kind::tls13, 64, kAes},
     {"bulk_1024", Kind::tls13, 1024, kAes},
     {"bulk_16384", Kind::tls13, 16384, kAes},
