@@ -57,7 +57,7 @@ struct Options {
   std::string python_script;
   bool python = true;
   bool wall_clock = false;
-  bool baselines = true;  // --no-baseline: time only sanstls (and the peers)
+  std::string only;  // --only sanstls|baseline: time that one (and the peers)
   std::string credentials_dir;  // --write-credentials DIR
   std::vector<std::pair<std::string, std::string>> peers;  // --peer NAME=PROGRAM
 };
@@ -99,9 +99,14 @@ std::vector<PeerArm> peer_arms(const std::string& scenario) {
 Runs alternate(const Arms& arms, const std::vector<PeerArm>& peers = {}) {
   Runs runs;
   for (int i = 0; i < g_options.reps; ++i) {
-    if (arms.sanstls) runs.sanstls.push_back(arms.sanstls());
-    if (g_options.baselines) {
-      if (arms.baseline) runs.baseline.push_back(arms.baseline());
+    const bool all = g_options.only.empty();
+    if (arms.sanstls && (all || g_options.only == "sanstls")) {
+      runs.sanstls.push_back(arms.sanstls());
+    }
+    if (arms.baseline && (all || g_options.only == "baseline")) {
+      runs.baseline.push_back(arms.baseline());
+    }
+    if (all) {
       if (arms.shared) runs.shared.push_back(arms.shared());
       if (arms.mem) runs.mem.push_back(arms.mem());
     }
@@ -489,8 +494,9 @@ int usage(int code) {
       "  --target-seconds  length of one timed repetition (default 0.25)\n"
       "  --python-script   python_bench.py to run (default: the source tree's)\n"
       "  --no-python       skip the Python reference\n"
-      "  --no-baseline     time only sanstls (and the peers): the repetitions of raw BoringSSL\n"
-      "                    are left out, for instruction counts (bench/peers/instructions)\n"
+      "  --only sanstls|baseline\n"
+      "                    time only that implementation (and the peers), for instruction\n"
+      "                    counts (bench/peers/instructions)\n"
       "  --wall-clock      time repetitions by the wall clock, not the thread's CPU time\n"
       "  --peer NAME=PROG  also run the peer program PROG (bench/peers/), printed as NAME=\n"
       "  --write-credentials DIR\n"
@@ -520,8 +526,11 @@ int run(int argc, char** argv) {
       g_options.python_script = value();
     } else if (arg == "--no-python") {
       g_options.python = false;
-    } else if (arg == "--no-baseline") {
-      g_options.baselines = false;
+    } else if (arg == "--only") {
+      g_options.only = value();
+      if (g_options.only != "sanstls" && g_options.only != "baseline") {
+        throw std::invalid_argument("--only takes sanstls or baseline");
+      }
     } else if (arg == "--write-credentials") {
       g_options.credentials_dir = value();
     } else if (arg == "--wall-clock") {
