@@ -327,6 +327,25 @@ TEST_CASE("pending() counts decrypted bytes left in the current record", "[objec
   CHECK(p.client.read(10).status == Status::want_read);
 }
 
+TEST_CASE("read returns one record at most, however much is asked for", "[object][data]") {
+  test::Pair p = test::make_pair(test::client_context(), test::server_context());
+  Pipe pipe(p.client, p.server);
+  REQUIRE(pipe.handshake());
+  const std::string sent = test::pattern(40000);  // records of 16384, 16384, 7232
+  REQUIRE(p.server.write(sent).ok());
+  sanstls::MemoryBIO(p.client.incoming()).write(sanstls::MemoryBIO(p.server.outgoing()).read());
+  std::string got;
+  for (std::size_t expected : {16384u, 16384u, 7232u}) {
+    sanstls::ReadResult r = p.client.read(std::size_t{1} << 30);  // no 1 GiB buffer is made
+    REQUIRE(r.ok());
+    CHECK(r.bytes == expected);
+    CHECK(r.data.size() == expected);
+    got += r.data;
+  }
+  CHECK(got == sent);
+  CHECK(p.client.read(std::size_t{1} << 30).status == Status::want_read);
+}
+
 // read_into answers want_read without entering BoringSSL when nothing can be
 // read; what BoringSSL already took from incoming must still come out.
 TEST_CASE("small reads drain every record, also once incoming is empty", "[object][data]") {

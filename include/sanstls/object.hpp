@@ -73,13 +73,15 @@ class Object {
   Result do_handshake();
 
   // read_into reads decrypted application data into |buffer|; bytes says
-  // how many. Runs the handshake first if it is not complete. Returns
+  // how many: at most one record's, 16 KiB, per call, so an event loop
+  // reads until want_read. Runs the handshake first if it is not complete. Returns
   // want_read when no complete record is buffered, closed (0 bytes) once
   // the peer's close_notify arrived, and an eof error when incoming reached
   // EOF without a close_notify ("EOF occurred in violation of protocol").
   Result read_into(std::span<std::byte> buffer);
 
-  // read reads up to |n| bytes, as read_into, returning them in data.
+  // read reads up to |n| bytes (at most 16 KiB, one record), as read_into,
+  // returning them in data.
   ReadResult read(std::size_t n = 1024);
 
   // write encrypts all of |data| into outgoing (bytes == data.size() when
