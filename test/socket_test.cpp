@@ -109,6 +109,7 @@ TEST_CASE("a blocking client and server: handshake on connect and accept, 4 MiB 
       while (back.size() < at + piece.size()) {
         std::string got = tls.recv(65536);
         REQUIRE_FALSE(got.empty());
+        CHECK(got.size() <= sanstls::max_read_size);  // one record per call
         back += got;
       }
     }

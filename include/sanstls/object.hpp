@@ -45,6 +45,10 @@ namespace sanstls {
 inline constexpr std::array<std::string_view, 2> channel_binding_types{"tls-unique",
                                                                        "tls-exporter"};
 
+// max_read_size is the most bytes one read returns: a TLS record's
+// plaintext (16 KiB). A buffer larger than this is never filled by one call.
+inline constexpr std::size_t max_read_size = 16384;
+
 // ReadResult is a Result that also carries the bytes read.
 struct [[nodiscard]] ReadResult : Result {
   std::string data;
@@ -73,14 +77,15 @@ class Object {
   Result do_handshake();
 
   // read_into reads decrypted application data into |buffer|; bytes says
-  // how many: at most one record's, 16 KiB, per call, so an event loop
-  // reads until want_read. Runs the handshake first if it is not complete. Returns
+  // how many: at most one record's (max_read_size) per call, so an event
+  // loop reads until want_read. Runs the handshake first if it is not
+  // complete. Returns
   // want_read when no complete record is buffered, closed (0 bytes) once
   // the peer's close_notify arrived, and an eof error when incoming reached
   // EOF without a close_notify ("EOF occurred in violation of protocol").
   Result read_into(std::span<std::byte> buffer);
 
-  // read reads up to |n| bytes (at most 16 KiB, one record), as read_into,
+  // read reads up to |n| bytes (at most max_read_size), as read_into,
   // returning them in data.
   ReadResult read(std::size_t n = 1024);
 

@@ -298,7 +298,8 @@ ReadResult Object::read(std::size_t n) {
   // One call returns at most one record's plaintext, so a larger buffer
   // would only be allocated and zero-filled for nothing: read(16 MiB) in a
   // loop cost 16 MiB of memset per 16 KiB record.
-  r.data.resize(std::min<std::size_t>(n, SSL3_RT_MAX_PLAIN_LENGTH));
+  static_assert(max_read_size == SSL3_RT_MAX_PLAIN_LENGTH);
+  r.data.resize(std::min(n, max_read_size));
   static_cast<Result&>(r) = read_into(std::as_writable_bytes(std::span(r.data)));
   r.data.resize(r.bytes);
   return r;

@@ -276,7 +276,9 @@ std::size_t Socket::recv_into(std::span<std::byte> buffer) {
 }
 
 std::string Socket::recv(std::size_t n) {
-  std::string out(n, '\0');
+  // One read returns one record at most: a larger string would only be
+  // allocated and zero-filled (recv(256 KiB) in a loop: 16 times the data).
+  std::string out(std::min(n, max_read_size), '\0');
   out.resize(recv_into(std::as_writable_bytes(std::span(out))));
   return out;
 }

@@ -108,8 +108,9 @@ class Socket {
   // the socket allows (non-blocking: throws SSLWantReadError/WriteError).
   void do_handshake();
 
-  // recv returns up to |n| bytes of application data; empty at the end of
-  // the stream (close_notify, or EOF when suppress_ragged_eofs).
+  // recv returns up to |n| bytes of application data (at most one record,
+  // max_read_size, per call); empty at the end of the stream (close_notify,
+  // or EOF when suppress_ragged_eofs).
   std::string recv(std::size_t n = 1024);
   // recv_into reads into |buffer| and returns the byte count; 0 at the end.
   std::size_t recv_into(std::span<std::byte> buffer);
