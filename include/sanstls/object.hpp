@@ -79,10 +79,10 @@ class Object {
   // read_into reads decrypted application data into |buffer|; bytes says
   // how many: at most one record's (max_read_size) per call, so an event
   // loop reads until want_read. Runs the handshake first if it is not
-  // complete. Returns
-  // want_read when no complete record is buffered, closed (0 bytes) once
-  // the peer's close_notify arrived, and an eof error when incoming reached
-  // EOF without a close_notify ("EOF occurred in violation of protocol").
+  // complete. Returns want_read when no complete record is buffered, closed
+  // (0 bytes) once the peer's close_notify arrived, and an eof error when
+  // incoming reached EOF without a close_notify ("EOF occurred in violation
+  // of protocol").
   Result read_into(std::span<std::byte> buffer);
 
   // read reads up to |n| bytes (at most max_read_size), as read_into,

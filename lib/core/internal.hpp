@@ -139,6 +139,9 @@ struct SessionAccess {
 // empty already, and ERR_clear_error walks and resets every slot while
 // ERR_peek_error only compares two indices: peeking first took about 600
 // instructions off every read and write (callgrind, 64-byte records).
+// Object::read_into and Object::write go without it: SSL_read and
+// SSL_write empty the queue themselves when they start, and a failure's
+// entries are taken into its Result.
 class ErrorGuard {
  public:
   ErrorGuard() noexcept { clear(); }
