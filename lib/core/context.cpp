@@ -48,11 +48,6 @@ int verify_flags_for(VerifyMode mode) {
   return SSL_VERIFY_NONE;
 }
 
-// The VERIFY_* bits BoringSSL acts on; X509_V_FLAG_X509_STRICT is 0 there
-// (always strict), so VERIFY_X509_STRICT is only kept and reported.
-constexpr unsigned long kBoringSSLVerifyFlags =
-    X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL | X509_V_FLAG_TRUSTED_FIRST;
-
 // context_index is the SSL_CTX ex_data slot that points back at its State.
 int context_index() {
   static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
@@ -192,9 +187,13 @@ Context::Context(Protocol protocol) : state_(std::make_shared<State>()) {
   ErrorGuard guard;
   State& s = *state_;
   s.protocol = protocol;
-  s.ctx.reset(SSL_CTX_new(TLS_method()));
-  if (!s.ctx) throw_from_queue("failed to allocate an SSL_CTX");
+  // With the buffers method BoringSSL leaves certificates as the bytes it
+  // received and verify.cpp verifies them: see there for why.
+  s.ctx.reset(SSL_CTX_new(TLS_with_buffers_method()));
+  s.store.reset(X509_STORE_new());
+  if (!s.ctx || !s.store) throw_from_queue("failed to allocate an SSL_CTX");
   SSL_CTX* ctx = s.ctx.get();
+  SSL_CTX_set0_buffer_pool(ctx, certificate_pool());
 
   switch (protocol) {
     case Protocol::tls:
@@ -252,20 +251,15 @@ Context::Context(Protocol protocol) : state_(std::make_shared<State>()) {
 
   if (protocol == Protocol::tls_client) {
     s.check_hostname = true;
-    SSL_CTX_set_verify(ctx, verify_flags_for(VerifyMode::cert_required), nullptr);
+    set_verify_mode(VerifyMode::cert_required);
   } else {
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+    set_verify_mode(VerifyMode::cert_none);
   }
 }
 
 Protocol Context::protocol() const noexcept { return state_->protocol; }
 
-VerifyMode Context::verify_mode() const noexcept {
-  int mode = SSL_CTX_get_verify_mode(state_->ctx.get());
-  if ((mode & SSL_VERIFY_PEER) == 0) return VerifyMode::cert_none;
-  if ((mode & SSL_VERIFY_FAIL_IF_NO_PEER_CERT) != 0) return VerifyMode::cert_required;
-  return VerifyMode::cert_optional;
-}
+VerifyMode Context::verify_mode() const noexcept { return state_->verify_mode; }
 
 void Context::set_verify_mode(VerifyMode mode) {
   if (mode != VerifyMode::cert_none && mode != VerifyMode::cert_optional &&
@@ -276,7 +270,8 @@ void Context::set_verify_mode(VerifyMode mode) {
     throw std::invalid_argument(
         "Cannot set verify_mode to CERT_NONE when check_hostname is enabled.");
   }
-  SSL_CTX_set_verify(state_->ctx.get(), verify_flags_for(mode), nullptr);
+  SSL_CTX_set_custom_verify(state_->ctx.get(), verify_flags_for(mode), &ObjectAccess::on_verify);
+  state_->verify_mode = mode;
 }
 
 bool Context::check_hostname() const noexcept { return state_->check_hostname; }
@@ -371,14 +366,18 @@ void Context::load_cert_chain_pem(std::string_view cert_pem, std::string_view ke
     throw_from_queue("[X509: KEY_VALUES_MISMATCH] key values mismatch");
   }
 
-  SSL_CTX* ctx = state_->ctx.get();
-  if (!SSL_CTX_use_certificate(ctx, leaf.get()) || !SSL_CTX_clear_chain_certs(ctx)) {
-    throw_from_queue("cannot use the certificate");
+  std::vector<bssl::UniquePtr<CRYPTO_BUFFER>> owned;
+  std::vector<CRYPTO_BUFFER*> buffers;
+  owned.push_back(buffer_of(leaf.get()));
+  for (const auto& extra : chain) owned.push_back(buffer_of(extra.get()));
+  for (const auto& buffer : owned) {
+    if (!buffer) throw_from_queue("cannot use the certificate");
+    buffers.push_back(buffer.get());
   }
-  for (const auto& extra : chain) {
-    if (!SSL_CTX_add1_chain_cert(ctx, extra.get())) throw_from_queue("cannot add chain certificate");
+  if (!SSL_CTX_set_chain_and_key(state_->ctx.get(), buffers.data(), buffers.size(), key.get(),
+                                 nullptr)) {
+    throw_from_queue("cannot use the certificate and private key");
   }
-  if (!SSL_CTX_use_PrivateKey(ctx, key.get())) throw_from_queue("cannot use the private key");
 }
 
 void Context::load_verify_locations(const VerifyLocations& locations) {
@@ -386,7 +385,7 @@ void Context::load_verify_locations(const VerifyLocations& locations) {
     throw std::invalid_argument("cafile, capath and cadata cannot be all omitted");
   }
   ErrorGuard guard;
-  X509_STORE* store = SSL_CTX_get_cert_store(state_->ctx.get());
+  X509_STORE* store = state_->store.get();
 
   if (locations.cadata && locations.cadata->data().empty()) {
     throw std::invalid_argument("Empty certificate data");
@@ -484,16 +483,8 @@ void Context::set_sni_callback(SNICallback callback) { state_->sni_callback = st
 
 VerifyFlags Context::verify_flags() const noexcept { return state_->verify_flags; }
 
-void Context::set_verify_flags(VerifyFlags flags) {
-  X509_VERIFY_PARAM* param = SSL_CTX_get0_param(state_->ctx.get());
-  const unsigned long wanted = static_cast<unsigned long>(flags) & kBoringSSLVerifyFlags;
-  ErrorGuard guard;
-  if (!X509_VERIFY_PARAM_clear_flags(param, kBoringSSLVerifyFlags & ~wanted) ||
-      !X509_VERIFY_PARAM_set_flags(param, wanted)) {
-    throw_from_queue("cannot set the verification flags");
-  }
-  state_->verify_flags = flags;
-}
+// Applied by verify_peer_chain to each verification.
+void Context::set_verify_flags(VerifyFlags flags) { state_->verify_flags = flags; }
 
 bool Context::hostname_checks_common_name() const noexcept {
   return (state_->host_flags & X509_CHECK_FLAG_NEVER_CHECK_SUBJECT) == 0;
@@ -532,11 +523,9 @@ std::string env_or(const char* name, const std::string& fallback) {
   return value != nullptr ? std::string(value) : fallback;
 }
 
-// for_each_store_object calls |f| with each certificate and CRL of |ctx|'s
-// trust store.
+// for_each_store_object calls |f| with each certificate and CRL of |store|.
 template <class F>
-void for_each_store_object(SSL_CTX* ctx, F f) {
-  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+void for_each_store_object(X509_STORE* store, F f) {
   for (const X509_OBJECT* object : X509_STORE_get0_objects(store)) f(object);
 }
 
@@ -586,7 +575,7 @@ void Context::set_default_verify_paths() {
 
 CertStoreStats Context::cert_store_stats() const {
   CertStoreStats stats;
-  for_each_store_object(state_->ctx.get(), [&](const X509_OBJECT* object) {
+  for_each_store_object(state_->store.get(), [&](const X509_OBJECT* object) {
     switch (X509_OBJECT_get_type(object)) {
       case X509_LU_X509:
         ++stats.x509;
@@ -605,7 +594,7 @@ CertStoreStats Context::cert_store_stats() const {
 std::vector<std::string> Context::get_ca_certs(binary_form_t) const {
   ErrorGuard guard;
   std::vector<std::string> out;
-  for_each_store_object(state_->ctx.get(), [&](const X509_OBJECT* object) {
+  for_each_store_object(state_->store.get(), [&](const X509_OBJECT* object) {
     if (is_ca_object(object)) out.push_back(der_of(X509_OBJECT_get0_X509(object)));
   });
   return out;

@@ -5,6 +5,7 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/hmac.h>
+#include <openssl/pool.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -14,6 +15,7 @@
 #include <optional>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,12 +36,59 @@ struct MemoryBIOAccess {
   static bssl::UniquePtr<BIO> new_bio(const MemoryBIO& bio);
 };
 
+// certificate_pool is the process-wide pool every Context's SSL_CTX keeps
+// certificates in: identical certificates, from any connection or file,
+// share one CRYPTO_BUFFER, which is what lets ParsedCertificates find a
+// certificate it has already parsed by pointer. Never freed (BoringSSL
+// requires the pool to outlive every SSL_CTX, SSL and session).
+CRYPTO_BUFFER_POOL* certificate_pool();
+
+// buffer_of returns |cert|'s DER in a CRYPTO_BUFFER from certificate_pool().
+bssl::UniquePtr<CRYPTO_BUFFER> buffer_of(X509* cert);
+
+// ParsedCertificates keeps the X509 form of the last few certificates a
+// Context verified, so a peer that presents the same chain again (every
+// connection to the same server) is not parsed again, nor its extensions
+// decoded again: about 190,000 instructions of a full handshake. Entries
+// are found by CRYPTO_BUFFER pointer, which certificate_pool() makes equal
+// for equal bytes while the entry holds its reference. Thread-safe: the
+// Context, and so this cache, is shared by every Object made from it.
+class ParsedCertificates {
+ public:
+  static constexpr std::size_t kCapacity = 16;
+  // get returns |buffer| parsed (one reference for the caller), or null
+  // when it is not a certificate (the error is queued).
+  bssl::UniquePtr<X509> get(CRYPTO_BUFFER* buffer);
+  // size returns how many certificates are kept (for tests).
+  std::size_t size() const;
+
+ private:
+  struct Entry {
+    bssl::UniquePtr<CRYPTO_BUFFER> buffer;
+    bssl::UniquePtr<X509> cert;
+  };
+  mutable std::mutex mutex_;
+  std::vector<Entry> entries_;
+  std::size_t next_victim_ = 0;  // oldest entry once full: replaced in turn
+};
+
+// The VERIFY_* bits BoringSSL acts on; X509_V_FLAG_X509_STRICT is 0 there
+// (always strict), so VERIFY_X509_STRICT is only kept and reported.
+constexpr unsigned long kBoringSSLVerifyFlags =
+    X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL | X509_V_FLAG_TRUSTED_FIRST;
+
 // Context::State is the configuration behind every copy of a Context.
 // BoringSSL keeps most of it in the SSL_CTX; what BoringSSL cannot report
 // back as Python does (ignored option bits, "not set" version bounds,
 // check_hostname) is tracked here.
 struct Context::State {
   bssl::UniquePtr<SSL_CTX> ctx;
+  // The SSL_CTX is made with TLS_with_buffers_method(): BoringSSL hands
+  // over the peer's certificates as CRYPTO_BUFFERs and sanstls verifies
+  // them (verify.cpp) against this store, with these flags and mode.
+  bssl::UniquePtr<X509_STORE> store;
+  ParsedCertificates parsed;
+  VerifyMode verify_mode = VerifyMode::cert_none;
   Protocol protocol = Protocol::tls;
   bool check_hostname = false;
   Options options = Options::none;
@@ -86,6 +135,22 @@ struct ContextAccess {
   static SSL_CTX* native(const Context& context) noexcept { return context.state_->ctx.get(); }
 };
 
+// PeerCheck is what verify_peer_chain needs to know about one connection.
+struct PeerCheck {
+  bool server = false;               // verifying a client's certificate
+  const std::string* host = nullptr;  // the name to match, or null for none
+  bool host_is_ip = false;
+  unsigned int host_flags = 0;        // X509_CHECK_FLAG_*
+};
+
+// verify_peer_chain verifies |chain| (the peer's certificates, leaf first,
+// as SSL_get0_peer_certificates gives them) against |context|'s trust
+// store, flags and the peer check, as BoringSSL's X509-based method would:
+// the same purpose ("ssl_server" or "ssl_client"), the same
+// X509_verify_cert. Returns X509_V_OK or the X509_V_ERR_* code.
+long verify_peer_chain(ContextAccess::State& context, const STACK_OF(CRYPTO_BUFFER)* chain,
+                       const PeerCheck& check);
+
 struct ObjectAccess {
   static SSL* native(const Object& object) noexcept;
   // state_of returns the State of the Object that owns |ssl|.
@@ -108,6 +173,10 @@ struct ObjectAccess {
   static void on_info(const SSL* ssl, int where, int value);
   static ssl_select_cert_result_t on_client_hello(const SSL_CLIENT_HELLO* hello);
   static void on_remove_session(SSL_CTX* ctx, SSL_SESSION* session);
+  // on_verify is every Context's custom verify callback: it verifies the
+  // peer's chain with verify_peer_chain and keeps the result for the
+  // Object's errors.
+  static ssl_verify_result_t on_verify(SSL* ssl, uint8_t* out_alert);
   static int on_ticket_key(SSL* ssl, uint8_t* name, uint8_t* iv, EVP_CIPHER_CTX* cipher,
                            HMAC_CTX* hmac, int encrypt);
 };

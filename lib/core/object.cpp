@@ -35,6 +35,11 @@ struct Object::State {
   std::optional<std::string> server_hostname;
   bool hostname_is_ip = false;
   bool verifies_peer = false;  // SSL_get_verify_mode fails once the config is shed
+  // The peer's name is checked (check_hostname when wrapped), with these
+  // X509_CHECK_FLAG_* bits.
+  bool checks_host = false;
+  unsigned int host_flags = 0;
+  long verify_code = X509_V_OK;  // on_verify's result, for verification_error
   std::shared_ptr<const Error> fatal;
   // A client's newest session from the new-session callback: in TLS 1.3
   // the only resumable one, since SSL_get_session keeps the handshake's.
@@ -84,7 +89,7 @@ struct Object::State {
 
   Error verification_error(std::uint32_t code) const {
     Error e = error_from_code(code, ErrorKind::cert_verification);
-    e.verify_code = SSL_get_verify_result(ssl.get());
+    e.verify_code = verify_code;
     if (e.verify_code == X509_V_ERR_HOSTNAME_MISMATCH && server_hostname) {
       e.verify_message = "Hostname mismatch, certificate is not valid for '" + *server_hostname + "'.";
     } else if (e.verify_code == X509_V_ERR_IP_ADDRESS_MISMATCH && server_hostname) {
@@ -237,14 +242,8 @@ Object Context::wrap_bio(MemoryBIO incoming, MemoryBIO outgoing, bool server_sid
     if (!ip && !SSL_set_tlsext_host_name(ssl, name.c_str())) {
       throw_from_queue("cannot set SNI");
     }
-    if (cs.check_hostname) {
-      X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-      X509_VERIFY_PARAM_set_hostflags(param, cs.host_flags);
-      int ok = ip ? X509_VERIFY_PARAM_set1_ip(param, ASN1_STRING_get0_data(ip.get()),
-                                              static_cast<size_t>(ASN1_STRING_length(ip.get())))
-                  : X509_VERIFY_PARAM_set1_host(param, name.data(), name.size());
-      if (!ok) throw_from_queue("cannot set the name to verify");
-    }
+    s->checks_host = cs.check_hostname;
+    s->host_flags = cs.host_flags;
     s->server_hostname = std::move(server_hostname);
   }
   if (!SSL_set_ex_data(ssl, object_index(), s.get())) throw_from_queue("cannot attach the object");
@@ -405,19 +404,12 @@ std::optional<std::string> Object::selected_alpn_protocol() const {
 
 std::optional<std::string> Object::getpeercert(binary_form_t) const {
   if (!is_handshake_complete()) return std::nullopt;
-  // SSL_get_peer_certificate is the leaf on both sides (unlike the chain
-  // getter, which omits it on servers).
-  bssl::UniquePtr<X509> cert(SSL_get_peer_certificate(state_->ssl.get()));
-  if (!cert) return std::nullopt;
-  uint8_t* der = nullptr;
-  int len = i2d_X509(cert.get(), &der);
-  if (len <= 0) {
-    ERR_clear_error();
-    return std::nullopt;
-  }
-  std::string out(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
-  OPENSSL_free(der);
-  return out;
+  // The leaf comes first on both sides.
+  const STACK_OF(CRYPTO_BUFFER)* chain = SSL_get0_peer_certificates(state_->ssl.get());
+  if (chain == nullptr || sk_CRYPTO_BUFFER_num(chain) == 0) return std::nullopt;
+  const CRYPTO_BUFFER* leaf = sk_CRYPTO_BUFFER_value(chain, 0);
+  return std::string(reinterpret_cast<const char*>(CRYPTO_BUFFER_data(leaf)),
+                     CRYPTO_BUFFER_len(leaf));
 }
 
 std::optional<Certificate> Object::getpeercert() const {
@@ -524,6 +516,33 @@ void Object::set_context(const Context& context) {
   }
   if (!s.original_context) s.original_context = s.context;
   s.context = context;
+}
+
+ssl_verify_result_t ObjectAccess::on_verify(SSL* ssl, uint8_t* out_alert) {
+  Object::State* s = state_of(ssl);
+  if (s == nullptr) {
+    *out_alert = SSL_AD_INTERNAL_ERROR;
+    return ssl_verify_invalid;
+  }
+  // CERT_NONE: BoringSSL would accept whatever the verification said, and
+  // nothing reports it (getpeercert() is then empty, as in Python).
+  if (!s->verifies_peer) return ssl_verify_ok;
+  PeerCheck check;
+  check.server = s->server_side;
+  if (s->checks_host && s->server_hostname) {
+    check.host = &*s->server_hostname;
+    check.host_is_ip = s->hostname_is_ip;
+    check.host_flags = s->host_flags;
+  }
+  // The context in use now: after an SNI switch, the new one's store.
+  s->verify_code = verify_peer_chain(ContextAccess::state(s->context),
+                                     SSL_get0_peer_certificates(ssl), check);
+  if (s->verify_code == X509_V_OK) {
+    ERR_clear_error();
+    return ssl_verify_ok;
+  }
+  *out_alert = static_cast<uint8_t>(SSL_alert_from_verify_result(s->verify_code));
+  return ssl_verify_invalid;
 }
 
 int ObjectAccess::on_servername(SSL* ssl, int* alert, void*) {
