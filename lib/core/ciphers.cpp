@@ -157,20 +157,6 @@ std::vector<const SSL_CIPHER*> offered_suites(const STACK_OF(SSL_CIPHER) * list,
   return out;
 }
 
-// ---- shared_ciphers: the ClientHello's suites, kept on the SSL ----------
-
-using SharedCiphers = std::vector<const SSL_CIPHER*>;  // BoringSSL's static table
-
-void free_shared_ciphers(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
-  delete static_cast<SharedCiphers*>(ptr);
-}
-
-int shared_ciphers_index() {
-  static const int index =
-      SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, &free_shared_ciphers);
-  return index;
-}
-
 // ---- Files ------------------------------------------------------------
 
 // read_file reads |path| as Python's open(path, "rb").read() would: a
@@ -248,32 +234,30 @@ int select_npn(SSL*, uint8_t** out, uint8_t* out_len, const uint8_t* in, unsigne
 
 }  // namespace
 
-void remember_client_hello(const SSL_CLIENT_HELLO* hello) {
+void remember_client_hello(const SSL_CLIENT_HELLO* hello, std::vector<uint16_t>& shared) {
   SSL* ssl = hello->ssl;
   if (!SSL_is_server(ssl)) return;
-  const bool tls13 = SSL_get_max_proto_version(ssl) >= TLS1_3_VERSION &&
-                     (SSL_get_options(ssl) & SSL_OP_NO_TLSv1_3) == 0;
-  std::vector<uint16_t> offered;
-  for (std::size_t i = 0; i + 1 < hello->cipher_suites_len; i += 2) {
-    offered.push_back(static_cast<uint16_t>((hello->cipher_suites[i] << 8) |
-                                            hello->cipher_suites[i + 1]));
-  }
-  auto shared = std::make_unique<SharedCiphers>();
-  for (const SSL_CIPHER* c : offered_suites(SSL_get_ciphers(ssl), tls13)) {
-    for (uint16_t value : offered) {
-      if (value == SSL_CIPHER_get_protocol_id(c)) {
-        shared->push_back(c);
-        break;
-      }
+  // Every handshake runs this, so it allocates once and makes no library
+  // call per pair of suites: the client's list is read in place.
+  auto offered = [hello](uint16_t id) {
+    for (std::size_t i = 0; i + 1 < hello->cipher_suites_len; i += 2) {
+      if (((hello->cipher_suites[i] << 8) | hello->cipher_suites[i + 1]) == id) return true;
     }
+    return false;
+  };
+  const STACK_OF(SSL_CIPHER)* list = SSL_get_ciphers(ssl);
+  const std::size_t n = list != nullptr ? sk_SSL_CIPHER_num(list) : 0;
+  shared.clear();
+  shared.reserve(n + tls13_suites().size());
+  for (std::size_t i = 0; i < n; ++i) {
+    const uint16_t id = SSL_CIPHER_get_protocol_id(sk_SSL_CIPHER_value(list, i));
+    if (offered(id)) shared.push_back(id);
   }
-  const int index = shared_ciphers_index();
-  if (index < 0) return;
-  delete static_cast<SharedCiphers*>(SSL_get_ex_data(ssl, index));
-  if (SSL_set_ex_data(ssl, index, shared.get())) {
-    shared.release();
-  } else {
-    SSL_set_ex_data(ssl, index, nullptr);
+  if (SSL_get_max_proto_version(ssl) >= TLS1_3_VERSION &&
+      (SSL_get_options(ssl) & SSL_OP_NO_TLSv1_3) == 0) {
+    for (uint16_t id : tls13_suites()) {
+      if (offered(id)) shared.push_back(id);
+    }
   }
 }
 
@@ -349,14 +333,13 @@ void Context::set_npn_protocols(const std::vector<std::string>& protocols) {
 
 std::optional<std::vector<Cipher>> Object::shared_ciphers() const {
   if (!server_side() || !is_handshake_complete()) return std::nullopt;
-  const int index = shared_ciphers_index();
-  if (index < 0) return std::nullopt;
-  const auto* shared =
-      static_cast<const SharedCiphers*>(SSL_get_ex_data(ObjectAccess::native(*this), index));
-  if (shared == nullptr) return std::nullopt;
+  const std::vector<uint16_t>& shared = ObjectAccess::shared_suites(*this);
+  if (shared.empty()) return std::nullopt;  // no ClientHello seen
   std::vector<Cipher> out;
-  out.reserve(shared->size());
-  for (const SSL_CIPHER* c : *shared) {
+  out.reserve(shared.size());
+  for (uint16_t id : shared) {
+    const SSL_CIPHER* c = SSL_get_cipher_by_value(id);
+    if (c == nullptr) continue;
     out.push_back(Cipher{SSL_CIPHER_get_name(c), std::string(protocol_of(c)),
                          SSL_CIPHER_get_bits(c, nullptr)});
   }

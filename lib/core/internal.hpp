@@ -161,6 +161,9 @@ struct ObjectAccess {
   // context_of returns the Context |ssl|'s Object was made from (or
   // switched to by set_context), or null for an SSL sanstls did not make.
   static const Context* context_of(const SSL* ssl) noexcept;
+  // shared_suites returns what remember_client_hello kept for |object|
+  // (empty before a ClientHello, and on clients).
+  static const std::vector<uint16_t>& shared_suites(const Object& object) noexcept;
   // on_new_session is the SSL_CTX's new-session callback: it keeps a
   // client's sessions (TLS 1.3 tickets arrive after the handshake).
   static int on_new_session(SSL* ssl, SSL_SESSION* session);
@@ -181,12 +184,13 @@ struct ObjectAccess {
                            HMAC_CTX* hmac, int encrypt);
 };
 
-// remember_client_hello (ciphers.cpp) keeps, on a server's SSL, the cipher
-// suites Object::shared_ciphers() reports: the server's own suites that the
-// ClientHello offered. It must run while the ClientHello is visible (the
-// select-certificate callback), because BoringSSL keeps no copy of the
-// client's list and the server sheds its own once established.
-void remember_client_hello(const SSL_CLIENT_HELLO* hello);
+// remember_client_hello (ciphers.cpp) sets |shared| to the cipher suites
+// Object::shared_ciphers() reports for a server: the server's own suites,
+// in its order, that the ClientHello offered (protocol ids). It must run
+// while the ClientHello is visible (the select-certificate callback),
+// because BoringSSL keeps no copy of the client's list and the server
+// sheds its own once established.
+void remember_client_hello(const SSL_CLIENT_HELLO* hello, std::vector<uint16_t>& shared);
 
 // Session::State owns one SSL_SESSION and the Context it may be resumed in.
 struct Session::State {

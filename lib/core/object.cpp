@@ -40,6 +40,7 @@ struct Object::State {
   bool checks_host = false;
   unsigned int host_flags = 0;
   long verify_code = X509_V_OK;  // on_verify's result, for verification_error
+  std::vector<uint16_t> shared_suites;  // a server's, from the ClientHello
   std::shared_ptr<const Error> fatal;
   // A client's newest session from the new-session callback: in TLS 1.3
   // the only resumable one, since SSL_get_session keeps the handshake's.
@@ -497,6 +498,10 @@ const Context* ObjectAccess::context_of(const SSL* ssl) noexcept {
   return s != nullptr ? &s->context : nullptr;
 }
 
+const std::vector<uint16_t>& ObjectAccess::shared_suites(const Object& object) noexcept {
+  return object.state_->shared_suites;
+}
+
 const Context* ObjectAccess::session_context_of(const SSL* ssl) noexcept {
   Object::State* s = state_of(ssl);
   if (s == nullptr) return nullptr;
@@ -607,9 +612,9 @@ void ObjectAccess::on_info(const SSL* ssl, int where, int) {
 }
 
 ssl_select_cert_result_t ObjectAccess::on_client_hello(const SSL_CLIENT_HELLO* hello) {
-  remember_client_hello(hello);
   Object::State* s = state_of(hello->ssl);
   if (s == nullptr) return ssl_select_cert_success;
+  remember_client_hello(hello, s->shared_suites);
   const uint8_t* data = nullptr;
   size_t len = 0;
   // A TLS 1.3 client offers a session as a pre_shared_key; a TLS 1.2 one as
