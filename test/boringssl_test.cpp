@@ -4,6 +4,7 @@
 
 #include <openssl/base.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <string>
 
@@ -37,4 +38,26 @@ TEST_CASE("native handles reach the BoringSSL objects", "[boringssl]") {
   CHECK(SSL_get_SSL_CTX(ssl) == native_ctx);
   CHECK(SSL_is_server(ssl) == 0);
   CHECK(std::string(SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) == "localhost");
+}
+
+TEST_CASE("native_cert_store is the store verification uses", "[boringssl][verify]") {
+  sanstls::Context client = test::client_context();
+  X509_STORE* store = sanstls::native_cert_store(client);
+  REQUIRE(store != nullptr);
+  CHECK(sanstls::native_cert_store(sanstls::Context(client)) == store);  // copies share it
+  CHECK(client.cert_store_stats().x509 == 1);
+  REQUIRE(test::handshake(client, test::server_context()).ok);
+
+  // A depth limit set through the store reaches the next verification: at
+  // 0 the chain may not go past the leaf to the CA that signed it, and
+  // BoringSSL reports the CA as not found.
+  X509_STORE_set_depth(store, 0);
+  test::Handshake h = test::handshake(client, test::server_context());
+  REQUIRE_FALSE(h.ok);
+  REQUIRE(h.client_result.error);
+  CHECK(h.client_result.error->kind == sanstls::ErrorKind::cert_verification);
+  INFO(test::describe(h.client_result));
+  CHECK(h.client_result.error->verify_code == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+  X509_STORE_set_depth(store, 1);
+  CHECK(test::handshake(client, test::server_context()).ok);
 }

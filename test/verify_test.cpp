@@ -14,6 +14,7 @@
 #include <sstream>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "support.hpp"
@@ -179,6 +180,114 @@ TEST_CASE("each verification failure has Python's verify code and message", "[ve
         {.cafile = dir.write("ca.pem", ca.certificate_pem() + ca.crl_pem({leaf}))});
     client.set_verify_flags(client.verify_flags() | VerifyFlags::verify_crl_check_leaf);
     require_verify_error(test::handshake(client, server_for(leaf)), 23, "certificate revoked");
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Kept certificates. A Context keeps the parsed form of the last certificates
+// it verified, so that the same server's chain is not parsed again; what it
+// keeps must never stand in for a verification.
+
+TEST_CASE("a kept certificate is verified again each time: names, forgeries, flags",
+          "[verify][cache]") {
+  CertificateAuthority ca = CertificateAuthority::create("sanstls test CA");
+  Issued genuine = ca.issue(localhost_options());
+  Context client = client_trusting(ca.certificate_pem());
+  Context server = server_for(genuine);
+  REQUIRE(test::handshake(client, server).ok);
+
+  SECTION("another name for the same certificate") {
+    require_verify_error(test::handshake(client, server, "example.com"), 62,
+                         "Hostname mismatch, certificate is not valid for 'example.com'.");
+    CHECK(test::handshake(client, server).ok);
+  }
+  SECTION("a forgery: same names, signed by another key under the same CA name") {
+    // BoringSSL matches the issuer by name and key identifier, so the
+    // impostor's CA is not even a candidate.
+    CertificateAuthority impostor = CertificateAuthority::create("sanstls test CA");
+    Issued forged = impostor.issue(localhost_options());
+    REQUIRE(forged.certificate_der != genuine.certificate_der);
+    require_verify_error(test::handshake(client, server_for(forged)), 20,
+                         "unable to get local issuer certificate");
+    CHECK(test::handshake(client, server).ok);
+  }
+  SECTION("the same certificate with its signature altered") {
+    Issued altered = genuine;
+    altered.certificate_der.back() = static_cast<char>(altered.certificate_der.back() ^ 0x01);
+    altered.certificate_pem = sanstls::der_cert_to_pem_cert(sanstls::as_bytes(altered.certificate_der));
+    require_verify_error(test::handshake(client, server_for(altered)), 7,
+                         "certificate signature failure");
+    CHECK(test::handshake(client, server).ok);
+  }
+  SECTION("flags set later apply: a CRL check revokes a certificate that passed") {
+    test::TempDir dir;
+    client.load_verify_locations({.cafile = dir.write("crl.pem", ca.crl_pem({genuine}))});
+    CHECK(test::handshake(client, server).ok);  // CRLs loaded, but not checked yet
+    client.set_verify_flags(client.verify_flags() | VerifyFlags::verify_crl_check_leaf);
+    require_verify_error(test::handshake(client, server), 23, "certificate revoked");
+  }
+  SECTION("what the client reports is the peer's own certificate") {
+    test::Handshake h = test::handshake(client, server);
+    REQUIRE(h.ok);
+    CHECK(h.client.getpeercert(sanstls::binary_form) == genuine.certificate_der);
+    std::optional<sanstls::Certificate> cert = h.client.getpeercert();
+    REQUIRE(cert);
+    CHECK(cert->subject_alt_name.size() == 3);
+  }
+}
+
+TEST_CASE("more distinct certificates than a Context keeps: each verifies, and the first again",
+          "[verify][cache]") {
+  CertificateAuthority ca = CertificateAuthority::create();
+  Context client = client_trusting(ca.certificate_pem());
+  std::vector<Context> servers;
+  for (int i = 0; i < 20; ++i) {  // more than ParsedCertificates::kCapacity (16)
+    CertificateOptions o = localhost_options();
+    o.organization = "server " + std::to_string(i);
+    servers.push_back(server_for(ca.issue(o)));
+  }
+  for (const Context& server : servers) {
+    test::Handshake h = test::handshake(client, server);
+    INFO(test::describe(h.client_result));
+    CHECK(h.ok);
+  }
+  CHECK(test::handshake(client, servers.front()).ok);
+  // An untrusted certificate after the cache has turned over still fails.
+  CertificateAuthority other = CertificateAuthority::create("another CA");
+  require_verify_error(test::handshake(client, server_for(other.issue(localhost_options()))), 20,
+                       "unable to get local issuer certificate");
+}
+
+TEST_CASE("one client Context verifies in several threads at once", "[verify][cache][threads]") {
+  CertificateAuthority ca = CertificateAuthority::create();
+  CertificateAuthority other = CertificateAuthority::create("another CA");
+  const Context client = client_trusting(ca.certificate_pem());
+  const std::vector<Context> servers = {server_for(ca.issue(localhost_options())),
+                                        server_for(ca.issue(localhost_options())),
+                                        server_for(other.issue(localhost_options()))};
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 6;
+  std::vector<int> good(kThreads, 0), refused(kThreads, 0);
+  {
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kRounds; ++i) {
+          const std::size_t which = static_cast<std::size_t>(t + i) % servers.size();
+          test::Handshake h = test::handshake(client, servers[which]);
+          const bool trusted = which != 2;
+          if (h.ok && trusted) ++good[t];
+          if (!h.ok && !trusted && h.client_result.error &&
+              h.client_result.error->verify_code == 20) {
+            ++refused[t];
+          }
+        }
+      });
+    }
+  }
+  for (int t = 0; t < kThreads; ++t) {
+    CHECK(good[t] + refused[t] == kRounds);
+    CHECK(refused[t] == 2);
   }
 }
 

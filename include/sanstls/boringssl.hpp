@@ -7,14 +7,23 @@
 //   sanstls::Context ctx(sanstls::Protocol::tls_server);
 //   SSL_CTX* native = sanstls::native_handle(ctx);
 //   SSL_CTX_set_grease_enabled(native, 1);
+//   X509_STORE_set_depth(sanstls::native_cert_store(ctx), 4);
 //
 // Changing what sanstls itself manages (BIOs, verify mode, ALPN callbacks,
 // options, versions) through these handles makes the sanstls getters wrong
 // and is not supported.
+//
+// Every SSL_CTX sanstls makes uses TLS_with_buffers_method(): certificates
+// are CRYPTO_BUFFERs (SSL_get0_peer_certificates, SSL_CTX_set_chain_and_key)
+// and sanstls verifies the peer itself, so BoringSSL's X509-based functions
+// on these handles (SSL_CTX_get_cert_store, SSL_CTX_get0_param,
+// SSL_get_peer_certificate, SSL_CTX_use_certificate, SSL_CTX_set_verify,
+// ...) are not available. The trust store is native_cert_store's.
 #ifndef SANSTLS_BORINGSSL_HPP
 #define SANSTLS_BORINGSSL_HPP
 
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <sanstls/context.hpp>
 #include <sanstls/object.hpp>
@@ -27,6 +36,12 @@ SSL_CTX* native_handle(const Context& context) noexcept;
 
 // native_handle returns the SSL behind |object|, valid while |object| lives.
 SSL* native_handle(const Object& object) noexcept;
+
+// native_cert_store returns the trust store |context| verifies peers
+// against (what load_verify_locations fills), shared by every copy of the
+// context, for what sanstls does not wrap: X509_STORE_set_depth, a lookup
+// method of one's own. Same lifetime as native_handle(context).
+X509_STORE* native_cert_store(const Context& context) noexcept;
 
 }  // namespace sanstls
 
