@@ -68,9 +68,11 @@ Options g_options;
 // --peer ones (rustls, Botan), then Python's ssl module when it is there.
 std::vector<std::unique_ptr<Peer>> g_peers;
 
-// Runs is the samples of one scenario, one vector per implementation.
+// Runs is the samples of one scenario, one vector per implementation;
+// peers[i] is the i-th PeerArm's, round by round like the others.
 struct Runs {
   std::vector<double> sanstls, baseline, shared, mem;
+  std::vector<std::vector<double>> peers;
 };
 
 // Arms are the measurements of one scenario; null ones are skipped.
@@ -98,6 +100,7 @@ std::vector<PeerArm> peer_arms(const std::string& scenario) {
 // peers keep their own samples.
 Runs alternate(const Arms& arms, const std::vector<PeerArm>& peers = {}) {
   Runs runs;
+  runs.peers.resize(peers.size());
   for (int i = 0; i < g_options.reps; ++i) {
     const bool all = g_options.only.empty();
     if (arms.sanstls && (all || g_options.only == "sanstls")) {
@@ -110,24 +113,48 @@ Runs alternate(const Arms& arms, const std::vector<PeerArm>& peers = {}) {
       if (arms.shared) runs.shared.push_back(arms.shared());
       if (arms.mem) runs.mem.push_back(arms.mem());
     }
-    for (const PeerArm& p : peers) p.peer->run(p.scenario);
+    for (std::size_t k = 0; k < peers.size(); ++k) {
+      runs.peers[k].push_back(peers[k].peer->run(peers[k].scenario));
+    }
   }
   return runs;
+}
+
+// paired_ratio is the median over rounds of sanstls's sample divided by
+// the other's from the same round. On a shared machine whose speed drifts
+// by tens of per cent over seconds, a round's two samples, taken a
+// fraction of a second apart, share most of the drift, which the ratio of
+// the two medians does not cancel. Empty when there are no pairs.
+std::string paired_ratio(const std::vector<double>& mine, const std::vector<double>& theirs) {
+  std::vector<double> ratios;
+  for (std::size_t i = 0; i < mine.size() && i < theirs.size(); ++i) {
+    if (theirs[i] > 0) ratios.push_back(mine[i] / theirs[i]);
+  }
+  if (ratios.empty()) return "";
+  return format(summarize(ratios).median, 3);
 }
 
 // print_peers prints a line comparing sanstls with each peer that ran
 // |scenario|: "python=", "rustls=", ... For a rate a ratio above 1 means
 // sanstls is faster; for bytes, below 1 means it uses less.
-void print_peers(const std::vector<PeerArm>& peers, const Summary& sanstls, Unit unit) {
-  for (const PeerArm& p : peers) {
+// With |runs|, each line also has paired=, paired_ratio's.
+void print_peers(const std::vector<PeerArm>& peers, const Summary& sanstls, Unit unit,
+                 const Runs* runs = nullptr) {
+  for (std::size_t k = 0; k < peers.size(); ++k) {
+    const PeerArm& p = peers[k];
     Peer::Summary other = p.peer->report(p.scenario);
     if (other.unit != unit.name) {
       fail(p.peer->name() + " peer: unit " + other.unit + " for " + p.scenario);
     }
-    std::printf("BENCH scenario=%s sanstls=%s %s=%s ratio=%s unit=%s\n", p.scenario.c_str(),
+    std::string paired;
+    if (runs != nullptr && k < runs->peers.size()) {
+      paired = paired_ratio(runs->sanstls, runs->peers[k]);
+    }
+    std::printf("BENCH scenario=%s sanstls=%s %s=%s ratio=%s%s%s unit=%s\n", p.scenario.c_str(),
                 format(sanstls.median, unit.decimals).c_str(), p.peer->name().c_str(),
                 format(other.median, unit.decimals).c_str(),
-                ratio(sanstls.median, other.median).c_str(), unit.name);
+                ratio(sanstls.median, other.median).c_str(), paired.empty() ? "" : " paired=",
+                paired.c_str(), unit.name);
   }
   std::fflush(stdout);
 }
@@ -191,7 +218,7 @@ void run_handshake(const std::string& name, KeyType key, bool tls12) {
   print_note(name + ": " + std::to_string(n) + " handshakes x " + std::to_string(g_options.reps) +
              " reps; " + describe("baseline", b, 1) + "; " +
              describe("shared_bio_pair", sh, 1) + " ratio=" + ratio(s.median, sh.median));
-  print_peers(peers, s, kHandshakes);
+  print_peers(peers, s, kHandshakes, &runs);
 }
 
 // resume_run warms up resumption for |Impl| and returns one timed
@@ -230,7 +257,7 @@ void run_resume(const std::string& name, bool tls12, int tickets = 2) {
              (tls12 ? std::string("a TLS 1.2 ticket") : std::to_string(tickets) + " TLS 1.3 tickets") +
              " per handshake); " +
              describe("baseline", b, 1));
-  print_peers(peers, s, kHandshakes);
+  print_peers(peers, s, kHandshakes, &runs);
 }
 
 // run_bulk measures |write_size| writes over TLS 1.3 with AES-128-GCM, or
@@ -285,7 +312,7 @@ void run_bulk(const std::string& name, std::size_t write_size, const char* tls12
              std::to_string(total >> 10) + " KiB x " + std::to_string(g_options.reps) +
              " reps; " + describe("baseline", b, 1) + "; " + describe("shared_bio_pair", sh, 1) +
              " ratio=" + ratio(s.median, sh.median));
-  print_peers(peers, s, kMegabytes);
+  print_peers(peers, s, kMegabytes, &runs);
 }
 
 void run_allocs(const std::string& name) {
