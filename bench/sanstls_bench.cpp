@@ -7,9 +7,14 @@
 #include <openssl/nid.h>
 #include <openssl/ssl.h>
 
+#include <sched.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <functional>
@@ -58,6 +63,7 @@ struct Options {
   bool python = true;
   bool wall_clock = false;
   std::string only;  // --only sanstls|baseline: time that one (and the peers)
+  std::string cpu;   // --cpu N|any; empty: the CPU it starts on
   std::string credentials_dir;  // --write-credentials DIR
   std::vector<std::pair<std::string, std::string>> peers;  // --peer NAME=PROGRAM
 };
@@ -509,6 +515,37 @@ struct Scenario {
   std::function<void()> run;
 };
 
+// pin_to_cpu binds this process, and so every peer it starts afterwards
+// (children inherit the mask), to one CPU, and says which. On a shared
+// machine two processes left to the scheduler may each stay on a different
+// core for a whole run, one of them slowed by a neighbour the other does
+// not have: runs of the same comparison then differed by up to 1.5 times,
+// where pinned runs agree within a few per cent. |which| is a CPU number,
+// "any" (no pinning) or empty (the CPU this process is running on).
+std::string pin_to_cpu(const std::string& which) {
+  if (which == "any") return "not pinned: each process runs where the scheduler puts it";
+  int cpu = -1;
+  if (which.empty()) {
+    cpu = sched_getcpu();
+  } else {
+    char* end = nullptr;
+    long n = std::strtol(which.c_str(), &end, 10);
+    if (end == which.c_str() || *end != '\0' || n < 0 || n >= CPU_SETSIZE) {
+      throw std::invalid_argument("--cpu takes a CPU number or any, not " + which);
+    }
+    cpu = static_cast<int>(n);
+  }
+  if (cpu < 0) return "not pinned: sched_getcpu failed";
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0) {
+    if (!which.empty()) fail("--cpu " + which + ": " + std::strerror(errno));
+    return std::string("not pinned: ") + std::strerror(errno);
+  }
+  return "pinned to CPU " + std::to_string(cpu) + ", with the peers (--cpu any: not pinned)";
+}
+
 int usage(int code) {
   std::printf(
       "usage: sanstls-bench [--quick] [--filter NAME[,NAME...]] [--reps N] [--target-seconds S]\n"
@@ -525,6 +562,8 @@ int usage(int code) {
       "                    time only that implementation (and the peers), for instruction\n"
       "                    counts (bench/peers/instructions)\n"
       "  --wall-clock      time repetitions by the wall clock, not the thread's CPU time\n"
+      "  --cpu N|any       run on CPU N, with the peers it starts (default: the CPU it starts\n"
+      "                    on); any: wherever the scheduler puts each process\n"
       "  --peer NAME=PROG  also run the peer program PROG (bench/peers/), printed as NAME=\n"
       "  --write-credentials DIR\n"
       "                    write the certificates and keys the peers read into DIR, and exit\n"
@@ -560,6 +599,8 @@ int run(int argc, char** argv) {
       }
     } else if (arg == "--write-credentials") {
       g_options.credentials_dir = value();
+    } else if (arg == "--cpu") {
+      g_options.cpu = value();
     } else if (arg == "--wall-clock") {
       g_options.wall_clock = true;
     } else if (arg == "--peer") {
@@ -635,6 +676,7 @@ int run(int argc, char** argv) {
              std::to_string(g_options.reps) + " reps each");
   const bool hook = check_malloc_hook();
 
+  print_note(pin_to_cpu(g_options.cpu));
   Timer::use_wall_clock(g_options.wall_clock);
   print_note(std::string("timed by ") +
              (g_options.wall_clock ? "the wall clock" : "the thread's CPU time"));
