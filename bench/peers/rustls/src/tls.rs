@@ -336,7 +336,9 @@ impl Pair {
     }
 
     /// The client writes `data`, the records move to the server, and the
-    /// server reads everything it can into `receiver`.
+    /// server reads everything it can into `receiver`. Never inlined:
+    /// bench/peers/instructions counts inside it by name.
+    #[inline(never)]
     pub fn send(
         &mut self,
         data: &[u8],
