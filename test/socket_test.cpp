@@ -334,7 +334,10 @@ TEST_CASE("non-blocking: a write before the handshake needs a read first; pendin
           "[net][socket][nonblocking]") {
   Listener listener = listen_loopback();
   const std::uint16_t port = listener.port;
-  std::future<std::size_t> served = echo_server(test::server_context(), listener);
+  // The kernel accepts the connection into the listener's backlog; the
+  // server starts only after the first writes, so that nothing can answer
+  // the ClientHello before they look for an answer (a server on the other
+  // core once did, and the first write finished the handshake).
   Socket tls = sanstls::net::wrap_socket(test::client_context(),
                                          sanstls::net::create_connection("127.0.0.1", port, 10),
                                          {.do_handshake_on_connect = false, .server_hostname = "localhost"});
@@ -344,6 +347,7 @@ TEST_CASE("non-blocking: a write before the handshake needs a read first; pendin
   sanstls::Result w = tls.try_send(sanstls::as_bytes(message));
   CHECK(w.status == sanstls::Status::want_read);
   CHECK_THROWS_AS(tls.send(message), sanstls::SSLWantReadError);
+  std::future<std::size_t> served = echo_server(test::server_context(), listener);
   for (int rounds = 0; w.status != sanstls::Status::done; ++rounds) {
     REQUIRE(rounds < 100);
     pollfd p{tls.fileno(), static_cast<short>(w.status == sanstls::Status::want_write ? POLLOUT : POLLIN), 0};
