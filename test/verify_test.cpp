@@ -17,6 +17,12 @@
 #include <thread>
 #include <vector>
 
+#include <openssl/pem.h>
+#include <openssl/pool.h>
+#include <openssl/ssl.h>
+
+#include <sanstls/boringssl.hpp>
+
 #include "support.hpp"
 
 using sanstls::CaData;
@@ -233,6 +239,51 @@ TEST_CASE("a kept certificate is verified again each time: names, forgeries, fla
     std::optional<sanstls::Certificate> cert = h.client.getpeercert();
     REQUIRE(cert);
     CHECK(cert->subject_alt_name.size() == 3);
+  }
+}
+
+// server_sending serves |der| as its certificate, bytes as they are, with
+// |key_pem|'s key: through the native handle, since load_cert_chain would
+// refuse a certificate it cannot parse.
+static Context server_sending(const std::string& der, const std::string& key_pem) {
+  Context ctx(Protocol::tls_server);
+  bssl::UniquePtr<BIO> bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
+  bssl::UniquePtr<EVP_PKEY> key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  bssl::UniquePtr<CRYPTO_BUFFER> cert(
+      CRYPTO_BUFFER_new(reinterpret_cast<const uint8_t*>(der.data()), der.size(), nullptr));
+  REQUIRE(key);
+  REQUIRE(cert);
+  CRYPTO_BUFFER* chain[] = {cert.get()};
+  REQUIRE(SSL_CTX_set_chain_and_key(sanstls::native_handle(ctx), chain, 1, key.get(), nullptr) == 1);
+  return ctx;
+}
+
+TEST_CASE("a certificate the X.509 parser rejects: a verification error, or its bytes with CERT_NONE",
+          "[verify][cache]") {
+  CertificateAuthority ca = CertificateAuthority::create();
+  Issued leaf = ca.issue(localhost_options());
+  // Version 4 (INTEGER 3 in the [0] field): the handshake reads past it to
+  // the key, X509's parser refuses it.
+  std::string der = leaf.certificate_der;
+  const std::string v3("\xa0\x03\x02\x01\x02", 5);
+  const std::size_t at = der.find(v3);
+  REQUIRE(at != std::string::npos);
+  der[at + 4] = '\x03';
+  Context server = server_sending(der, leaf.private_key_pem);
+
+  SECTION("verified: SSLCertVerificationError, the connection fails") {
+    require_verify_error(test::handshake(client_trusting(ca.certificate_pem()), server), 1,
+                         "the certificate cannot be parsed");
+  }
+  SECTION("CERT_NONE: the handshake completes and the bytes are the peer's") {
+    Context client(Protocol::tls_client);
+    client.set_check_hostname(false);
+    client.set_verify_mode(sanstls::VerifyMode::cert_none);
+    test::Handshake h = test::handshake(client, server);
+    INFO(test::describe(h.client_result));
+    REQUIRE(h.ok);
+    CHECK(h.client.getpeercert(sanstls::binary_form) == der);
+    CHECK(h.client.getpeercert() == sanstls::Certificate{});
   }
 }
 

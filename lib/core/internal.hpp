@@ -143,13 +143,21 @@ struct PeerCheck {
   unsigned int host_flags = 0;        // X509_CHECK_FLAG_*
 };
 
+// PeerVerdict is verify_peer_chain's answer: X509_V_OK or an X509_V_ERR_*
+// code, and a message where X509_verify_cert_error_string has none that
+// fits (empty otherwise).
+struct PeerVerdict {
+  long code = X509_V_OK;
+  std::string message;
+};
+
 // verify_peer_chain verifies |chain| (the peer's certificates, leaf first,
 // as SSL_get0_peer_certificates gives them) against |context|'s trust
 // store, flags and the peer check, as BoringSSL's X509-based method would:
 // the same purpose ("ssl_server" or "ssl_client"), the same
-// X509_verify_cert. Returns X509_V_OK or the X509_V_ERR_* code.
-long verify_peer_chain(ContextAccess::State& context, const STACK_OF(CRYPTO_BUFFER)* chain,
-                       const PeerCheck& check);
+// X509_verify_cert.
+PeerVerdict verify_peer_chain(ContextAccess::State& context, const STACK_OF(CRYPTO_BUFFER)* chain,
+                              const PeerCheck& check);
 
 struct ObjectAccess {
   static SSL* native(const Object& object) noexcept;

@@ -40,6 +40,7 @@ struct Object::State {
   bool checks_host = false;
   unsigned int host_flags = 0;
   long verify_code = X509_V_OK;  // on_verify's result, for verification_error
+  std::string verify_message;    // its text, when X.509 has none that fits
   std::vector<uint16_t> shared_suites;  // a server's, from the ClientHello
   std::shared_ptr<const Error> fatal;
   // A client's newest session from the new-session callback: in TLS 1.3
@@ -91,7 +92,9 @@ struct Object::State {
   Error verification_error(std::uint32_t code) const {
     Error e = error_from_code(code, ErrorKind::cert_verification);
     e.verify_code = verify_code;
-    if (e.verify_code == X509_V_ERR_HOSTNAME_MISMATCH && server_hostname) {
+    if (!verify_message.empty()) {
+      e.verify_message = verify_message;
+    } else if (e.verify_code == X509_V_ERR_HOSTNAME_MISMATCH && server_hostname) {
       e.verify_message = "Hostname mismatch, certificate is not valid for '" + *server_hostname + "'.";
     } else if (e.verify_code == X509_V_ERR_IP_ADDRESS_MISMATCH && server_hostname) {
       e.verify_message = "IP address mismatch, certificate is not valid for '" + *server_hostname + "'.";
@@ -540,8 +543,10 @@ ssl_verify_result_t ObjectAccess::on_verify(SSL* ssl, uint8_t* out_alert) {
     check.host_flags = s->host_flags;
   }
   // The context in use now: after an SNI switch, the new one's store.
-  s->verify_code = verify_peer_chain(ContextAccess::state(s->context),
-                                     SSL_get0_peer_certificates(ssl), check);
+  PeerVerdict verdict = verify_peer_chain(ContextAccess::state(s->context),
+                                          SSL_get0_peer_certificates(ssl), check);
+  s->verify_code = verdict.code;
+  s->verify_message = std::move(verdict.message);
   if (s->verify_code == X509_V_OK) {
     ERR_clear_error();
     return ssl_verify_ok;

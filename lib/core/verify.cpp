@@ -64,22 +64,30 @@ std::size_t ParsedCertificates::size() const {
   return entries_.size();
 }
 
-long verify_peer_chain(ContextAccess::State& context, const STACK_OF(CRYPTO_BUFFER)* chain,
-                       const PeerCheck& check) {
+PeerVerdict verify_peer_chain(ContextAccess::State& context, const STACK_OF(CRYPTO_BUFFER)* chain,
+                              const PeerCheck& check) {
   if (chain == nullptr || sk_CRYPTO_BUFFER_num(chain) == 0) {
-    return X509_V_ERR_APPLICATION_VERIFICATION;
+    return {X509_V_ERR_APPLICATION_VERIFICATION, "no certificate to verify"};
   }
   // The whole chain, leaf included, is the untrusted set, as BoringSSL's
   // X509-based method passes it.
   bssl::UniquePtr<STACK_OF(X509)> certs(sk_X509_new_null());
-  if (!certs) return X509_V_ERR_OUT_OF_MEM;
+  if (!certs) return {X509_V_ERR_OUT_OF_MEM, {}};
+  std::size_t position = 0;
   for (CRYPTO_BUFFER* buffer : chain) {
     bssl::UniquePtr<X509> cert = context.parsed.get(buffer);
     // BoringSSL has already parsed each certificate as far as the
     // handshake needs (its public key), so this is a certificate that
-    // X509's stricter parser rejects; the queue says why.
-    if (!cert) return X509_V_ERR_UNSPECIFIED;
-    if (!bssl::PushToStack(certs.get(), std::move(cert))) return X509_V_ERR_OUT_OF_MEM;
+    // X509's stricter parser rejects. X.509 has no code for that.
+    if (!cert) {
+      ERR_clear_error();
+      return {X509_V_ERR_UNSPECIFIED, position == 0
+                                          ? "the certificate cannot be parsed"
+                                          : "certificate " + std::to_string(position) +
+                                                " of the chain cannot be parsed"};
+    }
+    if (!bssl::PushToStack(certs.get(), std::move(cert))) return {X509_V_ERR_OUT_OF_MEM, {}};
+    ++position;
   }
 
   bssl::UniquePtr<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
@@ -87,7 +95,7 @@ long verify_peer_chain(ContextAccess::State& context, const STACK_OF(CRYPTO_BUFF
                                    certs.get()) ||
       // A client checks that the peer is a TLS server and vice versa.
       !X509_STORE_CTX_set_default(ctx.get(), check.server ? "ssl_client" : "ssl_server")) {
-    return X509_V_ERR_OUT_OF_MEM;
+    return {X509_V_ERR_OUT_OF_MEM, {}};
   }
   X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
   X509_VERIFY_PARAM_set_flags(param, static_cast<unsigned long>(context.verify_flags) &
@@ -102,11 +110,11 @@ long verify_peer_chain(ContextAccess::State& context, const STACK_OF(CRYPTO_BUFF
     } else {
       ok = X509_VERIFY_PARAM_set1_host(param, check.host->data(), check.host->size());
     }
-    if (!ok) return X509_V_ERR_OUT_OF_MEM;
+    if (!ok) return {X509_V_ERR_OUT_OF_MEM, {}};
   }
-  if (X509_verify_cert(ctx.get()) > 0) return X509_V_OK;
+  if (X509_verify_cert(ctx.get()) > 0) return {X509_V_OK, {}};
   long code = X509_STORE_CTX_get_error(ctx.get());
-  return code != X509_V_OK ? code : X509_V_ERR_UNSPECIFIED;
+  return {code != X509_V_OK ? code : X509_V_ERR_UNSPECIFIED, {}};
 }
 
 }  // namespace sanstls
