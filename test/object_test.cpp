@@ -601,3 +601,60 @@ TEST_CASE("objects keep their context and buffers alive", "[object][lifetime]") 
   Object moved = std::move(p->client);
   CHECK(moved.version() == "TLSv1.3");
 }
+
+TEST_CASE("phase(): fresh, handshaking, established, closing, closed; failed after a fatal error",
+          "[object][phase]") {
+  using sanstls::Phase;
+  sanstls::MemoryBIO c_in, c_out, s_in, s_out;
+  sanstls::Object client = test::client_context().wrap_bio(c_in, c_out, false, "localhost");
+  sanstls::Object server = test::server_context().wrap_bio(s_in, s_out, true);
+  auto flow = [&] {
+    s_in.write(c_out.read());
+    c_in.write(s_out.read());
+  };
+  CHECK(client.phase() == Phase::fresh);
+  CHECK(server.phase() == Phase::fresh);
+
+  CHECK(client.do_handshake().status == sanstls::Status::want_read);
+  CHECK(client.phase() == Phase::handshaking);
+  flow();
+  CHECK(server.do_handshake().status == sanstls::Status::want_read);  // waits for Finished
+  CHECK(server.phase() == Phase::handshaking);
+  flow();
+  CHECK(client.do_handshake().status == sanstls::Status::done);
+  CHECK(client.phase() == Phase::established);
+  flow();
+  CHECK(server.do_handshake().status == sanstls::Status::done);
+  CHECK(server.phase() == Phase::established);
+  flow();  // the server's tickets
+
+  CHECK(client.unwrap().status == sanstls::Status::want_read);  // our close_notify is out
+  CHECK(client.phase() == Phase::closing);
+  flow();
+  CHECK(server.read(16).status == sanstls::Status::closed);  // the peer's arrived
+  CHECK(server.phase() == Phase::closing);
+  CHECK(server.unwrap().status == sanstls::Status::done);
+  CHECK(server.phase() == Phase::closed);
+  flow();
+  CHECK(client.unwrap().status == sanstls::Status::done);
+  CHECK(client.phase() == Phase::closed);
+
+  // A client that trusts nothing fails, and stays failed.
+  sanstls::Context untrusting(sanstls::Protocol::tls_client);
+  test::Handshake h = test::handshake(untrusting, test::server_context());
+  REQUIRE_FALSE(h.ok);
+  CHECK(h.client.phase() == Phase::failed);
+  CHECK(h.client.do_handshake().status == sanstls::Status::error);
+  CHECK(h.client.phase() == Phase::failed);
+}
+
+TEST_CASE("phase_name names every phase, once", "[object][phase]") {
+  using sanstls::Phase;
+  std::vector<std::string_view> names;
+  for (Phase p : {Phase::fresh, Phase::handshaking, Phase::established, Phase::closing,
+                  Phase::closed, Phase::failed}) {
+    names.push_back(sanstls::phase_name(p));
+  }
+  CHECK(names == std::vector<std::string_view>{"fresh", "handshaking", "established", "closing",
+                                               "closed", "failed"});
+}

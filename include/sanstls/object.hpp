@@ -26,6 +26,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -53,6 +54,27 @@ inline constexpr std::size_t max_read_size = 16384;
 struct [[nodiscard]] ReadResult : Result {
   std::string data;
 };
+
+// Phase is where an Object is in its life. Object::phase() reports it; the
+// engine calls move it (see docs/design.md, "An Object's phases"):
+//
+//   fresh --(first engine call)--> handshaking --(handshake done)--> established
+//   established --(a close_notify one way: unwrap(), or the peer's)--> closing
+//   closing --(the other way too)--> closed
+//   any --(a fatal error)--> failed
+//   established --(a TLS 1.2 renegotiation)--> handshaking --> established
+enum class Phase : std::uint8_t {
+  fresh,        // wrapped; no engine call has run (set_session is still allowed)
+  handshaking,  // the handshake, or a TLS 1.2 renegotiation, is under way
+  established,  // the handshake is done: data flows both ways
+  closing,      // one close_notify has gone one way; unwrap() completes the other
+  closed,       // close_notify sent and received
+  failed,       // a fatal error: every engine call returns it (Object::error())
+};
+
+// phase_name returns |phase|'s name as written above ("handshaking"), for
+// logs and error messages.
+std::string_view phase_name(Phase phase) noexcept;
 
 // Cipher is what Object::cipher() returns, as Python's 3-tuple.
 struct Cipher {
@@ -134,6 +156,10 @@ class Object {
 
   // is_handshake_complete returns true once do_handshake would return done.
   bool is_handshake_complete() const noexcept;
+
+  // phase returns where the connection is in its life (see Phase):
+  //   if (tls.phase() == sanstls::Phase::closing) (void)tls.unwrap();
+  Phase phase() const noexcept;
 
   // server_side returns true for the server end of the connection.
   bool server_side() const noexcept;

@@ -161,6 +161,22 @@ struct Object::State {
   }
 
   Result fatal_result() const { return Result{Status::error, 0, fatal}; }
+
+  // phase is the one place that says where the connection is, from what
+  // the engine calls left behind: their sticky error, whether one ran, and
+  // BoringSSL's handshake and shutdown state. Worked out when asked, so the
+  // record path pays nothing for it.
+  Phase phase() const noexcept {
+    if (fatal) return Phase::failed;
+    if (!started) return Phase::fresh;
+    const SSL* s = ssl.get();
+    if (SSL_in_init(s)) return Phase::handshaking;
+    switch (SSL_get_shutdown(s)) {
+      case 0: return Phase::established;
+      case SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN: return Phase::closed;
+      default: return Phase::closing;
+    }
+  }
 };
 
 namespace {
@@ -423,6 +439,20 @@ std::optional<Certificate> Object::getpeercert() const {
   return Certificate::from_der(as_bytes(*der));
 }
 
+std::string_view phase_name(Phase phase) noexcept {
+  switch (phase) {
+    case Phase::fresh: return "fresh";
+    case Phase::handshaking: return "handshaking";
+    case Phase::established: return "established";
+    case Phase::closing: return "closing";
+    case Phase::closed: return "closed";
+    case Phase::failed: return "failed";
+  }
+  return "unknown";
+}
+
+Phase Object::phase() const noexcept { return state_->phase(); }
+
 bool Object::is_handshake_complete() const noexcept {
   return SSL_is_init_finished(state_->ssl.get()) != 0;
 }
@@ -515,7 +545,8 @@ void Object::set_context(const Context& context) {
   State& s = *state_;
   if (s.started && !s.in_sni_callback) {
     throw std::logic_error(
-        "set_context: the context can only change before the handshake or in an SNI callback");
+        "set_context: the context can only change before the handshake or in an SNI callback "
+        "(the Object is " + std::string(phase_name(s.phase())) + ")");
   }
   if (ContextAccess::native(context) == ContextAccess::native(s.context)) return;
   ErrorGuard guard;
