@@ -422,3 +422,74 @@ TEST_CASE("create_connection and connect() reach an IPv6 listener", "[net][socke
   b.unwrap();
   served.get();
 }
+
+TEST_CASE("phase(): unconnected, handshaking, open, unwrapped, closed; listening; failed",
+          "[net][socket][phase]") {
+  using sanstls::net::SocketPhase;
+  Listener listener = listen_loopback();
+  const std::uint16_t port = listener.port;
+  Socket server = sanstls::net::wrap_socket(test::server_context(), std::move(listener.fd),
+                                            {.server_side = true});
+  CHECK(server.phase() == SocketPhase::listening);
+  auto served = std::async(std::launch::async, [&server] {
+    server.settimeout(20);
+    Socket conn = server.accept();
+    const SocketPhase accepted = conn.phase();
+    std::string got = conn.recv(5);
+    conn.unwrap();
+    return std::pair{accepted, got};
+  });
+
+  Socket tls = sanstls::net::wrap_socket(test::client_context(),
+                                         FileDescriptor(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)),
+                                         {.do_handshake_on_connect = false, .server_hostname = "localhost"});
+  CHECK(tls.phase() == SocketPhase::unconnected);
+  CHECK_THROWS_WITH(tls.accept(), "accept: the socket is not listening (it is unconnected)");
+  tls.settimeout(20);
+  tls.connect("127.0.0.1", port);
+  CHECK(tls.phase() == SocketPhase::handshaking);  // connected, handshake not run yet
+  tls.do_handshake();
+  CHECK(tls.phase() == SocketPhase::open);
+  tls.sendall("hello");
+  FileDescriptor plain = tls.unwrap();
+  CHECK(plain);
+  CHECK(tls.phase() == SocketPhase::unwrapped);
+  auto [accepted, got] = served.get();
+  CHECK(accepted == SocketPhase::open);  // accept() handshakes before returning
+  CHECK(got == "hello");
+  server.close();
+  CHECK(server.phase() == SocketPhase::closed);
+
+  std::vector<std::string_view> names;
+  for (SocketPhase p : {SocketPhase::unconnected, SocketPhase::listening, SocketPhase::handshaking,
+                        SocketPhase::open, SocketPhase::unwrapping, SocketPhase::unwrapped,
+                        SocketPhase::closed, SocketPhase::failed}) {
+    names.push_back(sanstls::net::socket_phase_name(p));
+  }
+  CHECK(names == std::vector<std::string_view>{"unconnected", "listening", "handshaking", "open",
+                                               "unwrapping", "unwrapped", "closed", "failed"});
+}
+
+TEST_CASE("phase(): a socket whose handshake failed is failed", "[net][socket][phase]") {
+  Listener listener = listen_loopback();
+  const std::uint16_t port = listener.port;
+  Socket server = sanstls::net::wrap_socket(test::server_context(), std::move(listener.fd),
+                                            {.server_side = true});
+  auto served = std::async(std::launch::async, [&server] {
+    server.settimeout(20);
+    try {
+      Socket conn = server.accept();
+    } catch (const std::exception&) {
+      // the client's unknown_ca alert; what the server makes of it is
+      // another test's concern
+    }
+  });
+  Context trusts_nothing(sanstls::Protocol::tls_client);
+  Socket tls = sanstls::net::wrap_socket(trusts_nothing,
+                                         sanstls::net::create_connection("127.0.0.1", port, 10),
+                                         {.do_handshake_on_connect = false, .server_hostname = "localhost"});
+  tls.settimeout(20);
+  CHECK_THROWS_AS(tls.do_handshake(), sanstls::SSLCertVerificationError);
+  CHECK(tls.phase() == sanstls::net::SocketPhase::failed);
+  served.get();
+}

@@ -157,6 +157,40 @@ Socket wrap_socket(const Context& context, FileDescriptor fd, const WrapOptions&
   return socket;
 }
 
+std::string_view socket_phase_name(SocketPhase phase) noexcept {
+  switch (phase) {
+    case SocketPhase::unconnected: return "unconnected";
+    case SocketPhase::listening: return "listening";
+    case SocketPhase::handshaking: return "handshaking";
+    case SocketPhase::open: return "open";
+    case SocketPhase::unwrapping: return "unwrapping";
+    case SocketPhase::unwrapped: return "unwrapped";
+    case SocketPhase::closed: return "closed";
+    case SocketPhase::failed: return "failed";
+  }
+  return "unknown";
+}
+
+// Worked out when asked, in this one place, from the descriptor and the
+// Object's own phase, so that nothing on the data path keeps it up to date.
+SocketPhase Socket::phase() const noexcept {
+  if (!fd_) return unwrapped_ ? SocketPhase::unwrapped : SocketPhase::closed;
+  if (listening_) return SocketPhase::listening;
+  switch (object_.phase()) {
+    case Phase::fresh:
+      return is_connected(fd_.get()) ? SocketPhase::handshaking : SocketPhase::unconnected;
+    case Phase::handshaking: return SocketPhase::handshaking;
+    case Phase::established: return SocketPhase::open;
+    // The peer's close_notify alone leaves the socket open: reads end, and
+    // unwrap() answers it.
+    case Phase::closing: return unwrap_started_ ? SocketPhase::unwrapping : SocketPhase::open;
+    // Both alerts are through; ours may still wait in outgoing.
+    case Phase::closed: return wants_write() ? SocketPhase::unwrapping : SocketPhase::unwrapped;
+    case Phase::failed: return SocketPhase::failed;
+  }
+  return SocketPhase::failed;
+}
+
 int Socket::fileno() const noexcept { return fd_.get(); }
 bool Socket::server_side() const noexcept { return options_.server_side; }
 const std::optional<std::string>& Socket::server_hostname() const noexcept {
@@ -316,6 +350,7 @@ void Socket::sendall(std::span<const std::byte> data) {
 }
 
 Result Socket::try_unwrap() {
+  unwrap_started_ = true;
   Result r = drive([this] { return object_.unwrap(); }, "shutdown");
   // Done means both close_notify alerts were exchanged; ours must also have
   // left before the descriptor may be closed or reused for cleartext.
@@ -327,6 +362,7 @@ FileDescriptor Socket::unwrap() {
   Result r = try_unwrap();
   r.throw_if_error();
   set_nonblocking(fd_.get(), timeout_ && *timeout_ == 0);
+  unwrapped_ = true;
   return std::move(fd_);
 }
 
@@ -357,7 +393,10 @@ void Socket::connect(const std::string& host, std::uint16_t port) {
 }
 
 Socket Socket::accept() {
-  if (!listening_) throw std::logic_error("accept: the socket is not listening");
+  if (!listening_) {
+    throw std::logic_error(std::string("accept: the socket is not listening (it is ") +
+                           std::string(socket_phase_name(phase())) + ")");
+  }
   const std::optional<Clock::time_point> deadline = deadline_for(timeout_);
   const bool blocking = !timeout_ || *timeout_ > 0;
   for (;;) {

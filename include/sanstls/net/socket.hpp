@@ -83,6 +83,26 @@ class TimeoutError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// SocketPhase is where a Socket is in its life, as Socket::phase() reports
+// it: the Object's Phase seen from the descriptor's side.
+//
+//   unconnected --connect()--> handshaking --> open --unwrap()--> unwrapping --> unwrapped
+//   listening (accept() returns new Sockets)       any --close()--> closed
+//   any --(a fatal TLS error)--> failed
+enum class SocketPhase : std::uint8_t {
+  unconnected,  // a descriptor that is not connected yet
+  listening,    // a listening descriptor: accept() is its only use
+  handshaking,  // connected; the handshake is due or under way
+  open,         // the handshake is done: data flows
+  unwrapping,   // unwrap() sent close_notify and waits for the peer's (or for ours to leave)
+  unwrapped,    // TLS is over: the descriptor is cleartext, or was handed back by unwrap()
+  closed,       // close() closed the descriptor (or it was moved from)
+  failed,       // a fatal TLS error: object().error() says which
+};
+
+// socket_phase_name returns |phase|'s name as written above ("open").
+std::string_view socket_phase_name(SocketPhase phase) noexcept;
+
 class Socket {
  public:
   Socket(Socket&&) noexcept;
@@ -169,6 +189,8 @@ class Socket {
   // ---- The Object's queries ----------------------------------------------
 
   int fileno() const noexcept;
+  // phase returns where the socket is in its life (see SocketPhase).
+  SocketPhase phase() const noexcept;
   bool server_side() const noexcept;
   const std::optional<std::string>& server_hostname() const noexcept;
   const Context& context() const noexcept;
@@ -203,6 +225,8 @@ class Socket {
   Object object_;
   std::optional<double> timeout_;
   bool listening_ = false;
+  bool unwrap_started_ = false;  // try_unwrap ran: our close_notify is on its way
+  bool unwrapped_ = false;       // unwrap() handed the descriptor back
 };
 
 // wrap_socket wraps |fd| (connected, unconnected or listening) as Python's
