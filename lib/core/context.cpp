@@ -162,6 +162,15 @@ uint16_t boringssl_version(TLSVersion version) {
   throw std::invalid_argument(msg.str());
 }
 
+// der_of returns |cert| in DER.
+std::string der_of(X509* cert) {
+  uint8_t* der = nullptr;
+  int len = i2d_X509(cert, &der);
+  if (len < 0) throw_from_queue("cannot encode a certificate");
+  bssl::UniquePtr<uint8_t> owned(der);
+  return std::string(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
+}
+
 }  // namespace
 
 Context::State::~State() {
@@ -368,12 +377,15 @@ void Context::load_cert_chain_pem(std::string_view cert_pem, std::string_view ke
 
   std::vector<bssl::UniquePtr<CRYPTO_BUFFER>> owned;
   std::vector<CRYPTO_BUFFER*> buffers;
-  owned.push_back(buffer_of(leaf.get()));
-  for (const auto& extra : chain) owned.push_back(buffer_of(extra.get()));
-  for (const auto& buffer : owned) {
-    if (!buffer) throw_from_queue("cannot use the certificate");
-    buffers.push_back(buffer.get());
-  }
+  auto add = [&](X509* cert) {
+    const std::string der = der_of(cert);
+    owned.emplace_back(CRYPTO_BUFFER_new(reinterpret_cast<const uint8_t*>(der.data()), der.size(),
+                                         certificate_pool()));
+    if (!owned.back()) throw_from_queue("cannot use the certificate");
+    buffers.push_back(owned.back().get());
+  };
+  add(leaf.get());
+  for (const auto& extra : chain) add(extra.get());
   if (!SSL_CTX_set_chain_and_key(state_->ctx.get(), buffers.data(), buffers.size(), key.get(),
                                  nullptr)) {
     throw_from_queue("cannot use the certificate and private key");
@@ -532,14 +544,6 @@ void for_each_store_object(X509_STORE* store, F f) {
 bool is_ca_object(const X509_OBJECT* object) {
   X509* cert = X509_OBJECT_get0_X509(object);
   return cert != nullptr && X509_check_ca(cert) != 0;
-}
-
-std::string der_of(X509* cert) {
-  uint8_t* der = nullptr;
-  int len = i2d_X509(cert, &der);
-  if (len < 0) throw_from_queue("cannot encode a certificate");
-  bssl::UniquePtr<uint8_t> owned(der);
-  return std::string(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
 }
 
 }  // namespace

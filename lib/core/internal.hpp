@@ -43,9 +43,6 @@ struct MemoryBIOAccess {
 // requires the pool to outlive every SSL_CTX, SSL and session).
 CRYPTO_BUFFER_POOL* certificate_pool();
 
-// buffer_of returns |cert|'s DER in a CRYPTO_BUFFER from certificate_pool().
-bssl::UniquePtr<CRYPTO_BUFFER> buffer_of(X509* cert);
-
 // ParsedCertificates keeps the X509 form of the last few certificates a
 // Context verified, so a peer that presents the same chain again (every
 // connection to the same server) is not parsed again, nor its extensions
@@ -59,15 +56,13 @@ class ParsedCertificates {
   // get returns |buffer| parsed (one reference for the caller), or null
   // when it is not a certificate (the error is queued).
   bssl::UniquePtr<X509> get(CRYPTO_BUFFER* buffer);
-  // size returns how many certificates are kept (for tests).
-  std::size_t size() const;
 
  private:
   struct Entry {
     bssl::UniquePtr<CRYPTO_BUFFER> buffer;
     bssl::UniquePtr<X509> cert;
   };
-  mutable std::mutex mutex_;
+  std::mutex mutex_;
   std::vector<Entry> entries_;
   std::size_t next_victim_ = 0;  // oldest entry once full: replaced in turn
 };

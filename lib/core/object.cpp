@@ -39,8 +39,7 @@ struct Object::State {
   // X509_CHECK_FLAG_* bits.
   bool checks_host = false;
   unsigned int host_flags = 0;
-  long verify_code = X509_V_OK;  // on_verify's result, for verification_error
-  std::string verify_message;    // its text, when X.509 has none that fits
+  PeerVerdict verdict;  // on_verify's result, for verification_error
   std::vector<uint16_t> shared_suites;  // a server's, from the ClientHello
   std::shared_ptr<const Error> fatal;
   // A client's newest session from the new-session callback: in TLS 1.3
@@ -91,9 +90,9 @@ struct Object::State {
 
   Error verification_error(std::uint32_t code) const {
     Error e = error_from_code(code, ErrorKind::cert_verification);
-    e.verify_code = verify_code;
-    if (!verify_message.empty()) {
-      e.verify_message = verify_message;
+    e.verify_code = verdict.code;
+    if (!verdict.message.empty()) {
+      e.verify_message = verdict.message;
     } else if (e.verify_code == X509_V_ERR_HOSTNAME_MISMATCH && server_hostname) {
       e.verify_message = "Hostname mismatch, certificate is not valid for '" + *server_hostname + "'.";
     } else if (e.verify_code == X509_V_ERR_IP_ADDRESS_MISMATCH && server_hostname) {
@@ -574,15 +573,13 @@ ssl_verify_result_t ObjectAccess::on_verify(SSL* ssl, uint8_t* out_alert) {
     check.host_flags = s->host_flags;
   }
   // The context in use now: after an SNI switch, the new one's store.
-  PeerVerdict verdict = verify_peer_chain(ContextAccess::state(s->context),
-                                          SSL_get0_peer_certificates(ssl), check);
-  s->verify_code = verdict.code;
-  s->verify_message = std::move(verdict.message);
-  if (s->verify_code == X509_V_OK) {
+  s->verdict = verify_peer_chain(ContextAccess::state(s->context),
+                                 SSL_get0_peer_certificates(ssl), check);
+  if (s->verdict.code == X509_V_OK) {
     ERR_clear_error();
     return ssl_verify_ok;
   }
-  *out_alert = static_cast<uint8_t>(SSL_alert_from_verify_result(s->verify_code));
+  *out_alert = static_cast<uint8_t>(SSL_alert_from_verify_result(s->verdict.code));
   return ssl_verify_invalid;
 }
 

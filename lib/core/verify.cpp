@@ -20,15 +20,6 @@ CRYPTO_BUFFER_POOL* certificate_pool() {
   return pool;
 }
 
-bssl::UniquePtr<CRYPTO_BUFFER> buffer_of(X509* cert) {
-  uint8_t* der = nullptr;
-  int len = i2d_X509(cert, &der);
-  if (len <= 0) return nullptr;
-  bssl::UniquePtr<uint8_t> owned(der);
-  return bssl::UniquePtr<CRYPTO_BUFFER>(
-      CRYPTO_BUFFER_new(der, static_cast<std::size_t>(len), certificate_pool()));
-}
-
 bssl::UniquePtr<X509> ParsedCertificates::get(CRYPTO_BUFFER* buffer) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -57,11 +48,6 @@ bssl::UniquePtr<X509> ParsedCertificates::get(CRYPTO_BUFFER* buffer) {
     next_victim_ = (next_victim_ + 1) % kCapacity;
   }
   return cert;
-}
-
-std::size_t ParsedCertificates::size() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return entries_.size();
 }
 
 PeerVerdict verify_peer_chain(ContextAccess::State& context, const STACK_OF(CRYPTO_BUFFER)* chain,
