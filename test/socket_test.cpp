@@ -73,10 +73,14 @@ std::future<std::string> accept_one(Socket& server) {
 }
 
 // echo_server serves one connection on |listener|: TLS handshake in
-// accept(), echo until the client's close_notify, then unwrap.
-std::future<std::size_t> echo_server(Context ctx, Listener& listener) {
+// accept(), echo until the client's close_notify, then unwrap. With
+// |start|, it accepts only once |start| is ready, so a test can see its
+// first handshake step before the server can answer (the kernel completes
+// the TCP connect meanwhile).
+std::future<std::size_t> echo_server(Context ctx, Listener& listener, std::shared_future<void> start = {}) {
   Socket server = sanstls::net::wrap_socket(ctx, std::move(listener.fd), {.server_side = true});
-  return std::async(std::launch::async, [server = std::move(server)]() mutable {
+  return std::async(std::launch::async, [server = std::move(server), start]() mutable {
+    if (start.valid()) start.wait();
     server.settimeout(20);
     Socket conn = server.accept();
     std::size_t total = 0;
@@ -229,14 +233,18 @@ TEST_CASE("non-blocking: want_read and want_write drive a poll() loop, as Python
           "[net][socket][nonblocking]") {
   Listener listener = listen_loopback();
   const std::uint16_t port = listener.port;
-  std::future<std::size_t> served = echo_server(test::server_context(), listener);
+  std::promise<void> first_step_taken;
+  std::future<std::size_t> served =
+      echo_server(test::server_context(), listener, first_step_taken.get_future().share());
   Socket tls = sanstls::net::wrap_socket(test::client_context(),
                                          sanstls::net::create_connection("127.0.0.1", port, 10),
                                          {.do_handshake_on_connect = false, .server_hostname = "localhost"});
   tls.setblocking(false);
   CHECK(tls.gettimeout() == 0.0);
-  // The Python-style call throws, as Python's does.
+  // The Python-style call throws, as Python's does: the server has not
+  // answered yet.
   CHECK_THROWS_AS(tls.do_handshake(), sanstls::SSLWantReadError);
+  first_step_taken.set_value();
   int rounds = 0;
   for (;;) {
     sanstls::Result r = tls.try_handshake();
