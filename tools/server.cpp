@@ -427,6 +427,12 @@ Step Server::on_handshaking(Connection& c) {
     case sanstls::Status::want_read:
     case sanstls::Status::want_write: return Step::wait;
     case sanstls::Status::closed: throw ConnectionFailure("the client closed during the handshake");
+    case sanstls::Status::want_private_key:
+    case sanstls::Status::want_certificate_verify:
+    case sanstls::Status::want_client_hello:
+      // This server installs no callback that answers later.
+      throw ConnectionFailure("the handshake waits for the application: " +
+                              std::string(sanstls::status_name(r.status)));
     case sanstls::Status::error: break;
   }
   throw ConnectionFailure("handshake failed: " + r.error->message);
@@ -460,6 +466,11 @@ Step Server::on_reading(Connection& c) {
       case sanstls::Status::want_read:
       case sanstls::Status::want_write: return Step::wait;
       case sanstls::Status::error: throw ConnectionFailure(r.error->message);
+      case sanstls::Status::want_private_key:
+      case sanstls::Status::want_certificate_verify:
+      case sanstls::Status::want_client_hello:
+        throw ConnectionFailure("a read waits for the application: " +
+                                std::string(sanstls::status_name(r.status)));
     }
   }
   return Step::yield;

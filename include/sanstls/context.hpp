@@ -33,6 +33,7 @@
 #include <type_traits>
 #include <vector>
 
+#include <sanstls/callbacks.hpp>
 #include <sanstls/certificate.hpp>
 #include <sanstls/constants.hpp>
 #include <sanstls/error.hpp>
@@ -373,6 +374,27 @@ class Context {
   void load_cert_chain_pem(std::string_view cert_pem, std::string_view key_pem = {},
                            const Password& password = {});
 
+  // load_cert_chain_with_signer loads this side's certificate chain from
+  // |certfile| (PEM, the leaf first) without a private key: |signer|
+  // performs every operation the key is needed for (callbacks.hpp), at once
+  // or later (Status::want_private_key). The key can stay in an HSM, a KMS
+  // or another process. The signer must support the signature schemes of
+  // the leaf's key type: for RSA rsa_pss_rsae_sha256/384/512 and
+  // rsa_pkcs1_sha256/384/512 (and sha1 for old TLS 1.2 peers); for ECDSA
+  // the curve's scheme (P-256: ecdsa_secp256r1_sha256); for Ed25519
+  // ed25519. Throws as load_cert_chain does for the certificates, and
+  // std::invalid_argument for an empty |signer|. A sanstls Context holding
+  // the key itself signs about as fast as a synchronous signer.
+  //
+  //   ctx.load_cert_chain_with_signer("chain.pem",
+  //       [&hsm](sanstls::Object&, const sanstls::PrivateKeyRequest& r) {
+  //         return sanstls::PrivateKeyReply::done(hsm.sign(r.algorithm, r.input));
+  //       });
+  void load_cert_chain_with_signer(const std::string& certfile, PrivateKeySigner signer);
+
+  // load_cert_chain_pem_with_signer does the same from PEM text in memory.
+  void load_cert_chain_pem_with_signer(std::string_view cert_pem, PrivateKeySigner signer);
+
   // load_verify_locations adds trusted CA certificates (and CRLs from
   // cafile). Throws std::invalid_argument when all three are omitted or
   // cadata is empty ("Empty certificate data", as Python), std::system_error
@@ -554,6 +576,29 @@ class Context {
   void set_sni_callback(SNICallback callback);
   // set_servername_callback is the same, under Python's older name.
   void set_servername_callback(SNICallback callback) { set_sni_callback(std::move(callback)); }
+
+  // set_verify_callback installs |callback| to decide on the peer's
+  // certificates after the built-in checks (callbacks.hpp), or removes it
+  // with an empty one. It runs whenever the peer sends certificates: on a
+  // client always, on a server when verify_mode asks for them. Its reject
+  // ends the handshake with an SSLCertVerificationError carrying its
+  // message (verify code X509_V_ERR_APPLICATION_VERIFICATION, 50); pending
+  // makes the engine return Status::want_certificate_verify.
+  //
+  //   ctx.set_verify_callback([pin](sanstls::Object&, const sanstls::PeerCertificates& peer) {
+  //     if (peer.verify_code != 0) return sanstls::VerifyReply::reject(peer.verify_message);
+  //     if (sha256(peer.chain.front()) != pin) return sanstls::VerifyReply::reject("not the pinned key");
+  //     return sanstls::VerifyReply::accept();
+  //   });
+  void set_verify_callback(VerifyCallback callback);
+
+  // set_client_hello_callback installs |callback|, which a server calls
+  // with each ClientHello before it chooses a certificate (callbacks.hpp),
+  // or removes it with an empty one. It may switch the Object's Context
+  // (Object::set_context), refuse with an alert, or answer later
+  // (Status::want_client_hello). The SNI callback still runs afterwards,
+  // with Python's semantics.
+  void set_client_hello_callback(ClientHelloCallback callback);
 
   // wrap_bio creates a connection that reads the peer's bytes from
   // |incoming| and writes its own to |outgoing|. For a client,

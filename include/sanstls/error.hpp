@@ -52,7 +52,19 @@ enum class Status : std::uint8_t {
   want_write,  // the outgoing MemoryBIO must be drained first
   closed,      // the peer sent close_notify: no more application data
   error,       // the connection failed; Result::error says why (sticky)
+  // The handshake waits for the application (callbacks.hpp): answer with
+  // the Object's matching complete_* call, then call the engine again.
+  want_private_key,         // the signer answered pending: Object::complete_private_key
+  want_certificate_verify,  // the verify callback answered pending: Object::complete_certificate_verify
+  want_client_hello,        // the ClientHello callback answered pending: Object::complete_client_hello
 };
+
+// waits_for_application returns true for the statuses that wait for the
+// application rather than the network.
+constexpr bool waits_for_application(Status status) noexcept {
+  return status == Status::want_private_key || status == Status::want_certificate_verify ||
+         status == Status::want_client_hello;
+}
 
 // status_name returns the lower-case name of |status|, for logs.
 std::string_view status_name(Status status) noexcept;
@@ -67,6 +79,7 @@ enum class ErrorKind : std::uint8_t {
   eof,                // SSLEOFError: EOF occurred in violation of protocol
   cert_verification,  // SSLCertVerificationError: the peer's chain or name failed
   certificate,        // CertificateError raised by hostname matching helpers
+  want_application,   // SSLWantApplicationError: a callback's answer is pending (not in Python)
 };
 
 // error_kind_name returns the Python exception name for |kind|, such as
@@ -106,7 +119,8 @@ struct [[nodiscard]] Result {
   bool ok() const noexcept { return status == Status::done; }
 
   // throw_if_error behaves as Python's SSLObject does: it returns normally for
-  // done and closed, and throws SSLWantReadError, SSLWantWriteError or the
+  // done and closed, and throws SSLWantReadError, SSLWantWriteError,
+  // SSLWantApplicationError (the statuses Python does not have) or the
   // exception matching error->kind otherwise.
   void throw_if_error() const;
 };
@@ -141,6 +155,15 @@ class SSLWantReadError : public SSLError {
 
 // SSLWantWriteError: the operation needs the outgoing data sent first.
 class SSLWantWriteError : public SSLError {
+ public:
+  using SSLError::SSLError;
+};
+
+// SSLWantApplicationError: the handshake waits for a callback's pending
+// answer (want_private_key, want_certificate_verify, want_client_hello).
+// Python has no such state; its message names the wait ("The operation did
+// not complete (waiting for a private-key operation)").
+class SSLWantApplicationError : public SSLError {
  public:
   using SSLError::SSLError;
 };

@@ -34,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include <sanstls/callbacks.hpp>
 #include <sanstls/certificate.hpp>
 #include <sanstls/context.hpp>
 #include <sanstls/error.hpp>
@@ -59,6 +60,8 @@ struct [[nodiscard]] ReadResult : Result {
 // engine calls move it (see docs/design.md, "An Object's phases"):
 //
 //   fresh --(first engine call)--> handshaking --(handshake done)--> established
+//   handshaking --(a callback answered pending)--> waiting_for_* --(complete_*,
+//       then an engine call)--> handshaking
 //   established --(a close_notify one way: unwrap(), or the peer's)--> closing
 //   closing --(the other way too)--> closed
 //   any --(a fatal error)--> failed
@@ -66,6 +69,11 @@ struct [[nodiscard]] ReadResult : Result {
 enum class Phase : std::uint8_t {
   fresh,        // wrapped; no engine call has run (set_session is still allowed)
   handshaking,  // the handshake, or a TLS 1.2 renegotiation, is under way
+  // The handshake waits for the application (callbacks.hpp); the engine
+  // calls return the matching want_* status until it is answered.
+  waiting_for_client_hello,        // a ClientHello callback answered pending
+  waiting_for_certificate_verify,  // a verify callback answered pending
+  waiting_for_private_key,         // a signer answered pending
   established,  // the handshake is done: data flows both ways
   closing,      // one close_notify has gone one way; unwrap() completes the other
   closed,       // close_notify sent and received
@@ -75,6 +83,10 @@ enum class Phase : std::uint8_t {
 // phase_name returns |phase|'s name as written above ("handshaking"), for
 // logs and error messages.
 std::string_view phase_name(Phase phase) noexcept;
+
+// phase_description returns |phase| in words, as error messages use it
+// ("waiting for a private-key operation").
+std::string_view phase_description(Phase phase) noexcept;
 
 // Cipher is what Object::cipher() returns, as Python's 3-tuple.
 struct Cipher {
@@ -196,9 +208,46 @@ class Object {
   const MemoryBIO& outgoing() const noexcept;
 
   // set_context switches a server connection to another context while its
-  // SNI callback runs (Python's SSLObject.context = ...): the new context's
-  // certificate and key are used. Throws std::logic_error elsewhere.
+  // SNI callback runs (Python's SSLObject.context = ...), while its
+  // ClientHello callback runs or is pending, or before the handshake: the
+  // new context's certificate and key are used. Throws std::logic_error
+  // elsewhere.
   void set_context(const Context& context);
+
+  // ---- Answers to the application's pending callbacks (callbacks.hpp) ---
+  //
+  // Each answers the callback that returned pending; the Object then goes
+  // on at its next engine call (do_handshake(), or a read or write). Each
+  // may be called on any thread that is not using the Object at the same
+  // time, at any later moment. Each throws std::logic_error, naming the
+  // phase, when nothing of its kind is pending (the wrong phase, or a
+  // second answer) and std::invalid_argument for a pending reply.
+  // Destroying an Object with a callback pending is fine: nothing is
+  // leaked and nothing is called later.
+  //
+  //   for (;;) {
+  //     sanstls::Result r = tls.do_handshake();
+  //     if (r.status == sanstls::Status::want_private_key) {
+  //       tls.complete_private_key(sanstls::PrivateKeyReply::done(hsm.sign(job)));
+  //       continue;  // or on a later turn of the loop
+  //     }
+  //     ...  // want_read: feed incoming; done: go on
+  //   }
+
+  // complete_private_key answers a pending signer (Status::want_private_key)
+  // with a done reply (the signature or plaintext) or a failed one (the
+  // handshake then fails, with the reason in the error).
+  void complete_private_key(PrivateKeyReply reply);
+
+  // complete_certificate_verify answers a pending verify callback
+  // (Status::want_certificate_verify): accept, or reject with an alert and
+  // the message the SSLCertVerificationError carries.
+  void complete_certificate_verify(VerifyReply reply);
+
+  // complete_client_hello answers a pending ClientHello callback
+  // (Status::want_client_hello): proceed (after set_context, if another
+  // certificate is wanted) or refuse with an alert.
+  void complete_client_hello(ClientHelloReply reply);
 
   // ---- Ciphers, NPN, post-handshake authentication ----------------------
 

@@ -10,6 +10,7 @@
 #define SANSTLS_SANSTLS_HPP
 
 #include <sanstls/bytes.hpp>
+#include <sanstls/callbacks.hpp>
 #include <sanstls/certificate.hpp>
 #include <sanstls/constants.hpp>
 #include <sanstls/context.hpp>

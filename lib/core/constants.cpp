@@ -69,6 +69,7 @@ std::optional<SSLErrorNumber> error_number(const Error& error) noexcept {
     case ErrorKind::eof:
       return SSLErrorNumber::eof;
     case ErrorKind::certificate:
+    case ErrorKind::want_application:  // no SSL_ERROR_* of Python's
       return std::nullopt;
   }
   return SSLErrorNumber::invalid_error_code;  // a kind added to ErrorKind later

@@ -342,13 +342,29 @@ void Context::load_cert_chain(const std::string& certfile, const std::string& ke
   load_cert_chain_pem(cert_pem, key_pem, password);
 }
 
-void Context::load_cert_chain_pem(std::string_view cert_pem, std::string_view key_pem,
-                                  const Password& password) {
-  ErrorGuard guard;
+namespace {
+
+// PemChain is a certificate chain read from PEM: the leaf parsed (to check
+// a key against it) and every certificate, leaf first, as pooled buffers.
+struct PemChain {
+  bssl::UniquePtr<X509> leaf;
+  std::vector<bssl::UniquePtr<CRYPTO_BUFFER>> owned;
+  std::vector<CRYPTO_BUFFER*> buffers;
+};
+
+PemChain read_pem_chain(std::string_view cert_pem) {
+  PemChain out;
   bssl::UniquePtr<BIO> cert_bio = memory_bio(cert_pem);
-  bssl::UniquePtr<X509> leaf(PEM_read_bio_X509_AUX(cert_bio.get(), nullptr, nullptr, nullptr));
-  if (!leaf) throw_pem_lib("no certificate found");
-  std::vector<bssl::UniquePtr<X509>> chain;
+  auto add = [&](X509* cert) {
+    const std::string der = der_of(cert);
+    out.owned.emplace_back(CRYPTO_BUFFER_new(reinterpret_cast<const uint8_t*>(der.data()), der.size(),
+                                             certificate_pool()));
+    if (!out.owned.back()) throw_from_queue("cannot use the certificate");
+    out.buffers.push_back(out.owned.back().get());
+  };
+  out.leaf.reset(PEM_read_bio_X509_AUX(cert_bio.get(), nullptr, nullptr, nullptr));
+  if (!out.leaf) throw_pem_lib("no certificate found");
+  add(out.leaf.get());
   for (;;) {
     bssl::UniquePtr<X509> extra(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
     if (!extra) {
@@ -356,8 +372,17 @@ void Context::load_cert_chain_pem(std::string_view cert_pem, std::string_view ke
       ERR_clear_error();
       break;
     }
-    chain.push_back(std::move(extra));
+    add(extra.get());
   }
+  return out;
+}
+
+}  // namespace
+
+void Context::load_cert_chain_pem(std::string_view cert_pem, std::string_view key_pem,
+                                  const Password& password) {
+  ErrorGuard guard;
+  PemChain chain = read_pem_chain(cert_pem);
 
   bssl::UniquePtr<BIO> key_bio = memory_bio(key_pem.empty() ? cert_pem : key_pem);
   PasswordContext pc{&password, nullptr};
@@ -371,25 +396,37 @@ void Context::load_cert_chain_pem(std::string_view cert_pem, std::string_view ke
     }
     throw_pem_lib("the private key cannot be decrypted: wrong password?");
   }
-  if (!X509_check_private_key(leaf.get(), key.get())) {
+  if (!X509_check_private_key(chain.leaf.get(), key.get())) {
     throw_from_queue("[X509: KEY_VALUES_MISMATCH] key values mismatch");
   }
-
-  std::vector<bssl::UniquePtr<CRYPTO_BUFFER>> owned;
-  std::vector<CRYPTO_BUFFER*> buffers;
-  auto add = [&](X509* cert) {
-    const std::string der = der_of(cert);
-    owned.emplace_back(CRYPTO_BUFFER_new(reinterpret_cast<const uint8_t*>(der.data()), der.size(),
-                                         certificate_pool()));
-    if (!owned.back()) throw_from_queue("cannot use the certificate");
-    buffers.push_back(owned.back().get());
-  };
-  add(leaf.get());
-  for (const auto& extra : chain) add(extra.get());
-  if (!SSL_CTX_set_chain_and_key(state_->ctx.get(), buffers.data(), buffers.size(), key.get(),
-                                 nullptr)) {
+  if (!SSL_CTX_set_chain_and_key(state_->ctx.get(), chain.buffers.data(), chain.buffers.size(),
+                                 key.get(), nullptr)) {
     throw_from_queue("cannot use the certificate and private key");
   }
+  state_->signer = nullptr;
+}
+
+void Context::load_cert_chain_with_signer(const std::string& certfile, PrivateKeySigner signer) {
+  load_cert_chain_pem_with_signer(read_file(certfile), std::move(signer));
+}
+
+void Context::load_cert_chain_pem_with_signer(std::string_view cert_pem, PrivateKeySigner signer) {
+  if (!signer) throw std::invalid_argument("load_cert_chain_with_signer needs a signer");
+  ErrorGuard guard;
+  PemChain chain = read_pem_chain(cert_pem);
+  if (!SSL_CTX_set_chain_and_key(state_->ctx.get(), chain.buffers.data(), chain.buffers.size(),
+                                 nullptr, &ObjectAccess::kSignerMethod)) {
+    throw_from_queue("cannot use the certificate with a signer");
+  }
+  state_->signer = std::move(signer);
+}
+
+void Context::set_verify_callback(VerifyCallback callback) {
+  state_->verify_callback = std::move(callback);
+}
+
+void Context::set_client_hello_callback(ClientHelloCallback callback) {
+  state_->client_hello_callback = std::move(callback);
 }
 
 void Context::load_verify_locations(const VerifyLocations& locations) {

@@ -15,6 +15,9 @@ std::string_view status_name(Status status) noexcept {
     case Status::want_write: return "want_write";
     case Status::closed: return "closed";
     case Status::error: return "error";
+    case Status::want_private_key: return "want_private_key";
+    case Status::want_certificate_verify: return "want_certificate_verify";
+    case Status::want_client_hello: return "want_client_hello";
   }
   return "unknown";
 }
@@ -29,6 +32,7 @@ std::string_view error_kind_name(ErrorKind kind) noexcept {
     case ErrorKind::eof: return "SSLEOFError";
     case ErrorKind::cert_verification: return "SSLCertVerificationError";
     case ErrorKind::certificate: return "CertificateError";
+    case ErrorKind::want_application: return "SSLWantApplicationError";
   }
   return "SSLError";
 }
@@ -43,6 +47,7 @@ void throw_error(const Error& error) {
     case ErrorKind::want_write: throw SSLWantWriteError(error);
     case ErrorKind::syscall: throw SSLSyscallError(error);
     case ErrorKind::eof: throw SSLEOFError(error);
+    case ErrorKind::want_application: throw SSLWantApplicationError(error);
     case ErrorKind::cert_verification:
     case ErrorKind::certificate: throw SSLCertVerificationError(error);
     case ErrorKind::ssl: break;
@@ -59,6 +64,12 @@ void Result::throw_if_error() const {
       throw SSLWantReadError(plain_error(ErrorKind::want_read, "The operation did not complete (read)"));
     case Status::want_write:
       throw SSLWantWriteError(plain_error(ErrorKind::want_write, "The operation did not complete (write)"));
+    case Status::want_private_key:
+    case Status::want_certificate_verify:
+    case Status::want_client_hello:
+      throw SSLWantApplicationError(plain_error(
+          ErrorKind::want_application,
+          "The operation did not complete (" + std::string(wait_description(status)) + ")"));
     case Status::error:
       break;
   }

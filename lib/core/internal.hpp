@@ -106,6 +106,13 @@ struct Context::State {
 
   // Sessions and SNI (context.cpp, object.cpp).
   Context::SNICallback sni_callback;
+
+  // The application in the handshake (callbacks.hpp, object.cpp). A
+  // signer replaces the private key: the SSL_CTX then has
+  // ObjectAccess::kSignerMethod instead.
+  PrivateKeySigner signer;
+  VerifyCallback verify_callback;
+  ClientHelloCallback client_hello_callback;
   std::vector<TicketKey> ticket_keys;
   struct Counters {
     std::atomic<std::size_t> connect{0}, connect_good{0}, connect_renegotiate{0};
@@ -155,6 +162,7 @@ PeerVerdict verify_peer_chain(ContextAccess::State& context, const STACK_OF(CRYP
                               const PeerCheck& check);
 
 struct ObjectAccess {
+  using State = Object::State;
   static SSL* native(const Object& object) noexcept;
   // state_of returns the State of the Object that owns |ssl|.
   static Object::State* state_of(const SSL* ssl) noexcept;
@@ -185,7 +193,16 @@ struct ObjectAccess {
   static ssl_verify_result_t on_verify(SSL* ssl, uint8_t* out_alert);
   static int on_ticket_key(SSL* ssl, uint8_t* name, uint8_t* iv, EVP_CIPHER_CTX* cipher,
                            HMAC_CTX* hmac, int encrypt);
+  // kSignerMethod is the private-key method of a Context whose key is its
+  // signer's (load_cert_chain_with_signer): it asks the Context's signer
+  // and keeps a pending answer's place in the Object.
+  static const SSL_PRIVATE_KEY_METHOD kSignerMethod;
 };
+
+// wait_description says in words what |status| (one for which
+// waits_for_application is true) waits for: "waiting for a private-key
+// operation".
+std::string_view wait_description(Status status) noexcept;
 
 // remember_client_hello (ciphers.cpp) sets |shared| to the cipher suites
 // Object::shared_ciphers() reports for a server: the server's own suites,

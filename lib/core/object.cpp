@@ -1,5 +1,6 @@
 #include <sanstls/object.hpp>
 
+#include <openssl/bytestring.h>
 #include <openssl/cipher.h>
 #include <openssl/hmac.h>
 #include <openssl/nid.h>
@@ -20,7 +21,9 @@
 namespace sanstls {
 
 // Object::State is one connection: the SSL, the handles that keep its
-// buffers and configuration alive, and the sticky fatal error.
+// buffers and configuration alive, and where the connection is in its life
+// (phase). Every engine call goes through perform(), the one place the
+// phase moves; BoringSSL's callbacks report what they saw with on().
 struct Object::State {
   // Members are initialised from wrap_bio's arguments: a default Context
   // or MemoryBIO would allocate an SSL_CTX or a buffer only to drop it.
@@ -45,40 +48,133 @@ struct Object::State {
   // A client's newest session from the new-session callback: in TLS 1.3
   // the only resumable one, since SSL_get_session keeps the handshake's.
   bssl::UniquePtr<SSL_SESSION> latest_session;
-  bool started = false;          // an engine call ran: SSL_set_session would abort
-  // self is the Object of the engine call in progress, for BoringSSL's
-  // callbacks (an Object may have moved since the previous call).
-  Object* self = nullptr;
-  bool in_sni_callback = false;      // set_context is allowed then
-  bool offered_session = false;      // the client's hello offered a session (server side)
-  int handshakes_done = 0;           // renegotiations count apart
-  std::string callback_error;        // what the SNI callback threw
   // original_context is the context wrap_bio was given, once set_context
   // switched away from it: its session cache and ticket keys stay in use.
   std::optional<Context> original_context;
 
-  void enter(Object* object) noexcept {
-    started = true;
-    self = object;
+  // ---- The lifecycle ----------------------------------------------------
+
+  Phase phase = Phase::fresh;
+  // self is the Object of the engine call in progress, for BoringSSL's
+  // callbacks (an Object may have moved since the previous call); null
+  // between calls.
+  Object* self = nullptr;
+
+  // Event is what a BoringSSL callback saw; on() records it.
+  enum class Event : std::uint8_t {
+    sni_callback_started,   // set_context is allowed until it ends
+    sni_callback_ended,
+    client_hello_callback_started,  // so is set_context until it ends
+    client_hello_callback_ended,
+    session_offered,        // a server's ClientHello offered a session to resume
+    handshake_started,
+    handshake_finished,
+  };
+  bool in_sni_callback = false;
+  bool in_client_hello_callback = false;
+  bool offered_session = false;
+  int handshakes_done = 0;  // renegotiations count apart
+
+  // A callback's pending answer (callbacks.hpp). The callback that answered
+  // pending made perform() enter the matching waiting_for_* phase; the
+  // application's complete_* call leaves its reply here, and BoringSSL's
+  // retry of the callback takes it.
+  std::optional<PrivateKeyReply> key_answer;
+  std::optional<VerifyReply> verify_answer;
+  std::optional<ClientHelloReply> hello_answer;
+  std::optional<AlertDescription> hello_refusal;  // sent from on_servername
+  // callback_error explains in words what an application callback did to
+  // fail the handshake ("the signer failed: HSM offline"): BoringSSL's own
+  // error only says that an operation or extension failed.
+  std::string callback_error;
+
+  void on(Event event) {
+    switch (event) {
+      case Event::sni_callback_started: in_sni_callback = true; return;
+      case Event::sni_callback_ended: in_sni_callback = false; return;
+      case Event::client_hello_callback_started: in_client_hello_callback = true; return;
+      case Event::client_hello_callback_ended: in_client_hello_callback = false; return;
+      case Event::session_offered: offered_session = true; return;
+      case Event::handshake_started: return;
+      case Event::handshake_finished: ++handshakes_done; return;
+    }
   }
-  bool tickets_flushed = false;  // a server sent its TLS 1.3 tickets
 
   enum class Op { handshake, read, write, shutdown };
 
-  // handshake_progress runs after every engine call that may have finished
-  // the handshake. A BoringSSL TLS 1.3 server holds its session tickets back
-  // until its first write, so a client that only reads (or a connection
-  // that closes first) would never be able to resume; OpenSSL, and so
-  // Python, send them with the handshake. A zero-length write flushes them.
-  bool tickets_flushed_or_client() const noexcept { return tickets_flushed || !server_side; }
+  // perform runs one engine call: |step| calls BoringSSL and maps its
+  // outcome to a Result, with |object| reachable from the callbacks
+  // meanwhile; then the phase follows. The record path of an established
+  // connection skips it (read_into, write): a record read or written
+  // leaves the phase as it was, and anything else goes through settle().
+  template <class Step>
+  Result perform(Object* object, Step&& step) {
+    if (phase == Phase::fresh) phase = Phase::handshaking;  // before callbacks run
+    self = object;
+    Result r = step();
+    self = nullptr;
+    settle(r);
+    return r;
+  }
 
-  void handshake_progress() {
-    if (tickets_flushed || !server_side || SSL_in_init(ssl.get())) return;
+  // settle moves the phase after an engine call ended with |r|.
+  void settle(const Result& r) {
+    if (fatal) {
+      phase = Phase::failed;
+      return;
+    }
+    switch (r.status) {
+      case Status::want_private_key: phase = Phase::waiting_for_private_key; return;
+      case Status::want_certificate_verify: phase = Phase::waiting_for_certificate_verify; return;
+      case Status::want_client_hello: phase = Phase::waiting_for_client_hello; return;
+      default: break;
+    }
+    const SSL* s = ssl.get();
+    const Phase before = phase;
+    if (SSL_in_init(s)) {
+      phase = Phase::handshaking;
+      return;
+    }
+    switch (SSL_get_shutdown(s)) {
+      case 0: phase = Phase::established; break;
+      case SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN: phase = Phase::closed; break;
+      default: phase = Phase::closing; break;
+    }
+    if (is_handshake_phase(before)) handshake_finished();
+  }
+
+  static bool is_handshake_phase(Phase p) noexcept {
+    return p == Phase::fresh || p == Phase::handshaking || p == Phase::waiting_for_client_hello ||
+           p == Phase::waiting_for_certificate_verify || p == Phase::waiting_for_private_key;
+  }
+
+  // handshake_finished runs once a handshake has just completed. A
+  // BoringSSL TLS 1.3 server holds its session tickets back until its first
+  // write, so a client that only reads (or a connection that closes first)
+  // would never be able to resume; OpenSSL, and so Python, send them with
+  // the handshake. A zero-length write flushes them.
+  void handshake_finished() {
+    if (!server_side || tickets_flushed) return;
     tickets_flushed = true;
     static constexpr uint8_t kNothing = 0;
     if (SSL_write(ssl.get(), &kNothing, 0) < 0) {
       // Nothing is lost: BoringSSL sends the tickets with the next write.
       ERR_clear_error();
+    }
+  }
+  bool tickets_flushed = false;
+
+  // answerable checks that an answer of the kind |waiting| is due: the
+  // Object waits for it and has not been given one yet.
+  template <class Reply>
+  void check_answer(Phase waiting, const std::optional<Reply>& given, const char* call) const {
+    if (phase != waiting) {
+      throw std::logic_error(std::string(call) + "() while " + std::string(phase_description(phase)) +
+                             " (the Object is not " + std::string(phase_description(waiting)) + ")");
+    }
+    if (given) {
+      throw std::logic_error(std::string(call) +
+                             "() a second time: the first answer is not taken yet (call do_handshake())");
     }
   }
 
@@ -119,6 +215,12 @@ struct Object::State {
         return Result{Status::want_read, 0, nullptr};
       case SSL_ERROR_WANT_WRITE:
         return Result{Status::want_write, 0, nullptr};
+      case SSL_ERROR_WANT_PRIVATE_KEY_OPERATION:
+        return Result{Status::want_private_key, 0, nullptr};
+      case SSL_ERROR_WANT_CERTIFICATE_VERIFY:
+        return Result{Status::want_certificate_verify, 0, nullptr};
+      case SSL_ERROR_PENDING_CERTIFICATE:
+        return Result{Status::want_client_hello, 0, nullptr};
       case SSL_ERROR_ZERO_RETURN:
         if (op == Op::read || op == Op::shutdown) return Result{Status::closed, 0, nullptr};
         return fail(plain_error(ErrorKind::zero_return, "TLS/SSL connection has been closed (EOF)"),
@@ -146,10 +248,7 @@ struct Object::State {
                                                reason == SSL_R_APPLICATION_DATA_ON_SHUTDOWN ||
                                                reason == SSL_R_PROTOCOL_IS_SHUTDOWN));
         Error e = error_from_code(code);
-        if (!callback_error.empty()) {
-          // BoringSSL only knows that an extension "failed to parse".
-          e.message += " (the SNI callback threw: " + callback_error + ")";
-        }
+        if (!callback_error.empty()) e.message += " (" + callback_error + ")";
         return fail(std::move(e), sticky);
       }
       default:
@@ -160,22 +259,6 @@ struct Object::State {
   }
 
   Result fatal_result() const { return Result{Status::error, 0, fatal}; }
-
-  // phase is the one place that says where the connection is, from what
-  // the engine calls left behind: their sticky error, whether one ran, and
-  // BoringSSL's handshake and shutdown state. Worked out when asked, so the
-  // record path pays nothing for it.
-  Phase phase() const noexcept {
-    if (fatal) return Phase::failed;
-    if (!started) return Phase::fresh;
-    const SSL* s = ssl.get();
-    if (SSL_in_init(s)) return Phase::handshaking;
-    switch (SSL_get_shutdown(s)) {
-      case 0: return Phase::established;
-      case SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN: return Phase::closed;
-      default: return Phase::closing;
-    }
-  }
 };
 
 namespace {
@@ -236,6 +319,11 @@ Object Context::wrap_bio(MemoryBIO incoming, MemoryBIO outgoing, bool server_sid
   SSL_set_bio(ssl, rbio.release(), wbio.release());
 
   s->verifies_peer = (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) != 0;
+  if (!server_side && !s->verifies_peer && cs.verify_callback) {
+    // A client's verify callback decides even with cert_none: BoringSSL
+    // would ignore its rejection under SSL_VERIFY_NONE.
+    SSL_set_custom_verify(ssl, SSL_VERIFY_PEER, &ObjectAccess::on_verify);
+  }
   // An established connection does not need its copy of the certificate,
   // key, cipher and verification settings: shedding them saves about a
   // kilobyte per idle connection. BoringSSL keeps them where a TLS 1.2
@@ -280,10 +368,7 @@ Result Object::do_handshake() {
   State& s = *state_;
   if (s.fatal) return s.fatal_result();
   ErrorGuard guard;
-  s.enter(this);
-  Result r = s.outcome(SSL_do_handshake(s.ssl.get()), State::Op::handshake);
-  if (r.status == Status::done) s.handshake_progress();
-  return r;
+  return s.perform(this, [&s] { return s.outcome(SSL_do_handshake(s.ssl.get()), State::Op::handshake); });
 }
 
 Result Object::read_into(std::span<std::byte> buffer) {
@@ -291,24 +376,31 @@ Result Object::read_into(std::span<std::byte> buffer) {
   if (s.fatal) return s.fatal_result();
   if (buffer.empty()) return Result{Status::done, 0, nullptr};
   SSL* ssl = s.ssl.get();
+  const bool established = s.phase == Phase::established;
   // An event loop reads until want_read, so every burst of records ends with
-  // a read that has nothing to work on. When no input is buffered anywhere
-  // and nothing is in progress, that answer is known without entering
-  // BoringSSL (whose failed SSL_read costs about as much as a 64-byte
-  // record's decryption).
-  if (s.incoming.pending() == 0 && !s.incoming.eof_written() && s.tickets_flushed_or_client() &&
-      SSL_is_init_finished(ssl) && SSL_get_shutdown(ssl) == 0 && !SSL_has_pending(ssl)) {
+  // a read that has nothing to work on. When the connection is established
+  // and no input is buffered anywhere, that answer is known without
+  // entering BoringSSL (whose failed SSL_read costs about as much as a
+  // 64-byte record's decryption).
+  if (established && s.incoming.pending() == 0 && !s.incoming.eof_written() && !SSL_has_pending(ssl)) {
     return Result{Status::want_read, 0, nullptr};
   }
   // No ErrorGuard on the record path: SSL_read empties the error queue
   // itself before it starts (ssl_reset_error_state), and outcome() takes
   // what a failure queued. The guard's two peeks at the thread-local queue
   // cost about 150 instructions per call (callgrind, 64-byte records).
-  s.enter(this);
-  int len = static_cast<int>(std::min<std::size_t>(buffer.size(), INT_MAX));
-  Result r = s.outcome(SSL_read(ssl, buffer.data(), len), State::Op::read);
-  if (!s.tickets_flushed && r.status != Status::error) s.handshake_progress();
-  return r;
+  const int len = static_cast<int>(std::min<std::size_t>(buffer.size(), INT_MAX));
+  if (established) {
+    // A record read while established leaves it established; anything
+    // else (a close_notify, an alert, a renegotiation) goes through
+    // settle().
+    s.self = this;
+    Result r = s.outcome(SSL_read(ssl, buffer.data(), len), State::Op::read);
+    s.self = nullptr;
+    if (r.status != Status::done) s.settle(r);
+    return r;
+  }
+  return s.perform(this, [&] { return s.outcome(SSL_read(ssl, buffer.data(), len), State::Op::read); });
 }
 
 ReadResult Object::read(std::size_t n) {
@@ -326,7 +418,8 @@ ReadResult Object::read(std::size_t n) {
 Result Object::write(std::span<const std::byte> data) {
   State& s = *state_;
   if (s.fatal) return s.fatal_result();
-  if ((SSL_get_shutdown(s.ssl.get()) & SSL_SENT_SHUTDOWN) != 0) {
+  SSL* ssl = s.ssl.get();
+  if ((SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN) != 0) {
     return s.fail(plain_error(ErrorKind::zero_return,
                               "TLS/SSL connection has been closed (EOF): write after unwrap()"),
                   false);
@@ -334,28 +427,36 @@ Result Object::write(std::span<const std::byte> data) {
   // No ErrorGuard: SSL_write and SSL_do_handshake empty the error queue
   // before they start, and outcome() takes what a failure queued (see
   // read_into).
-  s.enter(this);
   if (data.empty()) {
     // A zero-length write still drives an unfinished handshake.
-    if (!is_handshake_complete()) {
-      Result r = s.outcome(SSL_do_handshake(s.ssl.get()), State::Op::handshake);
-      if (r.status != Status::done) return r;
-    }
-    s.handshake_progress();
-    return Result{Status::done, 0, nullptr};
+    if (!State::is_handshake_phase(s.phase)) return Result{Status::done, 0, nullptr};
+    Result r = s.perform(this, [&] { return s.outcome(SSL_do_handshake(ssl), State::Op::handshake); });
+    return r.status == Status::done ? Result{Status::done, 0, nullptr} : r;
   }
-
+  if (s.phase != Phase::established) {
+    // The handshake (or its end) first: the first chunk drives it.
+    const int chunk = static_cast<int>(std::min<std::size_t>(data.size(), INT_MAX));
+    Result r = s.perform(this, [&] { return s.outcome(SSL_write(ssl, data.data(), chunk), State::Op::write); });
+    if (r.status != Status::done || r.bytes == data.size()) return r;
+    Result rest = write(data.subspan(r.bytes));
+    rest.bytes += r.bytes;
+    return rest;
+  }
+  // Established: records only, and the phase stays.
+  s.self = this;
   std::size_t total = 0;
   while (total < data.size()) {
-    int chunk = static_cast<int>(std::min<std::size_t>(data.size() - total, INT_MAX));
-    Result r = s.outcome(SSL_write(s.ssl.get(), data.data() + total, chunk), State::Op::write);
+    const int chunk = static_cast<int>(std::min<std::size_t>(data.size() - total, INT_MAX));
+    Result r = s.outcome(SSL_write(ssl, data.data() + total, chunk), State::Op::write);
     if (r.status != Status::done) {
+      s.self = nullptr;
+      s.settle(r);
       r.bytes = total;
       return r;
     }
     total += r.bytes;
   }
-  s.tickets_flushed = true;  // a write sends a server's tickets before its data
+  s.self = nullptr;
   return Result{Status::done, total, nullptr};
 }
 
@@ -368,21 +469,20 @@ Result Object::unwrap() {
   State& s = *state_;
   if (s.fatal) return s.fatal_result();
   ErrorGuard guard;
-  s.enter(this);
-  SSL* ssl = s.ssl.get();
-  if (!is_handshake_complete()) {
+  if (State::is_handshake_phase(s.phase)) {
     // BoringSSL reports success here without sending anything; OpenSSL,
     // and so Python, refuse.
     return s.fail(error_from_code(ERR_PACK(ERR_LIB_SSL, SSL_R_SHUTDOWN_WHILE_IN_INIT)), false);
   }
-  int ret = SSL_shutdown(ssl);
-  if (ret == 0) {
+  return s.perform(this, [&s] {
+    SSL* ssl = s.ssl.get();
+    int ret = SSL_shutdown(ssl);
     // Our close_notify is out; the peer's may already be buffered.
-    ret = SSL_shutdown(ssl);
-  }
-  if (ret == 1) return Result{Status::done, 0, nullptr};
-  if (ret == 0) return Result{Status::want_read, 0, nullptr};
-  return s.outcome(ret, State::Op::shutdown);
+    if (ret == 0) ret = SSL_shutdown(ssl);
+    if (ret == 1) return Result{Status::done, 0, nullptr};
+    if (ret == 0) return Result{Status::want_read, 0, nullptr};
+    return s.outcome(ret, State::Op::shutdown);
+  });
 }
 
 std::optional<std::string> Object::version() const {
@@ -442,6 +542,9 @@ std::string_view phase_name(Phase phase) noexcept {
   switch (phase) {
     case Phase::fresh: return "fresh";
     case Phase::handshaking: return "handshaking";
+    case Phase::waiting_for_client_hello: return "waiting_for_client_hello";
+    case Phase::waiting_for_certificate_verify: return "waiting_for_certificate_verify";
+    case Phase::waiting_for_private_key: return "waiting_for_private_key";
     case Phase::established: return "established";
     case Phase::closing: return "closing";
     case Phase::closed: return "closed";
@@ -450,7 +553,31 @@ std::string_view phase_name(Phase phase) noexcept {
   return "unknown";
 }
 
-Phase Object::phase() const noexcept { return state_->phase(); }
+std::string_view phase_description(Phase phase) noexcept {
+  switch (phase) {
+    case Phase::fresh: return "fresh (no engine call yet)";
+    case Phase::handshaking: return "handshaking";
+    case Phase::waiting_for_client_hello: return "waiting for a ClientHello decision";
+    case Phase::waiting_for_certificate_verify: return "waiting for a certificate verification";
+    case Phase::waiting_for_private_key: return "waiting for a private-key operation";
+    case Phase::established: return "established";
+    case Phase::closing: return "closing";
+    case Phase::closed: return "closed";
+    case Phase::failed: return "failed";
+  }
+  return "unknown";
+}
+
+std::string_view wait_description(Status status) noexcept {
+  switch (status) {
+    case Status::want_private_key: return phase_description(Phase::waiting_for_private_key);
+    case Status::want_certificate_verify: return phase_description(Phase::waiting_for_certificate_verify);
+    case Status::want_client_hello: return phase_description(Phase::waiting_for_client_hello);
+    default: return status_name(status);
+  }
+}
+
+Phase Object::phase() const noexcept { return state_->phase; }
 
 bool Object::is_handshake_complete() const noexcept {
   return SSL_is_init_finished(state_->ssl.get()) != 0;
@@ -493,7 +620,10 @@ void Object::set_session(const Session& session) {
   if (is_handshake_complete()) throw std::invalid_argument("Cannot set session after handshake.");
   // BoringSSL aborts the process if a session is set once the handshake
   // has begun; OpenSSL ignores it.
-  if (s.started) throw std::invalid_argument("Cannot set session after the handshake has started.");
+  if (s.phase != Phase::fresh) {
+    throw std::invalid_argument("Cannot set session after the handshake has started (the Object is " +
+                                std::string(phase_description(s.phase)) + ").");
+  }
   ErrorGuard guard;
   if (!SSL_set_session(s.ssl.get(), given.session.get())) throw_from_queue("cannot set the session");
 }
@@ -502,31 +632,36 @@ SSL* ObjectAccess::native(const Object& object) noexcept { return object.state_-
 
 namespace {
 
-// ScopedFlag sets a flag for the duration of a callback.
-class ScopedFlag {
+// CallbackScope reports that an application callback runs for as long as
+// it lives: |started| now and |ended| when it goes, even by exception.
+class CallbackScope {
  public:
-  explicit ScopedFlag(bool& flag) noexcept : flag_(flag) { flag_ = true; }
-  ~ScopedFlag() { flag_ = false; }
-  ScopedFlag(const ScopedFlag&) = delete;
-  ScopedFlag& operator=(const ScopedFlag&) = delete;
+  using Event = ObjectAccess::State::Event;
+  CallbackScope(ObjectAccess::State& state, Event started, Event ended) : state_(state), ended_(ended) {
+    state_.on(started);
+  }
+  ~CallbackScope() { state_.on(ended_); }
+  CallbackScope(const CallbackScope&) = delete;
+  CallbackScope& operator=(const CallbackScope&) = delete;
 
  private:
-  bool& flag_;
+  ObjectAccess::State& state_;
+  Event ended_;
 };
 
 }  // namespace
 
-Object::State* ObjectAccess::state_of(const SSL* ssl) noexcept {
-  return static_cast<Object::State*>(SSL_get_ex_data(ssl, object_index()));
+ObjectAccess::State* ObjectAccess::state_of(const SSL* ssl) noexcept {
+  return static_cast<ObjectAccess::State*>(SSL_get_ex_data(ssl, object_index()));
 }
 
 Object* ObjectAccess::object_of(const SSL* ssl) noexcept {
-  Object::State* s = state_of(ssl);
+  ObjectAccess::State* s = state_of(ssl);
   return s != nullptr ? s->self : nullptr;
 }
 
 const Context* ObjectAccess::context_of(const SSL* ssl) noexcept {
-  Object::State* s = state_of(ssl);
+  ObjectAccess::State* s = state_of(ssl);
   return s != nullptr ? &s->context : nullptr;
 }
 
@@ -535,17 +670,20 @@ const std::vector<uint16_t>& ObjectAccess::shared_suites(const Object& object) n
 }
 
 const Context* ObjectAccess::session_context_of(const SSL* ssl) noexcept {
-  Object::State* s = state_of(ssl);
+  ObjectAccess::State* s = state_of(ssl);
   if (s == nullptr) return nullptr;
   return s->original_context ? &*s->original_context : &s->context;
 }
 
 void Object::set_context(const Context& context) {
   State& s = *state_;
-  if (s.started && !s.in_sni_callback) {
+  const bool allowed = s.phase == Phase::fresh || s.in_sni_callback || s.in_client_hello_callback ||
+                       s.phase == Phase::waiting_for_client_hello;
+  if (!allowed) {
     throw std::logic_error(
-        "set_context: the context can only change before the handshake or in an SNI callback "
-        "(the Object is " + std::string(phase_name(s.phase())) + ")");
+        "set_context: the context can only change before the handshake, in an SNI or ClientHello "
+        "callback, or while a ClientHello callback's answer is pending (the Object is " +
+        std::string(phase_description(s.phase)) + ")");
   }
   if (ContextAccess::native(context) == ContextAccess::native(s.context)) return;
   ErrorGuard guard;
@@ -556,15 +694,40 @@ void Object::set_context(const Context& context) {
   s.context = context;
 }
 
+namespace {
+
+// verdict_of applies a verify callback's accept or reject to |s|.
+ssl_verify_result_t verdict_of(ObjectAccess::State& s, const VerifyReply& reply, uint8_t* out_alert) {
+  if (reply.kind() == VerifyReply::Kind::accept) {
+    s.verdict = PeerVerdict{};
+    ERR_clear_error();
+    return ssl_verify_ok;
+  }
+  s.verdict.code = X509_V_ERR_APPLICATION_VERIFICATION;
+  s.verdict.message = reply.message().empty() ? "rejected by the verify callback" : reply.message();
+  *out_alert = static_cast<uint8_t>(reply.alert());
+  return ssl_verify_invalid;
+}
+
+}  // namespace
+
 ssl_verify_result_t ObjectAccess::on_verify(SSL* ssl, uint8_t* out_alert) {
-  Object::State* s = state_of(ssl);
+  ObjectAccess::State* s = state_of(ssl);
   if (s == nullptr) {
     *out_alert = SSL_AD_INTERNAL_ERROR;
     return ssl_verify_invalid;
   }
+  if (s->phase == Phase::waiting_for_certificate_verify) {
+    // BoringSSL asks again after a pending answer.
+    if (!s->verify_answer) return ssl_verify_retry;
+    const VerifyReply reply = *s->verify_answer;
+    s->verify_answer.reset();
+    return verdict_of(*s, reply, out_alert);
+  }
+  const VerifyCallback& callback = ContextAccess::state(s->context).verify_callback;
   // CERT_NONE: BoringSSL would accept whatever the verification said, and
   // nothing reports it (getpeercert() is then empty, as in Python).
-  if (!s->verifies_peer) return ssl_verify_ok;
+  if (!s->verifies_peer && !callback) return ssl_verify_ok;
   PeerCheck check;
   check.server = s->server_side;
   if (s->checks_host && s->server_hostname) {
@@ -573,19 +736,160 @@ ssl_verify_result_t ObjectAccess::on_verify(SSL* ssl, uint8_t* out_alert) {
     check.host_flags = s->host_flags;
   }
   // The context in use now: after an SNI switch, the new one's store.
-  s->verdict = verify_peer_chain(ContextAccess::state(s->context),
-                                 SSL_get0_peer_certificates(ssl), check);
-  if (s->verdict.code == X509_V_OK) {
-    ERR_clear_error();
-    return ssl_verify_ok;
+  const STACK_OF(CRYPTO_BUFFER)* chain = SSL_get0_peer_certificates(ssl);
+  s->verdict = verify_peer_chain(ContextAccess::state(s->context), chain, check);
+  if (!callback || s->self == nullptr) {
+    if (s->verdict.code == X509_V_OK) {
+      ERR_clear_error();
+      return ssl_verify_ok;
+    }
+    *out_alert = static_cast<uint8_t>(SSL_alert_from_verify_result(s->verdict.code));
+    return ssl_verify_invalid;
   }
-  *out_alert = static_cast<uint8_t>(SSL_alert_from_verify_result(s->verdict.code));
-  return ssl_verify_invalid;
+
+  PeerCertificates peer;
+  for (size_t i = 0; i < sk_CRYPTO_BUFFER_num(chain); ++i) {
+    const CRYPTO_BUFFER* cert = sk_CRYPTO_BUFFER_value(chain, i);
+    peer.chain.emplace_back(reinterpret_cast<const char*>(CRYPTO_BUFFER_data(cert)), CRYPTO_BUFFER_len(cert));
+  }
+  peer.server_hostname = s->server_hostname;
+  peer.server_side = s->server_side;
+  peer.verify_code = s->verdict.code;
+  if (s->verdict.code == X509_V_OK) {
+    peer.verify_message = "ok";
+  } else if (!s->verdict.message.empty()) {
+    peer.verify_message = s->verdict.message;
+  } else {
+    // As the SSLCertVerificationError would say it.
+    peer.verify_message = s->verification_error(ERR_PACK(ERR_LIB_SSL, SSL_R_CERTIFICATE_VERIFY_FAILED)).verify_message;
+  }
+  ERR_clear_error();
+  VerifyReply reply = VerifyReply::pending();
+  try {
+    const VerifyCallback keep = callback;
+    reply = keep(*s->self, peer);
+  } catch (const std::exception& e) {
+    reply = VerifyReply::reject(std::string("the verify callback threw: ") + e.what());
+  } catch (...) {
+    reply = VerifyReply::reject("the verify callback threw an exception that is not a std::exception");
+  }
+  if (reply.kind() == VerifyReply::Kind::pending) return ssl_verify_retry;
+  return verdict_of(*s, reply, out_alert);
+}
+
+namespace {
+
+// key_result hands a signer's done or failed reply to BoringSSL.
+ssl_private_key_result_t key_result(ObjectAccess::State& s, const PrivateKeyReply& reply, uint8_t* out,
+                                    size_t* out_len, size_t max_out) {
+  if (reply.kind() == PrivateKeyReply::Kind::failed) {
+    s.callback_error = "the signer failed: " + reply.reason();
+    return ssl_private_key_failure;
+  }
+  const std::string& output = reply.output();
+  if (output.empty() || output.size() > max_out) {
+    s.callback_error = "the signer returned " + std::to_string(output.size()) +
+                       " bytes (at most " + std::to_string(max_out) + " fit)";
+    return ssl_private_key_failure;
+  }
+  std::memcpy(out, output.data(), output.size());
+  *out_len = output.size();
+  return ssl_private_key_success;
+}
+
+ssl_private_key_result_t start_key_operation(SSL* ssl, uint8_t* out, size_t* out_len, size_t max_out,
+                                             PrivateKeyRequest request) {
+  ObjectAccess::State* s = ObjectAccess::state_of(ssl);
+  if (s == nullptr || s->self == nullptr) return ssl_private_key_failure;
+  const PrivateKeySigner& signer = ContextAccess::state(s->context).signer;
+  if (!signer) {
+    s->callback_error = "the Context has no signer";
+    return ssl_private_key_failure;
+  }
+  PrivateKeyReply reply = PrivateKeyReply::pending();
+  try {
+    const PrivateKeySigner keep = signer;
+    reply = keep(*s->self, request);
+  } catch (const std::exception& e) {
+    reply = PrivateKeyReply::failed(std::string("it threw: ") + e.what());
+  } catch (...) {
+    reply = PrivateKeyReply::failed("it threw an exception that is not a std::exception");
+  }
+  if (reply.kind() == PrivateKeyReply::Kind::pending) return ssl_private_key_retry;
+  return key_result(*s, reply, out, out_len, max_out);
+}
+
+ssl_private_key_result_t on_sign(SSL* ssl, uint8_t* out, size_t* out_len, size_t max_out,
+                                 uint16_t algorithm, const uint8_t* in, size_t in_len) {
+  PrivateKeyRequest request;
+  request.operation = PrivateKeyOperation::sign;
+  request.algorithm = algorithm;
+  if (const char* name = SSL_get_signature_algorithm_name(algorithm, /*include_curve=*/1)) {
+    request.algorithm_name = name;
+  }
+  request.input.assign(reinterpret_cast<const char*>(in), in_len);
+  return start_key_operation(ssl, out, out_len, max_out, std::move(request));
+}
+
+ssl_private_key_result_t on_decrypt(SSL* ssl, uint8_t* out, size_t* out_len, size_t max_out,
+                                    const uint8_t* in, size_t in_len) {
+  PrivateKeyRequest request;
+  request.operation = PrivateKeyOperation::decrypt;
+  request.input.assign(reinterpret_cast<const char*>(in), in_len);
+  return start_key_operation(ssl, out, out_len, max_out, std::move(request));
+}
+
+ssl_private_key_result_t on_complete(SSL* ssl, uint8_t* out, size_t* out_len, size_t max_out) {
+  ObjectAccess::State* s = ObjectAccess::state_of(ssl);
+  if (s == nullptr) return ssl_private_key_failure;
+  if (!s->key_answer) return ssl_private_key_retry;
+  const PrivateKeyReply reply = std::move(*s->key_answer);
+  s->key_answer.reset();
+  return key_result(*s, reply, out, out_len, max_out);
+}
+
+}  // namespace
+
+const SSL_PRIVATE_KEY_METHOD ObjectAccess::kSignerMethod = {on_sign, on_decrypt, on_complete};
+
+void Object::complete_private_key(PrivateKeyReply reply) {
+  State& s = *state_;
+  s.check_answer(Phase::waiting_for_private_key, s.key_answer, "complete_private_key");
+  if (reply.kind() == PrivateKeyReply::Kind::pending) {
+    throw std::invalid_argument("complete_private_key() needs a done or failed reply, not pending");
+  }
+  s.key_answer = std::move(reply);
+}
+
+void Object::complete_certificate_verify(VerifyReply reply) {
+  State& s = *state_;
+  s.check_answer(Phase::waiting_for_certificate_verify, s.verify_answer, "complete_certificate_verify");
+  if (reply.kind() == VerifyReply::Kind::pending) {
+    throw std::invalid_argument("complete_certificate_verify() needs accept or reject, not pending");
+  }
+  s.verify_answer = std::move(reply);
+}
+
+void Object::complete_client_hello(ClientHelloReply reply) {
+  State& s = *state_;
+  s.check_answer(Phase::waiting_for_client_hello, s.hello_answer, "complete_client_hello");
+  if (reply.kind() == ClientHelloReply::Kind::pending) {
+    throw std::invalid_argument("complete_client_hello() needs proceed or refuse, not pending");
+  }
+  s.hello_answer = reply;
 }
 
 int ObjectAccess::on_servername(SSL* ssl, int* alert, void*) {
-  Object::State* s = state_of(ssl);
+  ObjectAccess::State* s = state_of(ssl);
   if (s == nullptr || s->self == nullptr) return SSL_TLSEXT_ERR_OK;
+  if (s->hello_refusal) {
+    if (s->callback_error.empty()) {
+      s->callback_error = "the ClientHello callback refused the handshake with alert " +
+                          std::to_string(static_cast<int>(*s->hello_refusal));
+    }
+    *alert = static_cast<int>(*s->hello_refusal);
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+  }
   const Context& context = s->original_context ? *s->original_context : s->context;
   const Context::SNICallback& callback = ContextAccess::state(context).sni_callback;
   if (!callback) return SSL_TLSEXT_ERR_OK;
@@ -593,7 +897,8 @@ int ObjectAccess::on_servername(SSL* ssl, int* alert, void*) {
   if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) name = sni;
   std::optional<AlertDescription> result;
   try {
-    ScopedFlag in_callback(s->in_sni_callback);
+    CallbackScope scope(*s, ObjectAccess::State::Event::sni_callback_started,
+                        ObjectAccess::State::Event::sni_callback_ended);
     // The callback may replace s->context; it gets its own handle.
     const Context this_context = context;
     result = callback(*s->self, name, this_context);
@@ -601,11 +906,11 @@ int ObjectAccess::on_servername(SSL* ssl, int* alert, void*) {
     // As CPython: whatever the callback threw ends the handshake with
     // handshake_failure; it must not unwind through BoringSSL. The server's
     // error names it.
-    s->callback_error = e.what();
+    s->callback_error = std::string("the SNI callback threw: ") + e.what();
     *alert = SSL_AD_HANDSHAKE_FAILURE;
     return SSL_TLSEXT_ERR_ALERT_FATAL;
   } catch (...) {
-    s->callback_error = "an exception that is not a std::exception";
+    s->callback_error = "the SNI callback threw an exception that is not a std::exception";
     *alert = SSL_AD_HANDSHAKE_FAILURE;
     return SSL_TLSEXT_ERR_ALERT_FATAL;
   }
@@ -616,7 +921,7 @@ int ObjectAccess::on_servername(SSL* ssl, int* alert, void*) {
 
 void ObjectAccess::on_info(const SSL* ssl, int where, int) {
   if ((where & (SSL_CB_HANDSHAKE_START | SSL_CB_HANDSHAKE_DONE)) == 0) return;
-  Object::State* s = state_of(ssl);
+  ObjectAccess::State* s = state_of(ssl);
   const Context* context = session_context_of(ssl);
   if (s == nullptr || context == nullptr) return;
   auto& c = ContextAccess::state(*context).counters;
@@ -628,9 +933,10 @@ void ObjectAccess::on_info(const SSL* ssl, int where, int) {
     } else {
       ++c.connect;
     }
+    s->on(ObjectAccess::State::Event::handshake_started);
   }
   if ((where & SSL_CB_HANDSHAKE_DONE) != 0) {
-    ++s->handshakes_done;
+    s->on(ObjectAccess::State::Event::handshake_finished);
     if (!s->server_side) {
       ++c.connect_good;
     } else {
@@ -644,9 +950,77 @@ void ObjectAccess::on_info(const SSL* ssl, int where, int) {
   }
 }
 
+namespace {
+
+// u16_list reads a list of 16-bit values that fills |in|.
+std::vector<std::uint16_t> u16_list(CBS in) {
+  std::vector<std::uint16_t> out;
+  uint16_t v = 0;
+  while (CBS_get_u16(&in, &v)) out.push_back(v);
+  return out;
+}
+
+// client_hello_of copies what the application may look at from |hello|.
+// Malformed extensions (BoringSSL has not parsed them yet) leave their
+// field empty: the handshake rejects them later.
+ClientHello client_hello_of(const SSL_CLIENT_HELLO* hello, bool offers_session) {
+  ClientHello out;
+  out.offers_session = offers_session;
+  if (const char* sni = SSL_get_servername(hello->ssl, TLSEXT_NAMETYPE_host_name)) out.server_name = sni;
+  CBS suites;
+  CBS_init(&suites, hello->cipher_suites, hello->cipher_suites_len);
+  out.cipher_suites = u16_list(suites);
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  CBS body;
+  CBS list;
+  if (SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_application_layer_protocol_negotiation,
+                                           &data, &len)) {
+    CBS_init(&body, data, len);
+    CBS name;
+    if (CBS_get_u16_length_prefixed(&body, &list)) {
+      while (CBS_get_u8_length_prefixed(&list, &name)) {
+        out.alpn_protocols.emplace_back(reinterpret_cast<const char*>(CBS_data(&name)), CBS_len(&name));
+      }
+    }
+  }
+  if (SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_supported_versions, &data, &len)) {
+    CBS_init(&body, data, len);
+    if (CBS_get_u8_length_prefixed(&body, &list)) out.supported_versions = u16_list(list);
+  } else {
+    out.supported_versions.push_back(hello->version);
+  }
+  if (SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_supported_groups, &data, &len)) {
+    CBS_init(&body, data, len);
+    if (CBS_get_u16_length_prefixed(&body, &list)) out.groups = u16_list(list);
+  }
+  if (SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_signature_algorithms, &data, &len)) {
+    CBS_init(&body, data, len);
+    if (CBS_get_u16_length_prefixed(&body, &list)) out.signature_algorithms = u16_list(list);
+  }
+  CBS extensions;
+  CBS_init(&extensions, hello->extensions, hello->extensions_len);
+  uint16_t type = 0;
+  CBS ignored;
+  while (CBS_get_u16(&extensions, &type) && CBS_get_u16_length_prefixed(&extensions, &ignored)) {
+    out.extensions.push_back(type);
+  }
+  return out;
+}
+
+}  // namespace
+
 ssl_select_cert_result_t ObjectAccess::on_client_hello(const SSL_CLIENT_HELLO* hello) {
-  Object::State* s = state_of(hello->ssl);
+  ObjectAccess::State* s = state_of(hello->ssl);
   if (s == nullptr) return ssl_select_cert_success;
+  if (s->phase == Phase::waiting_for_client_hello) {
+    // BoringSSL asks again after a pending answer.
+    if (!s->hello_answer) return ssl_select_cert_retry;
+    const ClientHelloReply reply = *s->hello_answer;
+    s->hello_answer.reset();
+    if (reply.kind() == ClientHelloReply::Kind::refuse) s->hello_refusal = reply.alert();
+    return ssl_select_cert_success;
+  }
   remember_client_hello(hello, s->shared_suites);
   const uint8_t* data = nullptr;
   size_t len = 0;
@@ -658,7 +1032,36 @@ ssl_select_cert_result_t ObjectAccess::on_client_hello(const SSL_CLIENT_HELLO* h
   bool ticket = SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_session_ticket, &data, &len) != 0 &&
                 len > 0;
   bool tls13 = SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_supported_versions, &data, &len) != 0;
-  s->offered_session = psk || ticket || (!tls13 && hello->session_id_len > 0);
+  const bool offered = psk || ticket || (!tls13 && hello->session_id_len > 0);
+  if (offered) s->on(ObjectAccess::State::Event::session_offered);
+
+  const Context& context = s->original_context ? *s->original_context : s->context;
+  const ClientHelloCallback& callback = ContextAccess::state(context).client_hello_callback;
+  if (!callback || s->self == nullptr) return ssl_select_cert_success;
+  std::optional<ClientHelloReply> reply;
+  try {
+    CallbackScope scope(*s, ObjectAccess::State::Event::client_hello_callback_started,
+                        ObjectAccess::State::Event::client_hello_callback_ended);
+    const ClientHelloCallback keep = callback;  // it may replace the context
+    reply = keep(*s->self, client_hello_of(hello, offered));
+  } catch (const std::exception& e) {
+    s->callback_error = std::string("the ClientHello callback threw: ") + e.what();
+    s->hello_refusal = AlertDescription::handshake_failure;
+    return ssl_select_cert_success;
+  } catch (...) {
+    s->callback_error = "the ClientHello callback threw an exception that is not a std::exception";
+    s->hello_refusal = AlertDescription::handshake_failure;
+    return ssl_select_cert_success;
+  }
+  switch (reply->kind()) {
+    case ClientHelloReply::Kind::proceed: return ssl_select_cert_success;
+    case ClientHelloReply::Kind::pending: return ssl_select_cert_retry;
+    case ClientHelloReply::Kind::refuse:
+      // The refusal goes out from on_servername, which BoringSSL calls
+      // next and which, unlike this callback, can choose the alert.
+      s->hello_refusal = reply->alert();
+      return ssl_select_cert_success;
+  }
   return ssl_select_cert_success;
 }
 
@@ -704,7 +1107,7 @@ int ObjectAccess::on_ticket_key(SSL* ssl, uint8_t* name, uint8_t* iv, EVP_CIPHER
 }
 
 int ObjectAccess::on_new_session(SSL* ssl, SSL_SESSION* session) {
-  auto* s = static_cast<Object::State*>(SSL_get_ex_data(ssl, object_index()));
+  auto* s = static_cast<ObjectAccess::State*>(SSL_get_ex_data(ssl, object_index()));
   if (s == nullptr || s->server_side) return 0;  // BoringSSL keeps its reference
   s->latest_session.reset(session);             // takes BoringSSL's reference
   return 1;

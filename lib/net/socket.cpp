@@ -179,7 +179,11 @@ SocketPhase Socket::phase() const noexcept {
   switch (object_.phase()) {
     case Phase::fresh:
       return is_connected(fd_.get()) ? SocketPhase::handshaking : SocketPhase::unconnected;
-    case Phase::handshaking: return SocketPhase::handshaking;
+    case Phase::handshaking:
+    case Phase::waiting_for_client_hello:
+    case Phase::waiting_for_certificate_verify:
+    case Phase::waiting_for_private_key:
+      return SocketPhase::handshaking;
     case Phase::established: return SocketPhase::open;
     // The peer's close_notify alone leaves the socket open: reads end, and
     // unwrap() answers it.
