@@ -54,7 +54,9 @@ class Object;
 // PrivateKeyOperation is what a signer is asked to do.
 enum class PrivateKeyOperation : std::uint8_t {
   sign,     // sign |input| with the TLS signature scheme |algorithm|
-  decrypt,  // RSA-decrypt |input| (a TLS 1.2 RSA key exchange; PKCS #1 v1.5, no padding check)
+  // decrypt: a raw RSA decryption of |input| (no padding removed: the
+  // output is as long as the modulus), for a TLS 1.2 RSA key exchange.
+  decrypt,
 };
 
 // PrivateKeyRequest is one operation the handshake needs the private key
@@ -63,8 +65,10 @@ enum class PrivateKeyOperation : std::uint8_t {
 struct PrivateKeyRequest {
   PrivateKeyOperation operation = PrivateKeyOperation::sign;
   // algorithm is the TLS SignatureScheme (RFC 8446 section 4.2.3), such as
-  // 0x0403 ecdsa_secp256r1_sha256 or 0x0804 rsa_pss_rsae_sha256; 0 for
-  // decrypt. The signer hashes |input| itself, as the scheme says.
+  // 0x0403 ecdsa_secp256r1_sha256 or 0x0804 rsa_pss_rsae_sha256 (salt as
+  // long as the hash); 0 for decrypt. The signer hashes |input| itself, as
+  // the scheme says. Only the schemes of the certificate's key are asked
+  // for (see Context::load_cert_chain_with_signer).
   std::uint16_t algorithm = 0;
   // algorithm_name is the scheme's name ("ecdsa_secp256r1_sha256"), for logs.
   std::string algorithm_name;

@@ -378,13 +378,13 @@ class Context {
   // |certfile| (PEM, the leaf first) without a private key: |signer|
   // performs every operation the key is needed for (callbacks.hpp), at once
   // or later (Status::want_private_key). The key can stay in an HSM, a KMS
-  // or another process. The signer must support the signature schemes of
-  // the leaf's key type: for RSA rsa_pss_rsae_sha256/384/512 and
-  // rsa_pkcs1_sha256/384/512 (and sha1 for old TLS 1.2 peers); for ECDSA
-  // the curve's scheme (P-256: ecdsa_secp256r1_sha256); for Ed25519
-  // ed25519. Throws as load_cert_chain does for the certificates, and
-  // std::invalid_argument for an empty |signer|. A sanstls Context holding
-  // the key itself signs about as fast as a synchronous signer.
+  // or another process. The signer is asked only for the signature schemes
+  // of the leaf's key: for RSA rsa_pss_rsae_sha256/384/512 and
+  // rsa_pkcs1_sha256/384/512 (and rsa_pkcs1_sha1 for old TLS 1.2 peers),
+  // and raw decryption for TLS 1.2 RSA key exchange; for ECDSA its curve's
+  // one scheme (P-256: ecdsa_secp256r1_sha256); for Ed25519 ed25519.
+  // Throws as load_cert_chain does for the certificates, and
+  // std::invalid_argument for an empty |signer| or a key of another type.
   //
   //   ctx.load_cert_chain_with_signer("chain.pem",
   //       [&hsm](sanstls::Object&, const sanstls::PrivateKeyRequest& r) {

@@ -1,5 +1,8 @@
 #include <sanstls/context.hpp>
 
+#include <openssl/ec.h>
+#include <openssl/ec_key.h>
+#include <openssl/nid.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
@@ -352,6 +355,39 @@ struct PemChain {
   std::vector<CRYPTO_BUFFER*> buffers;
 };
 
+// Every scheme a key in the Context may sign with, in BoringSSL's order of
+// preference: what a Context signs with when it holds the key itself.
+constexpr uint16_t kAnyKeySchemes[] = {
+    SSL_SIGN_ED25519,
+    SSL_SIGN_ECDSA_SECP256R1_SHA256, SSL_SIGN_RSA_PSS_RSAE_SHA256, SSL_SIGN_RSA_PKCS1_SHA256,
+    SSL_SIGN_ECDSA_SECP384R1_SHA384, SSL_SIGN_RSA_PSS_RSAE_SHA384, SSL_SIGN_RSA_PKCS1_SHA384,
+    SSL_SIGN_ECDSA_SECP521R1_SHA512, SSL_SIGN_RSA_PSS_RSAE_SHA512, SSL_SIGN_RSA_PKCS1_SHA512,
+    SSL_SIGN_ECDSA_SHA1, SSL_SIGN_RSA_PKCS1_SHA1,
+};
+
+// signer_schemes returns the schemes a signer for |key| is asked for: its
+// type's, and for ECDSA only its curve's (TLS 1.2 would otherwise allow
+// any ECDSA hash with any curve), so a signer has a short, fixed list.
+std::vector<uint16_t> signer_schemes(const EVP_PKEY* key) {
+  switch (EVP_PKEY_id(key)) {
+    case EVP_PKEY_RSA:
+      return {SSL_SIGN_RSA_PSS_RSAE_SHA256, SSL_SIGN_RSA_PKCS1_SHA256, SSL_SIGN_RSA_PSS_RSAE_SHA384,
+              SSL_SIGN_RSA_PKCS1_SHA384,    SSL_SIGN_RSA_PSS_RSAE_SHA512, SSL_SIGN_RSA_PKCS1_SHA512,
+              SSL_SIGN_RSA_PKCS1_SHA1};
+    case EVP_PKEY_ED25519:
+      return {SSL_SIGN_ED25519};
+    case EVP_PKEY_EC:
+      switch (EC_GROUP_get_curve_name(EC_KEY_get0_group(EVP_PKEY_get0_EC_KEY(key)))) {
+        case NID_X9_62_prime256v1: return {SSL_SIGN_ECDSA_SECP256R1_SHA256};
+        case NID_secp384r1: return {SSL_SIGN_ECDSA_SECP384R1_SHA384};
+        case NID_secp521r1: return {SSL_SIGN_ECDSA_SECP521R1_SHA512};
+        default: return {};
+      }
+    default:
+      return {};
+  }
+}
+
 PemChain read_pem_chain(std::string_view cert_pem) {
   PemChain out;
   bssl::UniquePtr<BIO> cert_bio = memory_bio(cert_pem);
@@ -403,7 +439,14 @@ void Context::load_cert_chain_pem(std::string_view cert_pem, std::string_view ke
                                  key.get(), nullptr)) {
     throw_from_queue("cannot use the certificate and private key");
   }
-  state_->signer = nullptr;
+  if (state_->signer) {
+    // A signer narrowed the schemes to its key's; this key may sign any.
+    if (!SSL_CTX_set_signing_algorithm_prefs(state_->ctx.get(), kAnyKeySchemes,
+                                             sizeof kAnyKeySchemes / sizeof kAnyKeySchemes[0])) {
+      throw_from_queue("cannot reset the signature algorithms");
+    }
+    state_->signer = nullptr;
+  }
 }
 
 void Context::load_cert_chain_with_signer(const std::string& certfile, PrivateKeySigner signer) {
@@ -414,8 +457,16 @@ void Context::load_cert_chain_pem_with_signer(std::string_view cert_pem, Private
   if (!signer) throw std::invalid_argument("load_cert_chain_with_signer needs a signer");
   ErrorGuard guard;
   PemChain chain = read_pem_chain(cert_pem);
-  if (!SSL_CTX_set_chain_and_key(state_->ctx.get(), chain.buffers.data(), chain.buffers.size(),
-                                 nullptr, &ObjectAccess::kSignerMethod)) {
+  bssl::UniquePtr<EVP_PKEY> key(X509_get_pubkey(chain.leaf.get()));
+  const std::vector<uint16_t> schemes = key ? signer_schemes(key.get()) : std::vector<uint16_t>{};
+  if (schemes.empty()) {
+    throw std::invalid_argument(
+        "load_cert_chain_with_signer: the certificate's key is not RSA, ECDSA (P-256, P-384, P-521) or Ed25519");
+  }
+  SSL_CTX* ctx = state_->ctx.get();
+  if (!SSL_CTX_set_chain_and_key(ctx, chain.buffers.data(), chain.buffers.size(), nullptr,
+                                 &ObjectAccess::kSignerMethod) ||
+      !SSL_CTX_set_signing_algorithm_prefs(ctx, schemes.data(), schemes.size())) {
     throw_from_queue("cannot use the certificate with a signer");
   }
   state_->signer = std::move(signer);

@@ -247,6 +247,12 @@ struct Object::State {
         bool sticky = !(lib == ERR_LIB_SSL && (reason == SSL_R_SHUTDOWN_WHILE_IN_INIT ||
                                                reason == SSL_R_APPLICATION_DATA_ON_SHUTDOWN ||
                                                reason == SSL_R_PROTOCOL_IS_SHUTDOWN));
+        if (lib == ERR_LIB_SSL && reason == SSL_R_PRIVATE_KEY_OPERATION_FAILED) {
+          // BoringSSL fails a signer's failure silently; the peer would
+          // wait for a flight that never comes. RFC 8446 section 6.2: an
+          // error unrelated to the protocol is internal_error.
+          if (SSL_send_fatal_alert(ssl.get(), SSL_AD_INTERNAL_ERROR) <= 0) ERR_clear_error();
+        }
         Error e = error_from_code(code);
         if (!callback_error.empty()) e.message += " (" + callback_error + ")";
         return fail(std::move(e), sticky);

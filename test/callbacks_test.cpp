@@ -1,0 +1,382 @@
+// The application in the handshake: signers, verify callbacks and
+// ClientHello callbacks, answered at once, later, from another thread, or
+// not at all; and the phases and misuse errors around them.
+#include <openssl/bytestring.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/ssl.h>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support.hpp"
+
+using sanstls::ClientHello;
+using sanstls::ClientHelloReply;
+using sanstls::Context;
+using sanstls::Object;
+using sanstls::PeerCertificates;
+using sanstls::Phase;
+using sanstls::PrivateKeyOperation;
+using sanstls::PrivateKeyReply;
+using sanstls::PrivateKeyRequest;
+using sanstls::Protocol;
+using sanstls::Status;
+using sanstls::TLSVersion;
+using sanstls::VerifyReply;
+using sanstls::testing::KeyType;
+using sanstls::testing::Pipe;
+using sanstls::testing::Side;
+using sanstls::testing::Transport;
+
+namespace {
+
+// Key is a private key outside any Context: what an HSM would hold. Its
+// perform() does what a signer is asked, with BoringSSL's primitives.
+class Key {
+ public:
+  explicit Key(const std::string& pem) {
+    bssl::UniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<long>(pem.size())));
+    key_.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+    if (!key_) throw std::runtime_error("test key does not parse");
+  }
+
+  std::string perform(const PrivateKeyRequest& request) const {
+    const auto* in = reinterpret_cast<const uint8_t*>(request.input.data());
+    if (request.operation == PrivateKeyOperation::decrypt) {
+      RSA* rsa = EVP_PKEY_get0_RSA(key_.get());
+      if (rsa == nullptr) throw std::runtime_error("decrypt with a key that is not RSA");
+      std::string out(RSA_size(rsa), '\0');
+      size_t len = 0;
+      if (!RSA_decrypt(rsa, &len, reinterpret_cast<uint8_t*>(out.data()), out.size(), in,
+                       request.input.size(), RSA_NO_PADDING)) {
+        throw std::runtime_error("RSA_decrypt failed");
+      }
+      out.resize(len);
+      return out;
+    }
+    bssl::ScopedEVP_MD_CTX ctx;
+    EVP_PKEY_CTX* pctx = nullptr;
+    const EVP_MD* md = SSL_get_signature_algorithm_digest(request.algorithm);  // null for Ed25519
+    if (!EVP_DigestSignInit(ctx.get(), &pctx, md, nullptr, key_.get())) {
+      throw std::runtime_error("EVP_DigestSignInit failed for " + request.algorithm_name);
+    }
+    if (SSL_is_signature_algorithm_rsa_pss(request.algorithm) &&
+        (!EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) ||
+         !EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, -1))) {
+      throw std::runtime_error("cannot set up RSA-PSS");
+    }
+    size_t len = 0;
+    if (!EVP_DigestSign(ctx.get(), nullptr, &len, in, request.input.size())) {
+      throw std::runtime_error("EVP_DigestSign (size) failed");
+    }
+    std::string out(len, '\0');
+    if (!EVP_DigestSign(ctx.get(), reinterpret_cast<uint8_t*>(out.data()), &len, in,
+                        request.input.size())) {
+      throw std::runtime_error("EVP_DigestSign failed");
+    }
+    out.resize(len);
+    return out;
+  }
+
+ private:
+  bssl::UniquePtr<EVP_PKEY> key_;
+};
+
+// Issued is a server certificate of |type| from the test CA, kept per type.
+const sanstls::testing::Issued& server_cert(KeyType type) {
+  static const auto ec = test::pki().ca.issue({.dns_names = {"localhost"}});
+  static const auto rsa = test::pki().ca.issue({.dns_names = {"localhost"}, .key_type = KeyType::rsa2048});
+  static const auto ed = test::pki().ca.issue({.dns_names = {"localhost"}, .key_type = KeyType::ed25519});
+  switch (type) {
+    case KeyType::ec_p256: return ec;
+    case KeyType::rsa2048: return rsa;
+    case KeyType::ed25519: return ed;
+  }
+  return ec;
+}
+
+// Signing is a server Context whose key is only reachable through a
+// signer, and a log of what the signer was asked.
+struct Signing {
+  std::shared_ptr<std::vector<PrivateKeyRequest>> asked = std::make_shared<std::vector<PrivateKeyRequest>>();
+  Context context{Protocol::tls_server};
+};
+
+// synchronous_signing answers every request at once.
+Signing synchronous_signing(KeyType type) {
+  Signing s;
+  auto key = std::make_shared<Key>(server_cert(type).private_key_pem);
+  s.context.load_cert_chain_pem_with_signer(
+      server_cert(type).certificate_pem, [key, asked = s.asked](Object&, const PrivateKeyRequest& r) {
+        asked->push_back(r);
+        return PrivateKeyReply::done(key->perform(r));
+      });
+  return s;
+}
+
+// pending_signing answers every request with pending; the test completes.
+Signing pending_signing(KeyType type) {
+  Signing s;
+  s.context.load_cert_chain_pem_with_signer(server_cert(type).certificate_pem,
+                                            [asked = s.asked](Object&, const PrivateKeyRequest& r) {
+                                              asked->push_back(r);
+                                              return PrivateKeyReply::pending();
+                                            });
+  return s;
+}
+
+Context client_with(TLSVersion version) {
+  Context ctx = test::client_context();
+  ctx.set_minimum_version(version);
+  ctx.set_maximum_version(version);
+  return ctx;
+}
+
+}  // namespace
+
+TEST_CASE("a synchronous signer: the key never enters the Context, for RSA-PSS, ECDSA and Ed25519 keys",
+          "[callbacks][signer]") {
+  const auto [type, scheme_tls13, scheme_tls12] = GENERATE(table<KeyType, std::string, std::string>({
+      {KeyType::ec_p256, "ecdsa_secp256r1_sha256", "ecdsa_secp256r1_sha256"},
+      {KeyType::rsa2048, "rsa_pss_rsae_sha256", "rsa_pss_rsae_sha256"},
+      {KeyType::ed25519, "ed25519", "ed25519"},
+  }));
+  const TLSVersion version = GENERATE(TLSVersion::tlsv1_3, TLSVersion::tlsv1_2);
+  INFO("key " << static_cast<int>(type) << ", TLS " << (version == TLSVersion::tlsv1_3 ? "1.3" : "1.2"));
+  Signing server = synchronous_signing(type);
+  test::Handshake h = test::handshake(client_with(version), server.context);
+  INFO(test::describe(h.client_result) << " / " << test::describe(h.server_result));
+  REQUIRE(h.ok);
+  // The client verified the chain and the name, as with any server.
+  CHECK(h.client.getpeercert(sanstls::binary_form) == server_cert(type).certificate_der);
+  REQUIRE(server.asked->size() == 1);
+  const PrivateKeyRequest& r = server.asked->front();
+  CHECK(r.operation == PrivateKeyOperation::sign);
+  CHECK(r.algorithm_name == (version == TLSVersion::tlsv1_3 ? scheme_tls13 : scheme_tls12));
+  CHECK_FALSE(r.input.empty());
+  CHECK(h.server.phase() == Phase::established);
+  REQUIRE(h.client.write(std::string_view("ping")).ok());
+}
+
+TEST_CASE("a synchronous signer does RSA decryption for TLS 1.2 RSA key exchange", "[callbacks][signer]") {
+  Signing server = synchronous_signing(KeyType::rsa2048);
+  server.context.set_ciphers("AES128-GCM-SHA256");
+  Context client = client_with(TLSVersion::tlsv1_2);
+  client.set_ciphers("AES128-GCM-SHA256");
+  test::Handshake h = test::handshake(client, server.context);
+  INFO(test::describe(h.client_result) << " / " << test::describe(h.server_result));
+  REQUIRE(h.ok);
+  CHECK(h.server.cipher()->name == "AES128-GCM-SHA256");
+  REQUIRE(server.asked->size() == 1);
+  CHECK(server.asked->front().operation == PrivateKeyOperation::decrypt);
+  CHECK(server.asked->front().input.size() == 256);  // one 2048-bit block
+}
+
+TEST_CASE("an asynchronous signer: want_private_key until completed, on any transport", "[callbacks][signer]") {
+  const KeyType type = GENERATE(KeyType::ec_p256, KeyType::rsa2048, KeyType::ed25519);
+  const int transport = GENERATE(0, 1, 2);
+  Signing server = pending_signing(type);
+  Key key(server_cert(type).private_key_pem);
+  test::Pair p = test::make_pair(test::client_context(), server.context);
+  Transport to_server = transport == 0   ? Transport::everything()
+                        : transport == 1 ? Transport::byte_at_a_time()
+                                         : Transport::random_chunks(7, 97);
+  Pipe pipe(p.client, p.server, to_server, Transport::random_chunks(11, 300));
+  pipe.run();
+  REQUIRE(server.asked->size() == 1);
+  CHECK(pipe.last(Side::server).status == Status::want_private_key);
+  CHECK(p.server.phase() == Phase::waiting_for_private_key);
+  CHECK_FALSE(p.server.is_handshake_complete());
+  // The client waits for the server's flight.
+  CHECK(pipe.last(Side::client).status == Status::want_read);
+
+  p.server.complete_private_key(PrivateKeyReply::done(key.perform(server.asked->front())));
+  CHECK(p.server.phase() == Phase::waiting_for_private_key);  // until the next engine call
+  REQUIRE(pipe.handshake());
+  CHECK(server.asked->size() == 1);  // asked once, answered once
+  CHECK(p.server.phase() == Phase::established);
+  CHECK(p.client.phase() == Phase::established);
+  REQUIRE(pipe.send(Side::client, "hello").ok());
+  CHECK(pipe.take_received(Side::server) == "hello");
+}
+
+TEST_CASE("an asynchronous signer answered many turns later, and every engine call reports the wait meanwhile",
+          "[callbacks][signer]") {
+  Signing server = pending_signing(KeyType::ec_p256);
+  Key key(server_cert(KeyType::ec_p256).private_key_pem);
+  test::Pair p = test::make_pair(test::client_context(), server.context);
+  Pipe pipe(p.client, p.server);
+  pipe.run();
+  REQUIRE(p.server.phase() == Phase::waiting_for_private_key);
+  for (int turn = 0; turn < 20; ++turn) {
+    CHECK(p.server.do_handshake().status == Status::want_private_key);
+    CHECK(p.server.read(100).status == Status::want_private_key);
+    CHECK(p.server.write(std::string_view("early")).status == Status::want_private_key);
+    pipe.run();
+  }
+  CHECK(server.asked->size() == 1);  // BoringSSL retried; the signer was not asked again
+  // Python's exceptions: the wait is an SSLWantApplicationError.
+  try {
+    p.server.do_handshake().throw_if_error();
+    FAIL("no exception");
+  } catch (const sanstls::SSLWantApplicationError& e) {
+    CHECK(std::string(e.what()) == "The operation did not complete (waiting for a private-key operation)");
+  }
+  p.server.complete_private_key(PrivateKeyReply::done(key.perform(server.asked->front())));
+  REQUIRE(pipe.handshake());
+}
+
+TEST_CASE("an asynchronous signer completed from another thread", "[callbacks][signer]") {
+  Signing server = pending_signing(KeyType::rsa2048);
+  Key key(server_cert(KeyType::rsa2048).private_key_pem);
+  test::Pair p = test::make_pair(test::client_context(), server.context);
+  Pipe pipe(p.client, p.server);
+  pipe.run();
+  REQUIRE(p.server.phase() == Phase::waiting_for_private_key);
+  // The worker has the request and the Object; the loop thread does not
+  // touch the Object until the worker is done.
+  std::atomic<bool> failed{false};
+  std::thread worker([&] {
+    try {
+      p.server.complete_private_key(PrivateKeyReply::done(key.perform(server.asked->front())));
+    } catch (...) {
+      failed = true;
+    }
+  });
+  worker.join();
+  CHECK_FALSE(failed);
+  REQUIRE(pipe.handshake());
+}
+
+TEST_CASE("a signer's failure, a throwing signer and a wrong-sized answer fail the handshake clearly",
+          "[callbacks][signer]") {
+  struct Case {
+    std::string name;
+    sanstls::PrivateKeySigner signer;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {"failed", [](Object&, const PrivateKeyRequest&) { return PrivateKeyReply::failed("HSM offline"); },
+       "(the signer failed: HSM offline)"},
+      {"throws",
+       [](Object&, const PrivateKeyRequest&) -> PrivateKeyReply { throw std::runtime_error("boom"); },
+       "(the signer failed: it threw: boom)"},
+      {"empty", [](Object&, const PrivateKeyRequest&) { return PrivateKeyReply::done(""); },
+       "(the signer returned 0 bytes"},
+      {"too long", [](Object&, const PrivateKeyRequest&) { return PrivateKeyReply::done(std::string(100000, 'x')); },
+       "(the signer returned 100000 bytes"},
+  };
+  for (const Case& c : cases) {
+    SECTION(c.name) {
+      Context server(Protocol::tls_server);
+      server.load_cert_chain_pem_with_signer(server_cert(KeyType::ec_p256).certificate_pem, c.signer);
+      test::Handshake h = test::handshake(test::client_context(), server);
+      CHECK_FALSE(h.ok);
+      REQUIRE(h.server.error());
+      INFO(h.server.error()->message);
+      CHECK(h.server.error()->reason == "PRIVATE_KEY_OPERATION_FAILED");
+      CHECK_THAT(h.server.error()->message, Catch::Contains(c.expected));
+      CHECK(h.server.phase() == Phase::failed);
+      // The client is told with an alert, not left waiting.
+      REQUIRE(h.client.error());
+      CHECK(h.client.error()->reason == "TLSV1_ALERT_INTERNAL_ERROR");
+    }
+  }
+}
+
+TEST_CASE("a failed answer given later fails the handshake as a synchronous one does", "[callbacks][signer]") {
+  Signing server = pending_signing(KeyType::ec_p256);
+  test::Pair p = test::make_pair(test::client_context(), server.context);
+  Pipe pipe(p.client, p.server);
+  pipe.run();
+  p.server.complete_private_key(PrivateKeyReply::failed("the KMS said no"));
+  pipe.run();
+  REQUIRE(p.server.error());
+  CHECK_THAT(p.server.error()->message, Catch::Contains("(the signer failed: the KMS said no)"));
+  REQUIRE(p.client.error());
+  CHECK(p.client.error()->reason == "TLSV1_ALERT_INTERNAL_ERROR");
+}
+
+TEST_CASE("completions in the wrong phase, twice, or with a pending reply are logic errors naming the phase",
+          "[callbacks][signer][phase]") {
+  Signing server = pending_signing(KeyType::ec_p256);
+  Key key(server_cert(KeyType::ec_p256).private_key_pem);
+  test::Pair p = test::make_pair(test::client_context(), server.context);
+  try {
+    p.server.complete_private_key(PrivateKeyReply::done("x"));
+    FAIL("no exception");
+  } catch (const std::logic_error& e) {
+    CHECK(std::string(e.what()) ==
+          "complete_private_key() while fresh (no engine call yet) (the Object is not waiting for a "
+          "private-key operation)");
+  }
+  Pipe pipe(p.client, p.server);
+  pipe.run();
+  REQUIRE(p.server.phase() == Phase::waiting_for_private_key);
+  CHECK_THROWS_AS(p.server.complete_private_key(PrivateKeyReply::pending()), std::invalid_argument);
+  try {
+    p.server.complete_certificate_verify(VerifyReply::accept());
+    FAIL("no exception");
+  } catch (const std::logic_error& e) {
+    CHECK(std::string(e.what()) ==
+          "complete_certificate_verify() while waiting for a private-key operation (the Object is not "
+          "waiting for a certificate verification)");
+  }
+  CHECK_THROWS_AS(p.server.complete_client_hello(ClientHelloReply::proceed()), std::logic_error);
+  p.server.complete_private_key(PrivateKeyReply::done(key.perform(server.asked->front())));
+  try {
+    p.server.complete_private_key(PrivateKeyReply::done("again"));
+    FAIL("no exception");
+  } catch (const std::logic_error& e) {
+    CHECK_THAT(e.what(), Catch::StartsWith("complete_private_key() a second time"));
+  }
+  REQUIRE(pipe.handshake());
+  CHECK_THROWS_AS(p.server.complete_private_key(PrivateKeyReply::done("late")), std::logic_error);
+}
+
+TEST_CASE("an Object destroyed while its signer is pending leaves nothing behind", "[callbacks][signer]") {
+  Signing server = pending_signing(KeyType::rsa2048);
+  for (int i = 0; i < 3; ++i) {
+    test::Pair p = test::make_pair(test::client_context(), server.context);
+    Pipe pipe(p.client, p.server);
+    pipe.run();
+    REQUIRE(p.server.phase() == Phase::waiting_for_private_key);
+    if (i == 1) p.server.complete_private_key(PrivateKeyReply::done("never taken"));
+    // p goes out of scope with the operation pending (LeakSanitizer checks).
+  }
+  CHECK(server.asked->size() == 3);
+}
+
+TEST_CASE("a signer's Context can be chosen in the SNI callback", "[callbacks][signer][sni]") {
+  Signing signing = synchronous_signing(KeyType::ed25519);
+  Context front = test::server_context();
+  front.set_sni_callback([&](Object& tls, const std::optional<std::string>& name, const Context&)
+                             -> std::optional<sanstls::AlertDescription> {
+    if (name == "localhost") tls.set_context(signing.context);
+    return std::nullopt;
+  });
+  test::Handshake h = test::handshake(test::client_context(), front);
+  REQUIRE(h.ok);
+  CHECK(h.client.getpeercert(sanstls::binary_form) == server_cert(KeyType::ed25519).certificate_der);
+  CHECK(signing.asked->size() == 1);
+}
+
+TEST_CASE("load_cert_chain_with_signer refuses an empty signer and broken PEM, keeping what was loaded",
+          "[callbacks][signer]") {
+  Context ctx = test::server_context();
+  CHECK_THROWS_AS(ctx.load_cert_chain_pem_with_signer(server_cert(KeyType::ec_p256).certificate_pem, {}),
+                  std::invalid_argument);
+  auto never = [](Object&, const PrivateKeyRequest&) { return PrivateKeyReply::failed("unused"); };
+  CHECK_THROWS_AS(ctx.load_cert_chain_pem_with_signer("not PEM", never), sanstls::SSLError);
+  // The key loaded before still works.
+  test::Handshake h = test::handshake(test::client_context(), ctx);
+  CHECK(h.ok);
+}
