@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <stdexcept>
@@ -379,4 +380,293 @@ TEST_CASE("load_cert_chain_with_signer refuses an empty signer and broken PEM, k
   // The key loaded before still works.
   test::Handshake h = test::handshake(test::client_context(), ctx);
   CHECK(h.ok);
+}
+
+// ---- Verify callbacks -------------------------------------------------------
+
+TEST_CASE("a verify callback sees the chain, the name and the built-in verdict, and has the last word",
+          "[callbacks][verify]") {
+  std::vector<PeerCertificates> seen;
+  const bool accept = GENERATE(true, false);
+  Context client = test::client_context();
+  client.set_verify_callback([&](Object&, const PeerCertificates& peer) {
+    seen.push_back(peer);
+    return accept ? VerifyReply::accept() : VerifyReply::reject("not the pinned key", sanstls::AlertDescription::access_denied);
+  });
+  test::Handshake h = test::handshake(client, test::server_context());
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].chain.size() == 1);
+  CHECK(seen[0].chain[0] == test::pki().server.certificate_der);
+  CHECK(seen[0].server_hostname == "localhost");
+  CHECK_FALSE(seen[0].server_side);
+  CHECK(seen[0].verify_code == 0);
+  CHECK(seen[0].verify_message == "ok");
+  if (accept) {
+    CHECK(h.ok);
+  } else {
+    CHECK_FALSE(h.ok);
+    REQUIRE(h.client.error());
+    const sanstls::Error& e = *h.client.error();
+    CHECK(e.kind == sanstls::ErrorKind::cert_verification);
+    CHECK(e.verify_code == 50);  // X509_V_ERR_APPLICATION_VERIFICATION
+    CHECK(e.verify_message == "not the pinned key");
+    CHECK(e.message == "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: not the pinned key");
+    REQUIRE(h.server.error());
+    CHECK(h.server.error()->reason == "TLSV1_ALERT_ACCESS_DENIED");
+  }
+}
+
+TEST_CASE("a verify callback is told why the built-in checks failed and may accept anyway", "[callbacks][verify]") {
+  // A client that trusts nothing: the built-in verdict is 20.
+  Context client(Protocol::tls_client);
+  std::vector<PeerCertificates> seen;
+  client.set_verify_callback([&](Object&, const PeerCertificates& peer) {
+    seen.push_back(peer);
+    return peer.chain.front() == test::pki().server.certificate_der ? VerifyReply::accept()
+                                                                    : VerifyReply::reject(peer.verify_message);
+  });
+  test::Handshake h = test::handshake(client, test::server_context());
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].verify_code == 20);
+  CHECK(seen[0].verify_message == "unable to get local issuer certificate");
+  CHECK(h.ok);  // pinned by the application
+
+  // A wrong name: the built-in verdict is the hostname mismatch, in Python's words.
+  seen.clear();
+  Context named = test::client_context();
+  named.set_verify_callback([&](Object&, const PeerCertificates& peer) {
+    seen.push_back(peer);
+    return peer.verify_code == 0 ? VerifyReply::accept() : VerifyReply::reject(peer.verify_message);
+  });
+  test::Handshake wrong = test::handshake(named, test::server_context(), "wrong.example");
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].verify_code == 62);
+  CHECK(seen[0].verify_message == "Hostname mismatch, certificate is not valid for 'wrong.example'.");
+  CHECK_FALSE(wrong.ok);
+  REQUIRE(wrong.client.error());
+  CHECK(wrong.client.error()->verify_message == "Hostname mismatch, certificate is not valid for 'wrong.example'.");
+}
+
+TEST_CASE("a verify callback decides even with cert_none, where the built-in checks would not", "[callbacks][verify]") {
+  Context client(Protocol::tls_client);
+  client.set_check_hostname(false);
+  client.set_verify_mode(sanstls::VerifyMode::cert_none);
+  int calls = 0;
+  client.set_verify_callback([&](Object&, const PeerCertificates&) {
+    ++calls;
+    return VerifyReply::reject("refused by policy");
+  });
+  test::Handshake h = test::handshake(client, test::server_context());
+  CHECK(calls == 1);
+  CHECK_FALSE(h.ok);
+  REQUIRE(h.client.error());
+  CHECK(h.client.error()->verify_message == "refused by policy");
+}
+
+TEST_CASE("a server's verify callback checks client certificates", "[callbacks][verify]") {
+  Context server = test::server_context();
+  server.set_verify_mode(sanstls::VerifyMode::cert_required);
+  server.load_verify_locations({.cadata = sanstls::CaData::pem(test::pki().ca.certificate_pem())});
+  std::vector<PeerCertificates> seen;
+  server.set_verify_callback([&](Object&, const PeerCertificates& peer) {
+    seen.push_back(peer);
+    return VerifyReply::pending();
+  });
+  Context client = test::client_context();
+  client.load_cert_chain_pem(test::pki().client.certificate_pem, test::pki().client.private_key_pem);
+  test::Pair p = test::make_pair(client, server);
+  Pipe pipe(p.client, p.server, Transport::byte_at_a_time(), Transport::everything());
+  pipe.run();
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].server_side);
+  CHECK_FALSE(seen[0].server_hostname);
+  CHECK(seen[0].verify_code == 0);
+  CHECK(seen[0].chain.front() == test::pki().client.certificate_der);
+  CHECK(pipe.last(Side::server).status == Status::want_certificate_verify);
+  CHECK(p.server.phase() == Phase::waiting_for_certificate_verify);
+  p.server.complete_certificate_verify(VerifyReply::accept());
+  REQUIRE(pipe.handshake());
+  CHECK(seen.size() == 1);
+  REQUIRE(p.server.getpeercert());
+}
+
+TEST_CASE("a pending verify callback answered later, from another thread, or with a rejection",
+          "[callbacks][verify]") {
+  const int how = GENERATE(0, 1, 2);  // later, another thread, rejected
+  Context client = test::client_context();
+  int calls = 0;
+  client.set_verify_callback([&](Object&, const PeerCertificates&) {
+    ++calls;
+    return VerifyReply::pending();
+  });
+  test::Pair p = test::make_pair(client, test::server_context());
+  Pipe pipe(p.client, p.server, Transport::random_chunks(3, 50), Transport::random_chunks(5, 50));
+  pipe.run();
+  REQUIRE(p.client.phase() == Phase::waiting_for_certificate_verify);
+  for (int turn = 0; turn < 5; ++turn) {
+    CHECK(p.client.do_handshake().status == Status::want_certificate_verify);
+    pipe.run();
+  }
+  if (how == 0) {
+    p.client.complete_certificate_verify(VerifyReply::accept());
+  } else if (how == 1) {
+    std::thread worker([&] { p.client.complete_certificate_verify(VerifyReply::accept()); });
+    worker.join();
+  } else {
+    p.client.complete_certificate_verify(VerifyReply::reject("the revocation service says revoked",
+                                                             sanstls::AlertDescription::certificate_revoked));
+  }
+  const bool ok = pipe.handshake();
+  CHECK(calls == 1);
+  if (how < 2) {
+    CHECK(ok);
+  } else {
+    CHECK_FALSE(ok);
+    REQUIRE(p.client.error());
+    CHECK(p.client.error()->verify_message == "the revocation service says revoked");
+    REQUIRE(p.server.error());
+    CHECK(p.server.error()->reason == "SSLV3_ALERT_CERTIFICATE_REVOKED");
+  }
+}
+
+TEST_CASE("a throwing verify callback rejects the certificate with the exception's text", "[callbacks][verify]") {
+  Context client = test::client_context();
+  client.set_verify_callback([](Object&, const PeerCertificates&) -> VerifyReply {
+    throw std::runtime_error("policy server unreachable");
+  });
+  test::Handshake h = test::handshake(client, test::server_context());
+  CHECK_FALSE(h.ok);
+  REQUIRE(h.client.error());
+  CHECK(h.client.error()->verify_message == "the verify callback threw: policy server unreachable");
+  REQUIRE(h.server.error());
+  CHECK(h.server.error()->reason == "SSLV3_ALERT_BAD_CERTIFICATE");
+}
+
+// ---- ClientHello callbacks --------------------------------------------------
+
+TEST_CASE("a ClientHello callback sees what the client offered", "[callbacks][client_hello]") {
+  std::vector<ClientHello> seen;
+  Context server = test::server_context();
+  server.set_alpn_protocols({"h2", "http/1.1"});
+  server.set_client_hello_callback([&](Object&, const ClientHello& hello) {
+    seen.push_back(hello);
+    return ClientHelloReply::proceed();
+  });
+  Context client = test::client_context();
+  client.set_alpn_protocols({"h2", "http/1.1"});
+  test::Handshake h = test::handshake(client, server);
+  REQUIRE(h.ok);
+  REQUIRE(seen.size() == 1);
+  const ClientHello& hello = seen[0];
+  CHECK(hello.server_name == "localhost");
+  CHECK(hello.alpn_protocols == std::vector<std::string>{"h2", "http/1.1"});
+  CHECK(std::find(hello.supported_versions.begin(), hello.supported_versions.end(), 0x0304) !=
+        hello.supported_versions.end());
+  CHECK(std::find(hello.groups.begin(), hello.groups.end(), 0x001d) != hello.groups.end());  // X25519
+  CHECK(std::find(hello.signature_algorithms.begin(), hello.signature_algorithms.end(), 0x0403) !=
+        hello.signature_algorithms.end());
+  CHECK(std::find(hello.cipher_suites.begin(), hello.cipher_suites.end(), 0x1301) != hello.cipher_suites.end());
+  CHECK(std::find(hello.extensions.begin(), hello.extensions.end(), 0) != hello.extensions.end());   // server_name
+  CHECK(std::find(hello.extensions.begin(), hello.extensions.end(), 16) != hello.extensions.end());  // ALPN
+  CHECK_FALSE(hello.offers_session);
+  // The hook BoringSSL shares with shared_ciphers() and the session
+  // counters still feeds them.
+  REQUIRE(h.server.shared_ciphers());
+  CHECK_FALSE(h.server.shared_ciphers()->empty());
+  CHECK(server.session_stats().accept == 1);
+}
+
+TEST_CASE("a ClientHello callback chooses the certificate, now or later", "[callbacks][client_hello]") {
+  const bool later = GENERATE(false, true);
+  Signing ed = synchronous_signing(KeyType::ed25519);
+  Context rsa(Protocol::tls_server);
+  rsa.load_cert_chain_pem(server_cert(KeyType::rsa2048).certificate_pem,
+                          server_cert(KeyType::rsa2048).private_key_pem);
+  Context front = test::server_context();
+  std::vector<ClientHello> seen;
+  front.set_client_hello_callback([&](Object& tls, const ClientHello& hello) {
+    seen.push_back(hello);
+    if (later) return ClientHelloReply::pending();
+    // A client that offers Ed25519 gets the Ed25519 certificate.
+    const auto& algs = hello.signature_algorithms;
+    tls.set_context(std::find(algs.begin(), algs.end(), 0x0807) != algs.end() ? ed.context : rsa);
+    return ClientHelloReply::proceed();
+  });
+  test::Pair p = test::make_pair(test::client_context(), front);
+  Pipe pipe(p.client, p.server, Transport::byte_at_a_time(), Transport::everything());
+  pipe.run();
+  REQUIRE(seen.size() == 1);
+  if (later) {
+    CHECK(pipe.last(Side::server).status == Status::want_client_hello);
+    CHECK(p.server.phase() == Phase::waiting_for_client_hello);
+    // The database answered: the RSA certificate.
+    p.server.set_context(rsa);
+    p.server.complete_client_hello(ClientHelloReply::proceed());
+  }
+  REQUIRE(pipe.handshake());
+  CHECK(seen.size() == 1);
+  CHECK(p.client.getpeercert(sanstls::binary_form) ==
+        server_cert(later ? KeyType::rsa2048 : KeyType::ed25519).certificate_der);
+  // set_context is refused once the choice is made.
+  CHECK_THROWS_AS(p.server.set_context(rsa), std::logic_error);
+}
+
+TEST_CASE("a ClientHello callback refuses with its alert, at once or later, or by throwing",
+          "[callbacks][client_hello]") {
+  const int how = GENERATE(0, 1, 2);
+  Context server = test::server_context();
+  server.set_client_hello_callback([how](Object&, const ClientHello&) -> ClientHelloReply {
+    if (how == 0) return ClientHelloReply::refuse(sanstls::AlertDescription::unrecognized_name);
+    if (how == 1) return ClientHelloReply::pending();
+    throw std::runtime_error("tenant database down");
+  });
+  test::Pair p = test::make_pair(test::client_context(), server);
+  Pipe pipe(p.client, p.server);
+  pipe.run();
+  if (how == 1) {
+    REQUIRE(p.server.phase() == Phase::waiting_for_client_hello);
+    p.server.complete_client_hello(ClientHelloReply::refuse(sanstls::AlertDescription::unrecognized_name));
+    pipe.run();
+  }
+  REQUIRE(p.server.error());
+  REQUIRE(p.client.error());
+  INFO(p.server.error()->message);
+  if (how == 2) {
+    CHECK_THAT(p.server.error()->message, Catch::Contains("(the ClientHello callback threw: tenant database down)"));
+    // BoringSSL's name for a handshake_failure alert answering a ClientHello.
+    CHECK(p.client.error()->reason == "HANDSHAKE_FAILURE_ON_CLIENT_HELLO");
+  } else {
+    CHECK_THAT(p.server.error()->message, Catch::Contains("(the ClientHello callback refused the handshake with alert 112)"));
+    CHECK(p.client.error()->reason == "TLSV1_ALERT_UNRECOGNIZED_NAME");
+  }
+}
+
+TEST_CASE("a ClientHello callback sees a resumption offer, and the session counters stay right",
+          "[callbacks][client_hello]") {
+  Context server = test::server_context();
+  std::vector<bool> offers;
+  server.set_client_hello_callback([&](Object&, const ClientHello& hello) {
+    offers.push_back(hello.offers_session);
+    return offers.size() == 2 ? ClientHelloReply::pending() : ClientHelloReply::proceed();
+  });
+  Context client = test::client_context();
+  test::Handshake first = test::handshake(client, server);
+  REQUIRE(first.ok);
+  (void)first.client.read(1);  // the TLS 1.3 tickets
+  std::optional<sanstls::Session> session = first.client.session();
+  REQUIRE(session);
+  test::Pair p = test::make_pair(client, server);
+  p.client.set_session(*session);
+  Pipe pipe(p.client, p.server);
+  pipe.run();
+  REQUIRE(p.server.phase() == Phase::waiting_for_client_hello);
+  p.server.complete_client_hello(ClientHelloReply::proceed());
+  REQUIRE(pipe.handshake());
+  CHECK(p.client.session_reused());
+  CHECK(offers == std::vector<bool>{false, true});
+  const sanstls::SessionStats stats = server.session_stats();
+  CHECK(stats.accept == 2);
+  CHECK(stats.accept_good == 2);
+  CHECK(stats.hits == 1);
+  CHECK(stats.misses == 0);
 }
