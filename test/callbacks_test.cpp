@@ -1,12 +1,6 @@
 // The application in the handshake: signers, verify callbacks and
 // ClientHello callbacks, answered at once, later, from another thread, or
 // not at all; and the phases and misuse errors around them.
-#include <openssl/bytestring.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rsa.h>
-#include <openssl/ssl.h>
-
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -39,58 +33,6 @@ using sanstls::testing::Transport;
 
 namespace {
 
-// Key is a private key outside any Context: what an HSM would hold. Its
-// perform() does what a signer is asked, with BoringSSL's primitives.
-class Key {
- public:
-  explicit Key(const std::string& pem) {
-    bssl::UniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<long>(pem.size())));
-    key_.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-    if (!key_) throw std::runtime_error("test key does not parse");
-  }
-
-  std::string perform(const PrivateKeyRequest& request) const {
-    const auto* in = reinterpret_cast<const uint8_t*>(request.input.data());
-    if (request.operation == PrivateKeyOperation::decrypt) {
-      RSA* rsa = EVP_PKEY_get0_RSA(key_.get());
-      if (rsa == nullptr) throw std::runtime_error("decrypt with a key that is not RSA");
-      std::string out(RSA_size(rsa), '\0');
-      size_t len = 0;
-      if (!RSA_decrypt(rsa, &len, reinterpret_cast<uint8_t*>(out.data()), out.size(), in,
-                       request.input.size(), RSA_NO_PADDING)) {
-        throw std::runtime_error("RSA_decrypt failed");
-      }
-      out.resize(len);
-      return out;
-    }
-    bssl::ScopedEVP_MD_CTX ctx;
-    EVP_PKEY_CTX* pctx = nullptr;
-    const EVP_MD* md = SSL_get_signature_algorithm_digest(request.algorithm);  // null for Ed25519
-    if (!EVP_DigestSignInit(ctx.get(), &pctx, md, nullptr, key_.get())) {
-      throw std::runtime_error("EVP_DigestSignInit failed for " + request.algorithm_name);
-    }
-    if (SSL_is_signature_algorithm_rsa_pss(request.algorithm) &&
-        (!EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) ||
-         !EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, -1))) {
-      throw std::runtime_error("cannot set up RSA-PSS");
-    }
-    size_t len = 0;
-    if (!EVP_DigestSign(ctx.get(), nullptr, &len, in, request.input.size())) {
-      throw std::runtime_error("EVP_DigestSign (size) failed");
-    }
-    std::string out(len, '\0');
-    if (!EVP_DigestSign(ctx.get(), reinterpret_cast<uint8_t*>(out.data()), &len, in,
-                        request.input.size())) {
-      throw std::runtime_error("EVP_DigestSign failed");
-    }
-    out.resize(len);
-    return out;
-  }
-
- private:
-  bssl::UniquePtr<EVP_PKEY> key_;
-};
-
 // Issued is a server certificate of |type| from the test CA, kept per type.
 const sanstls::testing::Issued& server_cert(KeyType type) {
   static const auto ec = test::pki().ca.issue({.dns_names = {"localhost"}});
@@ -114,7 +56,7 @@ struct Signing {
 // synchronous_signing answers every request at once.
 Signing synchronous_signing(KeyType type) {
   Signing s;
-  auto key = std::make_shared<Key>(server_cert(type).private_key_pem);
+  auto key = std::make_shared<test::ExternalKey>(server_cert(type).private_key_pem);
   s.context.load_cert_chain_pem_with_signer(
       server_cert(type).certificate_pem, [key, asked = s.asked](Object&, const PrivateKeyRequest& r) {
         asked->push_back(r);
@@ -185,7 +127,7 @@ TEST_CASE("an asynchronous signer: want_private_key until completed, on any tran
   const KeyType type = GENERATE(KeyType::ec_p256, KeyType::rsa2048, KeyType::ed25519);
   const int transport = GENERATE(0, 1, 2);
   Signing server = pending_signing(type);
-  Key key(server_cert(type).private_key_pem);
+  test::ExternalKey key(server_cert(type).private_key_pem);
   test::Pair p = test::make_pair(test::client_context(), server.context);
   Transport to_server = transport == 0   ? Transport::everything()
                         : transport == 1 ? Transport::byte_at_a_time()
@@ -212,7 +154,7 @@ TEST_CASE("an asynchronous signer: want_private_key until completed, on any tran
 TEST_CASE("an asynchronous signer answered many turns later, and every engine call reports the wait meanwhile",
           "[callbacks][signer]") {
   Signing server = pending_signing(KeyType::ec_p256);
-  Key key(server_cert(KeyType::ec_p256).private_key_pem);
+  test::ExternalKey key(server_cert(KeyType::ec_p256).private_key_pem);
   test::Pair p = test::make_pair(test::client_context(), server.context);
   Pipe pipe(p.client, p.server);
   pipe.run();
@@ -237,7 +179,7 @@ TEST_CASE("an asynchronous signer answered many turns later, and every engine ca
 
 TEST_CASE("an asynchronous signer completed from another thread", "[callbacks][signer]") {
   Signing server = pending_signing(KeyType::rsa2048);
-  Key key(server_cert(KeyType::rsa2048).private_key_pem);
+  test::ExternalKey key(server_cert(KeyType::rsa2048).private_key_pem);
   test::Pair p = test::make_pair(test::client_context(), server.context);
   Pipe pipe(p.client, p.server);
   pipe.run();
@@ -309,7 +251,7 @@ TEST_CASE("a failed answer given later fails the handshake as a synchronous one 
 TEST_CASE("completions in the wrong phase, twice, or with a pending reply are logic errors naming the phase",
           "[callbacks][signer][phase]") {
   Signing server = pending_signing(KeyType::ec_p256);
-  Key key(server_cert(KeyType::ec_p256).private_key_pem);
+  test::ExternalKey key(server_cert(KeyType::ec_p256).private_key_pem);
   test::Pair p = test::make_pair(test::client_context(), server.context);
   try {
     p.server.complete_private_key(PrivateKeyReply::done("x"));

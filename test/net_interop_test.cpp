@@ -31,6 +31,7 @@
 #include <optional>
 #include <sstream>
 #include <stdexcept>
+#include <future>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -696,6 +697,55 @@ TEST_CASE("openssl s_client and a sanstls server: version, ALPN, SNI, client cer
     CHECK(client.wait_exit(deadline_from_now()) == 0);
     CHECK(read_file(f.dir.path("s_client2.out")) == "bye\n");
   }
+}
+
+TEST_CASE("openssl s_client and a sanstls server whose key is only reachable through an asynchronous signer",
+          "[net][interop][openssl][callbacks]") {
+  const TLSVersion version = GENERATE(TLSVersion::tlsv1_2, TLSVersion::tlsv1_3);
+  const sanstls::testing::KeyType type =
+      GENERATE(sanstls::testing::KeyType::rsa2048, sanstls::testing::KeyType::ec_p256);
+  INFO(version_name(version) << ", key type " << static_cast<int>(type));
+  const std::string flag = version == TLSVersion::tlsv1_3 ? "-tls1_3" : "-tls1_2";
+  Files f;
+  const std::string request = f.dir.write("request.txt", "hello from s_client\n");
+  const sanstls::testing::Issued cert = test::pki().ca.issue({.dns_names = {"localhost"}, .key_type = type});
+  test::ExternalKey key(cert.private_key_pem);
+  std::optional<sanstls::PrivateKeyRequest> job;
+  Context ctx(sanstls::Protocol::tls_server);
+  ctx.load_cert_chain_pem_with_signer(cert.certificate_pem,
+                                      [&job](sanstls::Object&, const sanstls::PrivateKeyRequest& r) {
+                                        job = r;
+                                        return sanstls::PrivateKeyReply::pending();
+                                      });
+  Listener listener = listen_loopback();
+  const std::uint16_t port = listener.port;
+  Socket server = server_socket(ctx, listener, false);
+
+  PeerIO io = logs(f.dir, "s_client");
+  io.stdin_path = request;
+  Peer client(s_client_args(f, port, {flag}), io);
+  Socket conn = server.accept();
+  // A blocking Socket returns the wait to its caller, which answers from
+  // a worker thread and goes on.
+  int waits = 0;
+  for (;;) {
+    sanstls::Result r = conn.try_handshake();
+    if (r.status == sanstls::Status::done) break;
+    INFO(test::describe(r));
+    REQUIRE(r.status == sanstls::Status::want_private_key);
+    REQUIRE(job);
+    std::future<std::string> signature =
+        std::async(std::launch::async, [&key, request = *job] { return key.perform(request); });
+    conn.object().complete_private_key(sanstls::PrivateKeyReply::done(signature.get()));
+    ++waits;
+  }
+  CHECK(waits == 1);
+  CHECK(conn.version() == version_name(version));
+  CHECK(recv_exactly(conn, 20) == "hello from s_client\n");
+  conn.sendall("signed elsewhere\n");
+  (void)conn.unwrap();
+  CHECK(client.wait_exit(deadline_from_now()) == 0);
+  CHECK(read_file(f.dir.path("s_client.out")) == "signed elsewhere\n");
 }
 
 // ---- curl ↔ sanstls server -------------------------------------------------

@@ -27,6 +27,7 @@
 #include <map>
 #include <optional>
 #include <stdexcept>
+#include <future>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -950,6 +951,57 @@ TEST_CASE("sanstls server requiring a client certificate rejects a Python client
   PythonPeer py12(client_args(l12, more));
   server_without_client_cert(sanstls::TLSVersion::tlsv1_3, files, l13, py13, deadline);
   server_without_client_cert(sanstls::TLSVersion::tlsv1_2, files, l12, py12, deadline);
+}
+
+TEST_CASE("Python client and a sanstls server whose key is only reachable through an asynchronous signer",
+          "[python][interop][callbacks]") {
+  const Clock::time_point deadline = deadline_from_now();
+  PeerFiles files;
+  const sanstls::TLSVersion version = GENERATE(sanstls::TLSVersion::tlsv1_3, sanstls::TLSVersion::tlsv1_2);
+  CAPTURE(version_arg(version));
+  Listener listener = listen_loopback();
+  PythonPeer py(client_args(listener, {"--ca", files.ca, "--server-hostname", "localhost", "--behaviour",
+                                       "echo", "--message", "hello from Python"}));
+  // The signer hands each request to a worker thread, as it would to an
+  // HSM, and answers pending; the loop completes when the worker is done.
+  test::ExternalKey key(test::pki().server.private_key_pem);
+  std::optional<sanstls::PrivateKeyRequest> job;
+  sanstls::Context ctx(sanstls::Protocol::tls_server);
+  ctx.set_maximum_version(version);
+  ctx.load_cert_chain_pem_with_signer(test::pki().server.certificate_pem,
+                                      [&job](sanstls::Object&, const sanstls::PrivateKeyRequest& r) {
+                                        job = r;
+                                        return sanstls::PrivateKeyReply::pending();
+                                      });
+  sanstls::Object tls = ctx.wrap_bio({}, {}, true);
+  Pump pump(accept_one(listener, deadline), tls, deadline);
+  sanstls::Result hs;
+  int waits = 0;
+  for (;;) {
+    hs = pump.handshake();
+    if (hs.status != Status::want_private_key) break;
+    REQUIRE(job);
+    std::future<std::string> signature =
+        std::async(std::launch::async, [&key, request = *job] { return key.perform(request); });
+    tls.complete_private_key(sanstls::PrivateKeyReply::done(signature.get()));
+    ++waits;
+  }
+  INFO("handshake error: " << (hs.error ? hs.error->message : std::string("none")));
+  REQUIRE(hs.status == Status::done);
+  CHECK(waits == 1);
+  CHECK(tls.version() == version_arg(version));
+  sanstls::ReadResult got = pump.read();
+  REQUIRE(got.status == Status::done);
+  CHECK(got.data == "hello from Python");
+  REQUIRE(pump.write(got.data).status == Status::done);
+  CHECK(pump.read_to_end().status == Status::closed);
+  CHECK(pump.unwrap().status == Status::done);
+  pump.close();
+  Json result = py.finish(deadline);
+  INFO("Python reported: " << result.text());
+  CHECK(result.get("error_class").empty());
+  CHECK(result.flag("echo_ok"));
+  CHECK(result.get("peer_cert_der_hex") == hex(test::pki().server.certificate_der));
 }
 
 TEST_CASE("sanstls client reports a hostname mismatch against a Python server",

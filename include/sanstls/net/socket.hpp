@@ -126,6 +126,9 @@ class Socket {
 
   // do_handshake runs the handshake to completion (blocking) or as far as
   // the socket allows (non-blocking: throws SSLWantReadError/WriteError).
+  // Callbacks that answer at once (callbacks.hpp) run inside it; one that
+  // answers pending makes it throw SSLWantApplicationError in either mode:
+  // answer through object() and call it again, or use try_handshake.
   void do_handshake();
 
   // recv returns up to |n| bytes of application data (at most one record,
@@ -172,7 +175,11 @@ class Socket {
 
   // try_handshake, try_recv_into and try_send make one attempt: they move
   // what the socket takes without waiting and return the Object's status
-  // (want_read: wait until readable; want_write: wait until writable).
+  // (want_read: wait until readable; want_write: wait until writable;
+  // want_private_key, want_certificate_verify, want_client_hello: answer
+  // the callback through object().complete_*, then call again). On a
+  // blocking socket they wait for the network as the Python-style calls
+  // do, and return only a callback's wait.
   // try_recv_into returns closed (0 bytes) at the end of the stream.
   Result try_handshake();
   Result try_recv_into(std::span<std::byte> buffer);
