@@ -25,6 +25,10 @@ struct Settings {
   std::string ciphers{};    // TLS 1.2 cipher list; empty keeps the default
   bool resumption = true;   // false: OP_NO_TICKET and no session cache
   int tls13_tickets = 2;    // TLS 1.3 tickets a server sends per handshake
+  // async_key (sanstls only): the server's key is behind a signer that
+  // answers pending; the handshake loop signs on its next turn and
+  // completes (Status::want_private_key, Object::complete_private_key).
+  bool async_key = false;
 };
 
 // Credentials are PEM texts: the CA the client trusts, and the server's

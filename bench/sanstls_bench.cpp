@@ -227,6 +227,39 @@ void run_handshake(const std::string& name, KeyType key, bool tls12) {
   print_peers(peers, s, kHandshakes, &runs);
 }
 
+// run_handshake_async_key measures TLS 1.3 handshakes whose server key is
+// behind a signer answering on the next turn of the handshake loop
+// (Settings::async_key), against raw BoringSSL signing synchronously, with
+// sanstls's own synchronous handshake from the same run in the note.
+void run_handshake_async_key(const std::string& name) {
+  Settings sync = handshake_settings(KeyType::ec_p256, false);
+  Settings async = sync;
+  async.async_key = true;
+  Sanstls::Env a_env(async);
+  Sanstls::Env s_env(sync);
+  Baseline::Env b_env(sync);
+  {
+    Sanstls::Pair a(a_env);
+    a.handshake();
+    print_note(name + ": " + a.version() + " " + a.cipher() + ", the server signing through an asynchronous signer");
+  }
+  const int warm = g_options.quick ? 2 : 20;
+  double rate = handshakes_per_second<Sanstls>(a_env, warm);
+  handshakes_per_second<Sanstls>(s_env, warm);
+  handshakes_per_second<Baseline>(b_env, warm);
+  const int n = count_for(rate, 5, 20);
+  Runs runs = alternate({.sanstls = [&] { return handshakes_per_second<Sanstls>(a_env, n); },
+                         .baseline = [&] { return handshakes_per_second<Baseline>(b_env, n); },
+                         .shared = [&] { return handshakes_per_second<Sanstls>(s_env, n); }});
+  Summary a = summarize(runs.sanstls);
+  Summary b = summarize(runs.baseline);
+  Summary s = summarize(runs.shared);
+  print_bench(name, a, b, kHandshakes);
+  print_note(name + ": " + std::to_string(n) + " handshakes x " + std::to_string(g_options.reps) +
+             " reps; " + describe("baseline", b, 1) + "; " + describe("sanstls_synchronous_key", s, 1) +
+             " async/sync ratio=" + ratio(a.median, s.median));
+}
+
 // resume_run warms up resumption for |Impl| and returns one timed
 // repetition of |n| resumptions.
 template <class Impl>
@@ -625,6 +658,8 @@ int run(int argc, char** argv) {
 
   const std::vector<Scenario> scenarios = {
       {"handshake_tls13_ecdsa", true, [] { run_handshake("handshake_tls13_ecdsa", KeyType::ec_p256, false); }},
+      {"handshake_tls13_ecdsa_async_key", true,
+       [] { run_handshake_async_key("handshake_tls13_ecdsa_async_key"); }},
       {"handshake_tls13_rsa2048", true, [] { run_handshake("handshake_tls13_rsa2048", KeyType::rsa2048, false); }},
       {"handshake_tls12_ecdsa", true, [] { run_handshake("handshake_tls12_ecdsa", KeyType::ec_p256, true); }},
       {"resume_tls13", true, [] { run_resume("resume_tls13", false); }},

@@ -1,6 +1,10 @@
 // bench/sanstls_side.cpp: see sanstls_side.hpp.
 #include "sanstls_side.hpp"
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
 #include <sanstls/boringssl.hpp>
 
 namespace bench {
@@ -25,12 +29,54 @@ void configure(sanstls::Context& ctx, const Settings& s) {
 
 }  // namespace
 
+// Signer holds the server's key outside its Context, as an HSM would, and
+// the request the signer answered pending.
+class SanstlsSide::Env::Signer {
+ public:
+  explicit Signer(const std::string& key_pem) {
+    bssl::UniquePtr<BIO> bio(BIO_new_mem_buf(key_pem.data(), static_cast<long>(key_pem.size())));
+    key_.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+    if (!key_) fail("sanstls: async_key: the key does not parse");
+  }
+  std::optional<sanstls::PrivateKeyRequest> pending;
+
+  // sign answers |request| (an ECDSA or Ed25519 signature: the bench's keys).
+  std::string sign(const sanstls::PrivateKeyRequest& request) const {
+    bssl::ScopedEVP_MD_CTX ctx;
+    const auto* in = reinterpret_cast<const uint8_t*>(request.input.data());
+    size_t len = 0;
+    if (!EVP_DigestSignInit(ctx.get(), nullptr, SSL_get_signature_algorithm_digest(request.algorithm), nullptr,
+                            key_.get()) ||
+        !EVP_DigestSign(ctx.get(), nullptr, &len, in, request.input.size())) {
+      fail("sanstls: async_key: cannot sign with " + request.algorithm_name);
+    }
+    std::string out(len, '\0');
+    if (!EVP_DigestSign(ctx.get(), reinterpret_cast<uint8_t*>(out.data()), &len, in, request.input.size())) {
+      fail("sanstls: async_key: signing failed");
+    }
+    out.resize(len);
+    return out;
+  }
+
+ private:
+  bssl::UniquePtr<EVP_PKEY> key_;
+};
+
 SanstlsSide::Env::Env(const Settings& settings)
     : settings_(settings),
       client_(sanstls::Protocol::tls_client),
       server_(sanstls::Protocol::tls_server) {
   const Credentials& c = credentials(settings.key_type);
-  server_.load_cert_chain_pem(c.cert_pem, c.key_pem);
+  if (settings.async_key) {
+    signer_ = std::make_shared<Signer>(c.key_pem);
+    server_.load_cert_chain_pem_with_signer(
+        c.cert_pem, [signer = signer_.get()](sanstls::Object&, const sanstls::PrivateKeyRequest& request) {
+          signer->pending = request;
+          return sanstls::PrivateKeyReply::pending();
+        });
+  } else {
+    server_.load_cert_chain_pem(c.cert_pem, c.key_pem);
+  }
   client_.load_verify_locations({.cadata = sanstls::CaData::pem(c.ca_pem)});
   configure(client_, settings);
   configure(server_, settings);
@@ -55,7 +101,7 @@ void SanstlsSide::Pair::move(Side from) {
 void SanstlsSide::Pair::handshake() {
   bool client_done = false;
   bool server_done = false;
-  for (int round = 0; round < 8 && !(client_done && server_done); ++round) {
+  for (int round = 0; round < 10 && !(client_done && server_done); ++round) {
     if (!client_done) {
       sanstls::Result r = client_.do_handshake();
       if (r.status == sanstls::Status::done) {
@@ -66,10 +112,17 @@ void SanstlsSide::Pair::handshake() {
     }
     move(Side::client);
     if (!server_done) {
+      Env::Signer* signer = env_.signer_.get();
+      if (signer != nullptr && signer->pending) {
+        // The signature of the previous turn's request.
+        server_.complete_private_key(sanstls::PrivateKeyReply::done(signer->sign(*signer->pending)));
+        signer->pending.reset();
+      }
       sanstls::Result r = server_.do_handshake();
       if (r.status == sanstls::Status::done) {
         server_done = true;
-      } else if (r.status != sanstls::Status::want_read) {
+      } else if (r.status != sanstls::Status::want_read &&
+                 !(r.status == sanstls::Status::want_private_key && signer != nullptr)) {
         fail_result("server handshake", r);
       }
     }

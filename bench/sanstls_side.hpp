@@ -10,6 +10,7 @@
 #define SANSTLS_BENCH_SANSTLS_SIDE_HPP
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -41,10 +42,14 @@ struct SanstlsSide {
 
    private:
     friend class Pair;
+    class Signer;
     Settings settings_;
     sanstls::Context client_;
     sanstls::Context server_;
     std::optional<sanstls::Session> latest_;
+    // With Settings::async_key: the key, and the request its signer left
+    // for the handshake loop's next turn.
+    std::shared_ptr<Signer> signer_;
   };
 
   // Pair is one client and one server connection and their four buffers.
