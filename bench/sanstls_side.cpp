@@ -1,10 +1,6 @@
 // bench/sanstls_side.cpp: see sanstls_side.hpp.
 #include "sanstls_side.hpp"
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/ssl.h>
-
 #include <sanstls/boringssl.hpp>
 
 namespace bench {
@@ -33,33 +29,9 @@ void configure(sanstls::Context& ctx, const Settings& s) {
 // the request the signer answered pending.
 class SanstlsSide::Env::Signer {
  public:
-  explicit Signer(const std::string& key_pem) {
-    bssl::UniquePtr<BIO> bio(BIO_new_mem_buf(key_pem.data(), static_cast<long>(key_pem.size())));
-    key_.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-    if (!key_) fail("sanstls: async_key: the key does not parse");
-  }
+  explicit Signer(const std::string& key_pem) : key(sanstls::PrivateKey::from_pem(key_pem)) {}
+  sanstls::PrivateKey key;
   std::optional<sanstls::PrivateKeyRequest> pending;
-
-  // sign answers |request| (an ECDSA or Ed25519 signature: the bench's keys).
-  std::string sign(const sanstls::PrivateKeyRequest& request) const {
-    bssl::ScopedEVP_MD_CTX ctx;
-    const auto* in = reinterpret_cast<const uint8_t*>(request.input.data());
-    size_t len = 0;
-    if (!EVP_DigestSignInit(ctx.get(), nullptr, SSL_get_signature_algorithm_digest(request.algorithm), nullptr,
-                            key_.get()) ||
-        !EVP_DigestSign(ctx.get(), nullptr, &len, in, request.input.size())) {
-      fail("sanstls: async_key: cannot sign with " + request.algorithm_name);
-    }
-    std::string out(len, '\0');
-    if (!EVP_DigestSign(ctx.get(), reinterpret_cast<uint8_t*>(out.data()), &len, in, request.input.size())) {
-      fail("sanstls: async_key: signing failed");
-    }
-    out.resize(len);
-    return out;
-  }
-
- private:
-  bssl::UniquePtr<EVP_PKEY> key_;
 };
 
 SanstlsSide::Env::Env(const Settings& settings)
@@ -115,7 +87,7 @@ void SanstlsSide::Pair::handshake() {
       Env::Signer* signer = env_.signer_.get();
       if (signer != nullptr && signer->pending) {
         // The signature of the previous turn's request.
-        server_.complete_private_key(sanstls::PrivateKeyReply::done(signer->sign(*signer->pending)));
+        server_.complete_private_key(signer->key.perform(*signer->pending));
         signer->pending.reset();
       }
       sanstls::Result r = server_.do_handshake();

@@ -56,11 +56,11 @@ struct Signing {
 // synchronous_signing answers every request at once.
 Signing synchronous_signing(KeyType type) {
   Signing s;
-  auto key = std::make_shared<test::ExternalKey>(server_cert(type).private_key_pem);
+  auto key = std::make_shared<sanstls::PrivateKey>(sanstls::PrivateKey::from_pem(server_cert(type).private_key_pem));
   s.context.load_cert_chain_pem_with_signer(
       server_cert(type).certificate_pem, [key, asked = s.asked](Object&, const PrivateKeyRequest& r) {
         asked->push_back(r);
-        return PrivateKeyReply::done(key->perform(r));
+        return key->perform(r);
       });
   return s;
 }
@@ -127,7 +127,7 @@ TEST_CASE("an asynchronous signer: want_private_key until completed, on any tran
   const KeyType type = GENERATE(KeyType::ec_p256, KeyType::rsa2048, KeyType::ed25519);
   const int transport = GENERATE(0, 1, 2);
   Signing server = pending_signing(type);
-  test::ExternalKey key(server_cert(type).private_key_pem);
+  const sanstls::PrivateKey key = sanstls::PrivateKey::from_pem(server_cert(type).private_key_pem);
   test::Pair p = test::make_pair(test::client_context(), server.context);
   Transport to_server = transport == 0   ? Transport::everything()
                         : transport == 1 ? Transport::byte_at_a_time()
@@ -141,7 +141,7 @@ TEST_CASE("an asynchronous signer: want_private_key until completed, on any tran
   // The client waits for the server's flight.
   CHECK(pipe.last(Side::client).status == Status::want_read);
 
-  p.server.complete_private_key(PrivateKeyReply::done(key.perform(server.asked->front())));
+  p.server.complete_private_key(key.perform(server.asked->front()));
   CHECK(p.server.phase() == Phase::waiting_for_private_key);  // until the next engine call
   REQUIRE(pipe.handshake());
   CHECK(server.asked->size() == 1);  // asked once, answered once
@@ -154,7 +154,7 @@ TEST_CASE("an asynchronous signer: want_private_key until completed, on any tran
 TEST_CASE("an asynchronous signer answered many turns later, and every engine call reports the wait meanwhile",
           "[callbacks][signer]") {
   Signing server = pending_signing(KeyType::ec_p256);
-  test::ExternalKey key(server_cert(KeyType::ec_p256).private_key_pem);
+  const sanstls::PrivateKey key = sanstls::PrivateKey::from_pem(server_cert(KeyType::ec_p256).private_key_pem);
   test::Pair p = test::make_pair(test::client_context(), server.context);
   Pipe pipe(p.client, p.server);
   pipe.run();
@@ -173,13 +173,13 @@ TEST_CASE("an asynchronous signer answered many turns later, and every engine ca
   } catch (const sanstls::SSLWantApplicationError& e) {
     CHECK(std::string(e.what()) == "The operation did not complete (waiting for a private-key operation)");
   }
-  p.server.complete_private_key(PrivateKeyReply::done(key.perform(server.asked->front())));
+  p.server.complete_private_key(key.perform(server.asked->front()));
   REQUIRE(pipe.handshake());
 }
 
 TEST_CASE("an asynchronous signer completed from another thread", "[callbacks][signer]") {
   Signing server = pending_signing(KeyType::rsa2048);
-  test::ExternalKey key(server_cert(KeyType::rsa2048).private_key_pem);
+  const sanstls::PrivateKey key = sanstls::PrivateKey::from_pem(server_cert(KeyType::rsa2048).private_key_pem);
   test::Pair p = test::make_pair(test::client_context(), server.context);
   Pipe pipe(p.client, p.server);
   pipe.run();
@@ -189,7 +189,7 @@ TEST_CASE("an asynchronous signer completed from another thread", "[callbacks][s
   std::atomic<bool> failed{false};
   std::thread worker([&] {
     try {
-      p.server.complete_private_key(PrivateKeyReply::done(key.perform(server.asked->front())));
+      p.server.complete_private_key(key.perform(server.asked->front()));
     } catch (...) {
       failed = true;
     }
@@ -251,7 +251,7 @@ TEST_CASE("a failed answer given later fails the handshake as a synchronous one 
 TEST_CASE("completions in the wrong phase, twice, or with a pending reply are logic errors naming the phase",
           "[callbacks][signer][phase]") {
   Signing server = pending_signing(KeyType::ec_p256);
-  test::ExternalKey key(server_cert(KeyType::ec_p256).private_key_pem);
+  const sanstls::PrivateKey key = sanstls::PrivateKey::from_pem(server_cert(KeyType::ec_p256).private_key_pem);
   test::Pair p = test::make_pair(test::client_context(), server.context);
   try {
     p.server.complete_private_key(PrivateKeyReply::done("x"));
@@ -274,7 +274,7 @@ TEST_CASE("completions in the wrong phase, twice, or with a pending reply are lo
           "waiting for a certificate verification)");
   }
   CHECK_THROWS_AS(p.server.complete_client_hello(ClientHelloReply::proceed()), std::logic_error);
-  p.server.complete_private_key(PrivateKeyReply::done(key.perform(server.asked->front())));
+  p.server.complete_private_key(key.perform(server.asked->front()));
   try {
     p.server.complete_private_key(PrivateKeyReply::done("again"));
     FAIL("no exception");
@@ -611,4 +611,58 @@ TEST_CASE("a ClientHello callback sees a resumption offer, and the session count
   CHECK(stats.accept_good == 2);
   CHECK(stats.hits == 1);
   CHECK(stats.misses == 0);
+}
+
+// ---- PrivateKey ---------------------------------------------------------------
+
+TEST_CASE("PrivateKey reads PEM as load_cert_chain does and refuses what does not fit the key",
+          "[callbacks][private_key]") {
+  const auto& issued = server_cert(KeyType::rsa2048);
+  CHECK_THROWS_AS(sanstls::PrivateKey::from_pem("not a key"), sanstls::SSLError);
+  const std::string encrypted = issued.encrypted_private_key_pem("secret");
+  try {
+    (void)sanstls::PrivateKey::from_pem(encrypted);
+    FAIL("no exception");
+  } catch (const sanstls::SSLError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("the private key is encrypted and no password was given"));
+  }
+  CHECK_THROWS_AS(sanstls::PrivateKey::from_pem(encrypted, "wrong"), sanstls::SSLError);
+  const sanstls::PrivateKey rsa = sanstls::PrivateKey::from_pem(encrypted, "secret");
+
+  PrivateKeyRequest ecdsa_on_rsa{PrivateKeyOperation::sign, 0x0403, "ecdsa_secp256r1_sha256", "message"};
+  PrivateKeyReply refused = rsa.perform(ecdsa_on_rsa);
+  CHECK(refused.kind() == PrivateKeyReply::Kind::failed);
+  CHECK(refused.reason() == "the key cannot sign with ecdsa_secp256r1_sha256");
+
+  PrivateKeyRequest pss{PrivateKeyOperation::sign, 0x0804, "rsa_pss_rsae_sha256", "message"};
+  PrivateKeyReply signed_once = rsa.perform(pss);
+  REQUIRE(signed_once.kind() == PrivateKeyReply::Kind::done);
+  CHECK(signed_once.output().size() == 256);
+  // PSS is randomised: the same message signs differently each time.
+  CHECK(rsa.perform(pss).output() != signed_once.output());
+
+  const sanstls::PrivateKey ec = sanstls::PrivateKey::from_pem(server_cert(KeyType::ec_p256).private_key_pem);
+  PrivateKeyRequest decrypt{PrivateKeyOperation::decrypt, 0, "", std::string(256, 'x')};
+  CHECK(ec.perform(decrypt).reason() == "decryption needs an RSA key");
+  // Garbage that is not below the modulus.
+  CHECK(rsa.perform(PrivateKeyRequest{PrivateKeyOperation::decrypt, 0, "", std::string(256, '\xff')}).kind() ==
+        PrivateKeyReply::Kind::failed);
+}
+
+TEST_CASE("a PrivateKey signs on several threads at once", "[callbacks][private_key]") {
+  Signing server;
+  const sanstls::PrivateKey key = sanstls::PrivateKey::from_pem(server_cert(KeyType::ec_p256).private_key_pem);
+  server.context.load_cert_chain_pem_with_signer(server_cert(KeyType::ec_p256).certificate_pem,
+                                                 [key](Object&, const PrivateKeyRequest& r) { return key.perform(r); });
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 5; ++i) {
+        if (test::handshake(test::client_context(), server.context).ok) ++ok;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  CHECK(ok == 20);
 }

@@ -709,7 +709,7 @@ TEST_CASE("openssl s_client and a sanstls server whose key is only reachable thr
   Files f;
   const std::string request = f.dir.write("request.txt", "hello from s_client\n");
   const sanstls::testing::Issued cert = test::pki().ca.issue({.dns_names = {"localhost"}, .key_type = type});
-  test::ExternalKey key(cert.private_key_pem);
+  const sanstls::PrivateKey key = sanstls::PrivateKey::from_pem(cert.private_key_pem);
   std::optional<sanstls::PrivateKeyRequest> job;
   Context ctx(sanstls::Protocol::tls_server);
   ctx.load_cert_chain_pem_with_signer(cert.certificate_pem,
@@ -734,9 +734,9 @@ TEST_CASE("openssl s_client and a sanstls server whose key is only reachable thr
     INFO(test::describe(r));
     REQUIRE(r.status == sanstls::Status::want_private_key);
     REQUIRE(job);
-    std::future<std::string> signature =
+    std::future<sanstls::PrivateKeyReply> signature =
         std::async(std::launch::async, [&key, request = *job] { return key.perform(request); });
-    conn.object().complete_private_key(sanstls::PrivateKeyReply::done(signature.get()));
+    conn.object().complete_private_key(signature.get());
     ++waits;
   }
   CHECK(waits == 1);

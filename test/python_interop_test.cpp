@@ -964,7 +964,7 @@ TEST_CASE("Python client and a sanstls server whose key is only reachable throug
                                        "echo", "--message", "hello from Python"}));
   // The signer hands each request to a worker thread, as it would to an
   // HSM, and answers pending; the loop completes when the worker is done.
-  test::ExternalKey key(test::pki().server.private_key_pem);
+  const sanstls::PrivateKey key = sanstls::PrivateKey::from_pem(test::pki().server.private_key_pem);
   std::optional<sanstls::PrivateKeyRequest> job;
   sanstls::Context ctx(sanstls::Protocol::tls_server);
   ctx.set_maximum_version(version);
@@ -981,9 +981,9 @@ TEST_CASE("Python client and a sanstls server whose key is only reachable throug
     hs = pump.handshake();
     if (hs.status != Status::want_private_key) break;
     REQUIRE(job);
-    std::future<std::string> signature =
+    std::future<sanstls::PrivateKeyReply> signature =
         std::async(std::launch::async, [&key, request = *job] { return key.perform(request); });
-    tls.complete_private_key(sanstls::PrivateKeyReply::done(signature.get()));
+    tls.complete_private_key(signature.get());
     ++waits;
   }
   INFO("handshake error: " << (hs.error ? hs.error->message : std::string("none")));

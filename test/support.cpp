@@ -1,10 +1,5 @@
 #include "support.hpp"
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rsa.h>
-#include <openssl/ssl.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -148,51 +143,6 @@ std::string pattern(std::size_t size, unsigned seed) {
   std::mt19937 rng(seed);
   std::string out(size, '\0');
   for (char& c : out) c = static_cast<char>(rng() & 0xff);
-  return out;
-}
-
-ExternalKey::ExternalKey(const std::string& private_key_pem) {
-  bssl::UniquePtr<BIO> bio(BIO_new_mem_buf(private_key_pem.data(), static_cast<long>(private_key_pem.size())));
-  key_ = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
-  if (key_ == nullptr) throw std::runtime_error("ExternalKey: the key does not parse");
-}
-
-ExternalKey::~ExternalKey() { EVP_PKEY_free(key_); }
-
-std::string ExternalKey::perform(const sanstls::PrivateKeyRequest& request) const {
-  const auto* in = reinterpret_cast<const uint8_t*>(request.input.data());
-  if (request.operation == sanstls::PrivateKeyOperation::decrypt) {
-    RSA* rsa = EVP_PKEY_get0_RSA(key_);
-    if (rsa == nullptr) throw std::runtime_error("ExternalKey: decrypt with a key that is not RSA");
-    std::string out(RSA_size(rsa), '\0');
-    size_t len = 0;
-    if (!RSA_decrypt(rsa, &len, reinterpret_cast<uint8_t*>(out.data()), out.size(), in, request.input.size(),
-                     RSA_NO_PADDING)) {
-      throw std::runtime_error("ExternalKey: RSA_decrypt failed");
-    }
-    out.resize(len);
-    return out;
-  }
-  bssl::ScopedEVP_MD_CTX ctx;
-  EVP_PKEY_CTX* pctx = nullptr;
-  const EVP_MD* md = SSL_get_signature_algorithm_digest(request.algorithm);  // null for Ed25519
-  if (!EVP_DigestSignInit(ctx.get(), &pctx, md, nullptr, key_)) {
-    throw std::runtime_error("ExternalKey: cannot sign with " + request.algorithm_name);
-  }
-  if (SSL_is_signature_algorithm_rsa_pss(request.algorithm) &&
-      (!EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) ||
-       !EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, -1))) {
-    throw std::runtime_error("ExternalKey: cannot set up RSA-PSS");
-  }
-  size_t len = 0;
-  if (!EVP_DigestSign(ctx.get(), nullptr, &len, in, request.input.size())) {
-    throw std::runtime_error("ExternalKey: cannot size the signature");
-  }
-  std::string out(len, '\0');
-  if (!EVP_DigestSign(ctx.get(), reinterpret_cast<uint8_t*>(out.data()), &len, in, request.input.size())) {
-    throw std::runtime_error("ExternalKey: signing failed");
-  }
-  out.resize(len);
   return out;
 }
 

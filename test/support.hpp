@@ -3,8 +3,6 @@
 #ifndef SANSTLS_TEST_SUPPORT_HPP
 #define SANSTLS_TEST_SUPPORT_HPP
 
-#include <openssl/base.h>
-
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -54,21 +52,6 @@ struct Handshake {
 // failure.
 Handshake handshake(const sanstls::Context& client_ctx, const sanstls::Context& server_ctx,
                     std::optional<std::string> server_hostname = "localhost");
-
-// ExternalKey is a private key outside any Context, as an HSM would hold
-// it: perform() does what a signer is asked (sanstls/callbacks.hpp) with
-// BoringSSL's primitives, and throws std::runtime_error when it cannot.
-class ExternalKey {
- public:
-  explicit ExternalKey(const std::string& private_key_pem);
-  ~ExternalKey();
-  ExternalKey(const ExternalKey&) = delete;
-  ExternalKey& operator=(const ExternalKey&) = delete;
-  std::string perform(const sanstls::PrivateKeyRequest& request) const;
-
- private:
-  EVP_PKEY* key_;
-};
 
 // describe says what a Result holds (status, error kind, reason, verify
 // code and message), for failure messages.

@@ -38,8 +38,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -103,6 +105,34 @@ class PrivateKeyReply {
   Kind kind_;
   std::string text_;
   inline static const std::string empty_;
+};
+
+// PrivateKey is a private key held outside any Context: it answers a
+// signer's requests wherever the application runs them, for example on a
+// worker thread so that RSA signatures do not stall an event loop, or in
+// tests of an asynchronous signer. Copies share the key; perform() may run
+// on many threads at once.
+//
+//   sanstls::PrivateKey key = sanstls::PrivateKey::from_pem(key_pem);
+//   sanstls::PrivateKeyReply reply = key.perform(request);  // on a worker
+class PrivateKey {
+ public:
+  // from_pem reads an RSA, ECDSA or Ed25519 private key (PKCS #8 or the
+  // traditional forms), decrypted with |password| if it is encrypted.
+  // Throws SSLError ("[SSL] PEM lib: ...") as load_cert_chain does for a
+  // missing, broken or undecryptable key.
+  static PrivateKey from_pem(std::string_view pem, std::optional<std::string_view> password = std::nullopt);
+
+  // perform does what |request| asks: a signature with its scheme (RSA-PSS
+  // with a salt as long as the hash), or a raw RSA decryption. Returns a
+  // done reply, or a failed one naming why (a scheme that does not fit the
+  // key, a decryption with a key that is not RSA).
+  PrivateKeyReply perform(const PrivateKeyRequest& request) const;
+
+ private:
+  struct State;
+  explicit PrivateKey(std::shared_ptr<const State> state) noexcept : state_(std::move(state)) {}
+  std::shared_ptr<const State> state_;
 };
 
 // PrivateKeySigner performs |request| for the Object whose handshake needs

@@ -415,15 +415,10 @@ PemChain read_pem_chain(std::string_view cert_pem) {
 
 }  // namespace
 
-void Context::load_cert_chain_pem(std::string_view cert_pem, std::string_view key_pem,
-                                  const Password& password) {
-  ErrorGuard guard;
-  PemChain chain = read_pem_chain(cert_pem);
-
-  bssl::UniquePtr<BIO> key_bio = memory_bio(key_pem.empty() ? cert_pem : key_pem);
+bssl::UniquePtr<EVP_PKEY> read_private_key(std::string_view pem, const Password& password) {
+  bssl::UniquePtr<BIO> key_bio = memory_bio(pem);
   PasswordContext pc{&password, nullptr};
-  bssl::UniquePtr<EVP_PKEY> key(
-      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, &password_callback, &pc));
+  bssl::UniquePtr<EVP_PKEY> key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, &password_callback, &pc));
   if (pc.failure) std::rethrow_exception(pc.failure);
   if (!key) {
     if (!pc.asked) throw_pem_lib("no private key found");
@@ -432,6 +427,15 @@ void Context::load_cert_chain_pem(std::string_view cert_pem, std::string_view ke
     }
     throw_pem_lib("the private key cannot be decrypted: wrong password?");
   }
+  return key;
+}
+
+void Context::load_cert_chain_pem(std::string_view cert_pem, std::string_view key_pem,
+                                  const Password& password) {
+  ErrorGuard guard;
+  PemChain chain = read_pem_chain(cert_pem);
+
+  bssl::UniquePtr<EVP_PKEY> key = read_private_key(key_pem.empty() ? cert_pem : key_pem, password);
   if (!X509_check_private_key(chain.leaf.get(), key.get())) {
     throw_from_queue("[X509: KEY_VALUES_MISMATCH] key values mismatch");
   }

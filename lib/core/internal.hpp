@@ -267,6 +267,10 @@ Error plain_error(ErrorKind kind, std::string message);
 // |fallback| as the message when the queue is empty.
 [[noreturn]] void throw_from_queue(std::string_view fallback);
 
+// read_private_key reads a PEM private key as load_cert_chain does,
+// decrypting it with |password|; it throws load_cert_chain's PEM errors.
+bssl::UniquePtr<EVP_PKEY> read_private_key(std::string_view pem, const Password& password);
+
 // throw_pem_lib throws Python's "[SSL] PEM lib" SSLError, saying |what| was
 // wrong and adding BoringSSL's queued detail.
 [[noreturn]] void throw_pem_lib(std::string_view what);
