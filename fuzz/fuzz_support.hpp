@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include <sanstls/callbacks.hpp>
 #include <sanstls/context.hpp>
 #include <sanstls/error.hpp>
 #include <sanstls/memory_bio.hpp>
@@ -134,7 +135,12 @@ inline constexpr std::uint8_t alpn = 0x02;         // offer / accept h2, http/1.
 inline constexpr std::uint8_t client_cert = 0x04;  // client sends, server asks for, a certificate
 inline constexpr std::uint8_t session = 0x08;      // client: a serialised session follows the header
 inline constexpr std::uint8_t sni = 0x08;          // server: an SNI callback is installed
-inline constexpr std::size_t count = 16;           // contexts per side
+// callbacks: the application's callbacks (sanstls/callbacks.hpp) are
+// installed: a server signs through a signer and looks at the ClientHello,
+// a client decides with a verify callback. The actions byte says whether
+// they answer at once or pending, and how a pending answer comes.
+inline constexpr std::uint8_t callbacks = 0x10;
+inline constexpr std::size_t count = 32;           // contexts per side
 }  // namespace config
 
 // ticket_key is the fixed session ticket key of every fuzz server, so that
@@ -149,6 +155,28 @@ inline sanstls::TicketKey ticket_key() {
   return key;
 }
 
+// Waits is what the callbacks of one input left for drive_handshake, and
+// how they should answer: one per thread, as each input runs on its own
+// thread in deep mode.
+struct Waits {
+  std::uint8_t how = 0;  // the input's actions byte
+  std::optional<sanstls::PrivateKeyRequest> key_request;
+  long verify_code = 0;  // the built-in verdict the verify callback saw
+};
+inline Waits& waits() {
+  static thread_local Waits w;
+  return w;
+}
+
+// answers_pending is true when the callbacks answer pending for the
+// current input (actions::pending).
+inline bool answers_pending();
+
+inline const sanstls::PrivateKey& server_key() {
+  static const sanstls::PrivateKey key = sanstls::PrivateKey::from_pem(test_keys::server_key_pem);
+  return key;
+}
+
 inline sanstls::Context make_client_context(std::uint8_t flags) {
   sanstls::Context ctx(sanstls::Protocol::tls_client);
   ctx.load_verify_locations({.cadata = sanstls::CaData::pem(test_keys::ca_pem)});
@@ -157,12 +185,33 @@ inline sanstls::Context make_client_context(std::uint8_t flags) {
   if ((flags & config::client_cert) != 0) {
     ctx.load_cert_chain_pem(test_keys::client_cert_pem, test_keys::client_key_pem);
   }
+  if ((flags & config::callbacks) != 0) {
+    ctx.set_verify_callback([](sanstls::Object&, const sanstls::PeerCertificates& peer) {
+      waits().verify_code = peer.verify_code;
+      if (answers_pending()) return sanstls::VerifyReply::pending();
+      return peer.verify_code == 0 ? sanstls::VerifyReply::accept() : sanstls::VerifyReply::reject(peer.verify_message);
+    });
+  }
   return ctx;
 }
 
 inline sanstls::Context make_server_context(std::uint8_t flags) {
   sanstls::Context ctx(sanstls::Protocol::tls_server);
-  ctx.load_cert_chain_pem(test_keys::server_cert_pem, test_keys::server_key_pem);
+  if ((flags & config::callbacks) != 0) {
+    ctx.load_cert_chain_pem_with_signer(test_keys::server_cert_pem,
+                                        [](sanstls::Object&, const sanstls::PrivateKeyRequest& request) {
+                                          if (!answers_pending()) return server_key().perform(request);
+                                          waits().key_request = request;
+                                          return sanstls::PrivateKeyReply::pending();
+                                        });
+    ctx.set_client_hello_callback([](sanstls::Object&, const sanstls::ClientHello& hello) {
+      if (answers_pending()) return sanstls::ClientHelloReply::pending();
+      return hello.server_name == "alert.test" ? sanstls::ClientHelloReply::refuse()
+                                               : sanstls::ClientHelloReply::proceed();
+    });
+  } else {
+    ctx.load_cert_chain_pem(test_keys::server_cert_pem, test_keys::server_key_pem);
+  }
   const std::array<sanstls::TicketKey, 1> keys{ticket_key()};
   ctx.set_ticket_keys(keys);
   if ((flags & config::tls12) != 0) ctx.set_maximum_version(sanstls::TLSVersion::tlsv1_2);
@@ -299,7 +348,17 @@ inline constexpr std::uint8_t unwrap_at_end = 0x02;  // start the shutdown at th
 inline constexpr std::uint8_t via_read = 0x04;       // drive the handshake with read(), not do_handshake()
 inline constexpr std::uint8_t via_write = 0x08;      // ... or with write()
 inline constexpr std::uint8_t early_unwrap = 0x10;   // unwrap before the handshake is done
+// With config::callbacks: the callbacks answer pending (else at once), and
+// the answer comes as answer_mask says.
+inline constexpr std::uint8_t pending = 0x20;
+inline constexpr std::uint8_t answer_mask = 0xc0;
+inline constexpr std::uint8_t answer_now = 0x00;      // before the next call
+inline constexpr std::uint8_t answer_later = 0x40;    // after one more call that reports the wait
+inline constexpr std::uint8_t answer_failure = 0x80;  // a failed signer, a rejection, a refusal
+inline constexpr std::uint8_t answer_never = 0xc0;    // never: the Object is dropped while waiting
 }  // namespace actions
+
+inline bool answers_pending() { return (waits().how & actions::pending) != 0; }
 
 // step makes one call on |tls| as |how| says, and returns its status.
 inline sanstls::Status step(sanstls::Object& tls, std::uint8_t how) {
@@ -314,6 +373,33 @@ inline sanstls::Status step(sanstls::Object& tls, std::uint8_t how) {
     if (r.status != sanstls::Status::done) return r.status;
   }
   return sanstls::Status::done;
+}
+
+// answer_waits answers a callback's wait (a wait status) as the actions
+// byte says and calls the Object again, until it no longer waits for the
+// application; returns the last status.
+inline sanstls::Status answer_waits(sanstls::Object& tls, sanstls::Status status, std::uint8_t how) {
+  const std::uint8_t answer = how & actions::answer_mask;
+  for (int round = 0; round < 8 && sanstls::waits_for_application(status); ++round) {
+    if (answer == actions::answer_never) return status;
+    if (answer == actions::answer_later && round == 0) {
+      status = step(tls, how);  // reports the same wait
+      continue;
+    }
+    const bool fail = answer == actions::answer_failure;
+    if (status == sanstls::Status::want_private_key) {
+      const std::optional<sanstls::PrivateKeyRequest>& request = waits().key_request;
+      tls.complete_private_key(fail || !request ? sanstls::PrivateKeyReply::failed("fuzz")
+                                                : server_key().perform(*request));
+    } else if (status == sanstls::Status::want_certificate_verify) {
+      tls.complete_certificate_verify(fail || waits().verify_code != 0 ? sanstls::VerifyReply::reject("fuzz")
+                                                                       : sanstls::VerifyReply::accept());
+    } else {
+      tls.complete_client_hello(fail ? sanstls::ClientHelloReply::refuse() : sanstls::ClientHelloReply::proceed());
+    }
+    status = step(tls, how);
+  }
+  return status;
 }
 
 // report_handshake tells, when SANSTLS_FUZZ_VERBOSE is set, how far one
@@ -340,14 +426,15 @@ inline void drive_handshake(sanstls::Object& tls, sanstls::MemoryBIO incoming,
                             sanstls::MemoryBIO outgoing, std::string_view peer,
                             std::uint8_t chunk_seed, std::uint8_t how) {
   Chunker chunker(chunk_seed);
-  sanstls::Status status = step(tls, how);
+  waits() = Waits{how, std::nullopt, 0};
+  sanstls::Status status = answer_waits(tls, step(tls, how), how);
   (void)outgoing.read();
   bool completed = false;
   while (!peer.empty() && status != sanstls::Status::error) {
     std::size_t n = chunker.next(peer.size());
     incoming.write(peer.substr(0, n));
     peer.remove_prefix(n);
-    status = step(tls, how);
+    status = answer_waits(tls, step(tls, how), how);
     (void)outgoing.read();
     if (!completed && tls.is_handshake_complete()) {
       completed = true;

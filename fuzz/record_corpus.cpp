@@ -204,6 +204,36 @@ void record_handshakes(const fs::path& dir) {
                header(config::sni, 0, 0) + t.client_bytes);
   }
 
+  // The application's callbacks, answered at once or pending (now, a turn
+  // later, with a failure, never): the server's signer and ClientHello
+  // callback, and in TLS 1.2 (whose certificate is in the clear, so a
+  // target reaches it without deep mode) the client's verify callback.
+  // Recorded with answers at once; the header's actions byte replays them
+  // each way.
+  {
+    struct Answer {
+      std::uint8_t how;
+      const char* name;
+    };
+    const Answer answers[] = {{0, "at-once"},
+                              {actions::pending | actions::answer_now, "pending-now"},
+                              {actions::pending | actions::answer_later, "pending-later"},
+                              {actions::pending | actions::answer_failure, "pending-failure"},
+                              {actions::pending | actions::answer_never, "pending-never"}};
+    for (std::uint8_t flags : {config::callbacks, std::uint8_t(config::callbacks | config::tls12)}) {
+      Transcript t = record(make_client_context(flags), make_server_context(flags), "localhost");
+      if (!t.completed) throw std::runtime_error("handshake failed: callbacks " + flags_name(flags));
+      int n = 0;
+      for (const Answer& a : answers) {
+        const std::uint8_t chunk_seed = n++ % 2 == 0 ? 0 : 5;
+        write_file(dir / "server_handshake" / (flags_name(flags) + "-callbacks-" + a.name),
+                   header(flags, chunk_seed, a.how) + t.client_bytes);
+        write_file(dir / "client_handshake" / (flags_name(flags) + "-callbacks-" + a.name),
+                   header(flags, chunk_seed, a.how) + t.server_bytes);
+      }
+    }
+  }
+
   // Real records of another connection (an application data record and a
   // close_notify, and in TLS 1.3 the tickets): right headers, wrong keys
   // (in deep mode: records the victim decrypts and parses).
