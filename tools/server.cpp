@@ -430,7 +430,9 @@ Step Server::on_handshaking(Connection& c) {
     case sanstls::Status::want_private_key:
     case sanstls::Status::want_certificate_verify:
     case sanstls::Status::want_client_hello:
-      // This server installs no callback that answers later.
+    case sanstls::Status::early_data_rejected:
+      // This server installs no callback that answers later, and a server
+      // is never told that its early data was rejected.
       throw ConnectionFailure("the handshake waits for the application: " +
                               std::string(sanstls::status_name(r.status)));
     case sanstls::Status::error: break;
@@ -469,6 +471,7 @@ Step Server::on_reading(Connection& c) {
       case sanstls::Status::want_private_key:
       case sanstls::Status::want_certificate_verify:
       case sanstls::Status::want_client_hello:
+      case sanstls::Status::early_data_rejected:
         throw ConnectionFailure("a read waits for the application: " +
                                 std::string(sanstls::status_name(r.status)));
     }

@@ -592,6 +592,26 @@ class Context {
   //   });
   void set_verify_callback(VerifyCallback callback);
 
+  // set_early_data_enabled turns TLS 1.3 early data (0-RTT) on or off
+  // (default off). A server then issues tickets that allow up to 14,336
+  // bytes of early data and accepts it on resumption (read it with
+  // Object::read_early_data); a client offers it when resuming such a
+  // session and sends what it write()s before the handshake completes
+  // (Object::early_data says what became of it). Early data can be
+  // replayed by an attacker: see set_early_data_single_use.
+  void set_early_data_enabled(bool enabled);
+  bool early_data_enabled() const noexcept;
+
+  // set_early_data_single_use (a server's, default on) accepts early data
+  // at most once per ticket, in this Context, for 48 hours (BoringSSL's
+  // ticket lifetime): a replayed ClientHello still resumes, but its early
+  // data is rejected (reason "disabled"), as RFC 8446 section 8.1
+  // describes. It remembers up to 65,536 tickets, and once full it refuses
+  // all early data until entries expire. Servers that share tickets
+  // across processes need a shared record of used tickets instead.
+  void set_early_data_single_use(bool enabled);
+  bool early_data_single_use() const noexcept;
+
   // set_client_hello_callback installs |callback|, which a server calls
   // with each ClientHello before it chooses a certificate (callbacks.hpp),
   // or removes it with an empty one. It may switch the Object's Context

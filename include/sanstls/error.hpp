@@ -11,9 +11,14 @@
 //     case sanstls::Status::want_read: break;   // feed the peer's bytes to incoming
 //     case sanstls::Status::want_write: break;  // drain outgoing first
 //     case sanstls::Status::closed: break;      // peer sent close_notify
-//     case sanstls::Status::error:              // r.error says why
+//     case sanstls::Status::want_private_key:         // a callback of yours answered
+//     case sanstls::Status::want_certificate_verify:  // pending: complete it on the
+//     case sanstls::Status::want_client_hello: break; // Object (callbacks.hpp)
+//     case sanstls::Status::early_data_rejected: break;  // send the 0-RTT data again
+//     case sanstls::Status::error: {                  // r.error says why
 //       std::string why = r.error->message;
 //       break;
+//     }
 //   }
 //   try {
 //     r.throw_if_error();  // Python's behaviour: exceptions
@@ -57,6 +62,11 @@ enum class Status : std::uint8_t {
   want_private_key,         // the signer answered pending: Object::complete_private_key
   want_certificate_verify,  // the verify callback answered pending: Object::complete_certificate_verify
   want_client_hello,        // the ClientHello callback answered pending: Object::complete_client_hello
+  // A client's 0-RTT data was refused by the server (TLS 1.3 early data,
+  // Context::set_early_data_enabled): everything written before the
+  // handshake completed is lost. The Object goes on: call again to finish
+  // the handshake, then write the data again.
+  early_data_rejected,
 };
 
 // waits_for_application returns true for the statuses that wait for the
@@ -80,6 +90,7 @@ enum class ErrorKind : std::uint8_t {
   cert_verification,  // SSLCertVerificationError: the peer's chain or name failed
   certificate,        // CertificateError raised by hostname matching helpers
   want_application,   // SSLWantApplicationError: a callback's answer is pending (not in Python)
+  early_data_rejected,  // SSLEarlyDataRejectedError: 0-RTT data must be sent again (not in Python)
 };
 
 // error_kind_name returns the Python exception name for |kind|, such as
@@ -120,8 +131,8 @@ struct [[nodiscard]] Result {
 
   // throw_if_error behaves as Python's SSLObject does: it returns normally for
   // done and closed, and throws SSLWantReadError, SSLWantWriteError,
-  // SSLWantApplicationError (the statuses Python does not have) or the
-  // exception matching error->kind otherwise.
+  // SSLWantApplicationError or SSLEarlyDataRejectedError (the statuses
+  // Python does not have) or the exception matching error->kind otherwise.
   void throw_if_error() const;
 };
 
@@ -164,6 +175,14 @@ class SSLWantWriteError : public SSLError {
 // Python has no such state; its message names the wait ("The operation did
 // not complete (waiting for a private-key operation)").
 class SSLWantApplicationError : public SSLError {
+ public:
+  using SSLError::SSLError;
+};
+
+// SSLEarlyDataRejectedError: the server refused a client's 0-RTT data
+// (Status::early_data_rejected); the connection goes on, the data must be
+// written again once the handshake is done. Python has no 0-RTT.
+class SSLEarlyDataRejectedError : public SSLError {
  public:
   using SSLError::SSLError;
 };

@@ -74,6 +74,12 @@ enum class Phase : std::uint8_t {
   waiting_for_client_hello,        // a ClientHello callback answered pending
   waiting_for_certificate_verify,  // a verify callback answered pending
   waiting_for_private_key,         // a signer answered pending
+  // early_data: TLS 1.3 0-RTT (Context::set_early_data_enabled). A client
+  // has sent its ClientHello with a session that allows early data and may
+  // write() early data until the server answers; a server has accepted
+  // early data, which read_early_data() returns, and awaits the client's
+  // Finished.
+  early_data,
   established,  // the handshake is done: data flows both ways
   closing,      // one close_notify has gone one way; unwrap() completes the other
   closed,       // close_notify sent and received
@@ -87,6 +93,23 @@ std::string_view phase_name(Phase phase) noexcept;
 // phase_description returns |phase| in words, as error messages use it
 // ("waiting for a private-key operation").
 std::string_view phase_description(Phase phase) noexcept;
+
+// EarlyData says what became of TLS 1.3 0-RTT data on a connection
+// (Object::early_data()).
+struct EarlyData {
+  enum class Status : std::uint8_t {
+    not_offered,  // no early data was offered (or enabled, or possible)
+    offered,      // a client offered it; the server has not answered yet
+    accepted,     // the server took it
+    rejected,     // the server refused it: a client must send it again
+  };
+  Status status = Status::not_offered;
+  // reason is BoringSSL's word for the outcome, for logs: "accepted",
+  // "disabled", "session_not_resumed", "hello_retry_request",
+  // "alpn_mismatch", "ticket_age_skew", "peer_declined", ... (empty before
+  // the handshake decided).
+  std::string reason;
+};
 
 // Cipher is what Object::cipher() returns, as Python's 3-tuple.
 struct Cipher {
@@ -128,6 +151,30 @@ class Object {
   // it returns a zero_return error.
   Result write(std::span<const std::byte> data);
   Result write(std::string_view data) { return write(as_bytes(data)); }
+
+  // read_early_data reads, on a server, the client's TLS 1.3 0-RTT data
+  // (Context::set_early_data_enabled): data that arrived before the
+  // handshake completed and that an attacker may have replayed (RFC 8446
+  // section 8), so an application acts on it only if doing it twice is
+  // harmless. Returns done with bytes, want_read while more early data may
+  // still come, and closed (0 bytes) once there is none left to read (or
+  // there never was). read() and read_into() never return early data;
+  // do_handshake() keeps what arrives (at most 14,336 bytes, BoringSSL's
+  // limit) for this call, so the handshake never waits for it.
+  //
+  //   for (;;) {
+  //     sanstls::Result r = tls.read_early_data(buffer);
+  //     if (r.status != sanstls::Status::done) break;
+  //     handle_idempotent(std::span(buffer).first(r.bytes));
+  //   }
+  Result read_early_data(std::span<std::byte> buffer);
+
+  // early_data says whether 0-RTT data was offered, accepted or rejected,
+  // and BoringSSL's reason. A client writes early data by calling write()
+  // before the handshake completes, with a session (set_session) from a
+  // server that allows it; the write returns done once the data is in
+  // outgoing, before the server has answered.
+  EarlyData early_data() const;
 
   // pending returns how many decrypted bytes are buffered and can be read
   // without more input.

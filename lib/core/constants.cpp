@@ -70,6 +70,7 @@ std::optional<SSLErrorNumber> error_number(const Error& error) noexcept {
       return SSLErrorNumber::eof;
     case ErrorKind::certificate:
     case ErrorKind::want_application:  // no SSL_ERROR_* of Python's
+    case ErrorKind::early_data_rejected:
       return std::nullopt;
   }
   return SSLErrorNumber::invalid_error_code;  // a kind added to ErrorKind later

@@ -5,6 +5,7 @@
 #include <openssl/nid.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 
 #include <cerrno>
@@ -15,6 +16,7 @@
 #include <iterator>
 #include <sstream>
 #include <stdexcept>
+#include <ctime>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -478,6 +480,35 @@ void Context::load_cert_chain_pem_with_signer(std::string_view cert_pem, Private
 
 void Context::set_verify_callback(VerifyCallback callback) {
   state_->verify_callback = std::move(callback);
+}
+
+void Context::set_early_data_enabled(bool enabled) {
+  SSL_CTX_set_early_data_enabled(state_->ctx.get(), enabled ? 1 : 0);
+  state_->early_data = enabled;
+}
+
+bool Context::early_data_enabled() const noexcept { return state_->early_data; }
+
+void Context::set_early_data_single_use(bool enabled) { state_->early_data_single_use = enabled; }
+
+bool Context::early_data_single_use() const noexcept { return state_->early_data_single_use; }
+
+bool Context::State::UsedTickets::first_use(std::string_view identity) {
+  uint8_t digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const uint8_t*>(identity.data()), identity.size(), digest);
+  std::string key(reinterpret_cast<const char*>(digest), sizeof digest);
+  const auto now = static_cast<std::uint64_t>(std::time(nullptr));
+  std::lock_guard lock(mutex);
+  if (auto it = expiry.find(key); it != expiry.end()) {
+    if (it->second > now) return false;
+    expiry.erase(it);
+  }
+  if (expiry.size() >= kCapacity) {
+    std::erase_if(expiry, [now](const auto& entry) { return entry.second <= now; });
+    if (expiry.size() >= kCapacity) return false;  // full: refuse rather than forget
+  }
+  expiry.emplace(std::move(key), now + kLifetime);
+  return true;
 }
 
 void Context::set_client_hello_callback(ClientHelloCallback callback) {

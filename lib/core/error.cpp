@@ -18,6 +18,7 @@ std::string_view status_name(Status status) noexcept {
     case Status::want_private_key: return "want_private_key";
     case Status::want_certificate_verify: return "want_certificate_verify";
     case Status::want_client_hello: return "want_client_hello";
+    case Status::early_data_rejected: return "early_data_rejected";
   }
   return "unknown";
 }
@@ -33,6 +34,7 @@ std::string_view error_kind_name(ErrorKind kind) noexcept {
     case ErrorKind::cert_verification: return "SSLCertVerificationError";
     case ErrorKind::certificate: return "CertificateError";
     case ErrorKind::want_application: return "SSLWantApplicationError";
+    case ErrorKind::early_data_rejected: return "SSLEarlyDataRejectedError";
   }
   return "SSLError";
 }
@@ -48,6 +50,7 @@ void throw_error(const Error& error) {
     case ErrorKind::syscall: throw SSLSyscallError(error);
     case ErrorKind::eof: throw SSLEOFError(error);
     case ErrorKind::want_application: throw SSLWantApplicationError(error);
+    case ErrorKind::early_data_rejected: throw SSLEarlyDataRejectedError(error);
     case ErrorKind::cert_verification:
     case ErrorKind::certificate: throw SSLCertVerificationError(error);
     case ErrorKind::ssl: break;
@@ -70,6 +73,10 @@ void Result::throw_if_error() const {
       throw SSLWantApplicationError(plain_error(
           ErrorKind::want_application,
           "The operation did not complete (" + std::string(wait_description(status)) + ")"));
+    case Status::early_data_rejected:
+      throw SSLEarlyDataRejectedError(plain_error(
+          ErrorKind::early_data_rejected,
+          "The server rejected the early data: write it again once the handshake is done"));
     case Status::error:
       break;
   }

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <sanstls/context.hpp>
@@ -113,6 +114,20 @@ struct Context::State {
   PrivateKeySigner signer;
   VerifyCallback verify_callback;
   ClientHelloCallback client_hello_callback;
+
+  // TLS 1.3 early data (object.cpp): on, and each ticket's early data
+  // accepted once (used_tickets: SHA-256 of the PSK identity -> expiry).
+  bool early_data = false;
+  bool early_data_single_use = true;
+  struct UsedTickets {
+    static constexpr std::size_t kCapacity = 65536;
+    static constexpr std::uint64_t kLifetime = 48 * 3600;
+    std::mutex mutex;
+    std::unordered_map<std::string, std::uint64_t> expiry;
+    // first_use returns true the first time |identity| is seen (and
+    // remembers it), false for a replay or when the record is full.
+    bool first_use(std::string_view identity);
+  } used_tickets;
   std::vector<TicketKey> ticket_keys;
   struct Counters {
     std::atomic<std::size_t> connect{0}, connect_good{0}, connect_renegotiate{0};

@@ -9,6 +9,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <array>
 #include <climits>
 #include <cstring>
 #include <ctime>
@@ -112,6 +113,11 @@ struct Object::State {
     if (phase == Phase::fresh) phase = Phase::handshaking;  // before callbacks run
     self = object;
     Result r = step();
+    if (r.status == Status::early_data_rejected && early_written == 0) {
+      // Nothing was sent as early data, so nothing is lost: go on as if
+      // none had been offered.
+      r = step();
+    }
     self = nullptr;
     settle(r);
     return r;
@@ -132,7 +138,8 @@ struct Object::State {
     const SSL* s = ssl.get();
     const Phase before = phase;
     if (SSL_in_init(s)) {
-      phase = Phase::handshaking;
+      phase = SSL_in_early_data(s) ? Phase::early_data : Phase::handshaking;
+      if (phase == Phase::early_data && !server_side) early_offered = true;
       return;
     }
     switch (SSL_get_shutdown(s)) {
@@ -145,7 +152,8 @@ struct Object::State {
 
   static bool is_handshake_phase(Phase p) noexcept {
     return p == Phase::fresh || p == Phase::handshaking || p == Phase::waiting_for_client_hello ||
-           p == Phase::waiting_for_certificate_verify || p == Phase::waiting_for_private_key;
+           p == Phase::waiting_for_certificate_verify || p == Phase::waiting_for_private_key ||
+           p == Phase::early_data;
   }
 
   // handshake_finished runs once a handshake has just completed. A
@@ -163,6 +171,43 @@ struct Object::State {
     }
   }
   bool tickets_flushed = false;
+
+  // ---- TLS 1.3 early data (0-RTT) ---------------------------------------
+  bool early_enabled = false;   // the Context's setting when wrapped
+  bool early_offered = false;   // a client sent, a server received, an early_data offer
+  bool early_rejected = false;  // a client was told so (and reset)
+  std::size_t early_written = 0;  // a client's bytes written as early data
+  // A server keeps the early data do_handshake() read for
+  // read_early_data(), and 1-RTT data that the same reads ran into for
+  // read_into(): BoringSSL hands both out through SSL_read.
+  std::string early_in;
+  std::string app_in;
+
+  // drain_early reads a server's early data into early_in (and any 1-RTT
+  // data that follows into app_in) until BoringSSL wants more input or the
+  // handshake is done; the phase follows.
+  Result drain_early() {
+    std::array<uint8_t, 4096> chunk;
+    while (phase == Phase::early_data) {
+      const int n = SSL_read(ssl.get(), chunk.data(), static_cast<int>(chunk.size()));
+      Result r = outcome(n, Op::read);
+      if (r.status == Status::done) {
+        // Still in early data after the record: it was early data.
+        (SSL_in_early_data(ssl.get()) ? early_in : app_in).append(reinterpret_cast<const char*>(chunk.data()), r.bytes);
+      }
+      settle(r);
+      if (r.status != Status::done) return r;
+    }
+    return Result{Status::done, 0, nullptr};
+  }
+
+  // take_buffered moves up to |buffer|'s size from |from| into it.
+  static Result take_buffered(std::string& from, std::span<std::byte> buffer) {
+    const std::size_t n = std::min(from.size(), buffer.size());
+    std::memcpy(buffer.data(), from.data(), n);
+    from.erase(0, n);
+    return Result{Status::done, n, nullptr};
+  }
 
   // answerable checks that an answer of the kind |waiting| is due: the
   // Object waits for it and has not been given one yet.
@@ -221,6 +266,12 @@ struct Object::State {
         return Result{Status::want_certificate_verify, 0, nullptr};
       case SSL_ERROR_PENDING_CERTIFICATE:
         return Result{Status::want_client_hello, 0, nullptr};
+      case SSL_ERROR_EARLY_DATA_REJECTED:
+        // The Object goes on as a 1-RTT handshake; the caller learns that
+        // its early data is lost.
+        SSL_reset_early_data_reject(ssl.get());
+        early_rejected = true;
+        return Result{Status::early_data_rejected, 0, nullptr};
       case SSL_ERROR_ZERO_RETURN:
         if (op == Op::read || op == Op::shutdown) return Result{Status::closed, 0, nullptr};
         return fail(plain_error(ErrorKind::zero_return, "TLS/SSL connection has been closed (EOF)"),
@@ -325,6 +376,7 @@ Object Context::wrap_bio(MemoryBIO incoming, MemoryBIO outgoing, bool server_sid
   SSL_set_bio(ssl, rbio.release(), wbio.release());
 
   s->verifies_peer = (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) != 0;
+  s->early_enabled = cs.early_data;
   if (!server_side && !s->verifies_peer && cs.verify_callback) {
     // A client's verify callback decides even with cert_none: BoringSSL
     // would ignore its rejection under SSL_VERIFY_NONE.
@@ -374,13 +426,34 @@ Result Object::do_handshake() {
   State& s = *state_;
   if (s.fatal) return s.fatal_result();
   ErrorGuard guard;
-  return s.perform(this, [&s] { return s.outcome(SSL_do_handshake(s.ssl.get()), State::Op::handshake); });
+  auto handshake = [&s] { return s.outcome(SSL_do_handshake(s.ssl.get()), State::Op::handshake); };
+  Result r = s.perform(this, handshake);
+  if (r.status != Status::done || s.phase != Phase::early_data) return r;
+  // BoringSSL returns early around 0-RTT; do_handshake() means the whole
+  // handshake. A client goes on to wait for the server's answer; a server
+  // keeps the early data for read_early_data() so that the client's
+  // Finished, behind it, can be read.
+  if (!s.server_side) return s.perform(this, handshake);
+  s.self = this;
+  r = s.drain_early();
+  s.self = nullptr;
+  return r;
 }
 
 Result Object::read_into(std::span<std::byte> buffer) {
   State& s = *state_;
   if (s.fatal) return s.fatal_result();
   if (buffer.empty()) return Result{Status::done, 0, nullptr};
+  if (s.early_enabled && s.server_side) {
+    // Early data goes to read_early_data(): the handshake, and the early
+    // data it meets, first.
+    if (!s.app_in.empty()) return State::take_buffered(s.app_in, buffer);
+    if (State::is_handshake_phase(s.phase)) {
+      Result r = do_handshake();
+      if (!s.app_in.empty()) return State::take_buffered(s.app_in, buffer);
+      if (r.status != Status::done) return r;
+    }
+  }
   SSL* ssl = s.ssl.get();
   const bool established = s.phase == Phase::established;
   // An event loop reads until want_read, so every burst of records ends with
@@ -443,6 +516,7 @@ Result Object::write(std::span<const std::byte> data) {
     // The handshake (or its end) first: the first chunk drives it.
     const int chunk = static_cast<int>(std::min<std::size_t>(data.size(), INT_MAX));
     Result r = s.perform(this, [&] { return s.outcome(SSL_write(ssl, data.data(), chunk), State::Op::write); });
+    if (r.status == Status::done && !s.server_side && s.phase == Phase::early_data) s.early_written += r.bytes;
     if (r.status != Status::done || r.bytes == data.size()) return r;
     Result rest = write(data.subspan(r.bytes));
     rest.bytes += r.bytes;
@@ -464,6 +538,46 @@ Result Object::write(std::span<const std::byte> data) {
   }
   s.self = nullptr;
   return Result{Status::done, total, nullptr};
+}
+
+Result Object::read_early_data(std::span<std::byte> buffer) {
+  State& s = *state_;
+  if (!s.early_in.empty()) return State::take_buffered(s.early_in, buffer);
+  if (s.fatal) return s.fatal_result();
+  const Result none{Status::closed, 0, nullptr};
+  if (!s.server_side || !s.early_enabled) return none;
+  if (s.phase == Phase::early_data) {
+    ErrorGuard guard;
+    s.self = this;
+    Result r = s.drain_early();
+    s.self = nullptr;
+    if (!s.early_in.empty()) return State::take_buffered(s.early_in, buffer);
+    if (r.status != Status::done) return r;
+    return none;  // the early data ended: the handshake is done
+  }
+  // Before the ClientHello is processed, early data may still come.
+  const bool decided = SSL_get_early_data_reason(s.ssl.get()) != ssl_early_data_unknown;
+  if (State::is_handshake_phase(s.phase) && !decided) return Result{Status::want_read, 0, nullptr};
+  return none;
+}
+
+EarlyData Object::early_data() const {
+  const State& s = *state_;
+  const SSL* ssl = s.ssl.get();
+  EarlyData e;
+  const ssl_early_data_reason_t reason = SSL_get_early_data_reason(ssl);
+  if (reason != ssl_early_data_unknown) {
+    if (const char* text = SSL_early_data_reason_string(reason)) e.reason = text;
+  }
+  if (!s.early_offered) return e;
+  if (SSL_early_data_accepted(ssl) && !s.early_rejected) {
+    e.status = EarlyData::Status::accepted;
+  } else if (s.early_rejected || (s.server_side && reason != ssl_early_data_unknown)) {
+    e.status = EarlyData::Status::rejected;
+  } else {
+    e.status = EarlyData::Status::offered;
+  }
+  return e;
 }
 
 std::size_t Object::pending() const noexcept {
@@ -551,6 +665,7 @@ std::string_view phase_name(Phase phase) noexcept {
     case Phase::waiting_for_client_hello: return "waiting_for_client_hello";
     case Phase::waiting_for_certificate_verify: return "waiting_for_certificate_verify";
     case Phase::waiting_for_private_key: return "waiting_for_private_key";
+    case Phase::early_data: return "early_data";
     case Phase::established: return "established";
     case Phase::closing: return "closing";
     case Phase::closed: return "closed";
@@ -566,6 +681,7 @@ std::string_view phase_description(Phase phase) noexcept {
     case Phase::waiting_for_client_hello: return "waiting for a ClientHello decision";
     case Phase::waiting_for_certificate_verify: return "waiting for a certificate verification";
     case Phase::waiting_for_private_key: return "waiting for a private-key operation";
+    case Phase::early_data: return "in early data (0-RTT)";
     case Phase::established: return "established";
     case Phase::closing: return "closing";
     case Phase::closed: return "closed";
@@ -1040,6 +1156,26 @@ ssl_select_cert_result_t ObjectAccess::on_client_hello(const SSL_CLIENT_HELLO* h
   bool tls13 = SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_supported_versions, &data, &len) != 0;
   const bool offered = psk || ticket || (!tls13 && hello->session_id_len > 0);
   if (offered) s->on(ObjectAccess::State::Event::session_offered);
+  if (SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_early_data, &data, &len)) {
+    s->early_offered = true;  // and, unless accepted below, rejected
+    auto& cs = ContextAccess::state(s->original_context ? *s->original_context : s->context);
+    // Single use: the first PSK identity is the ticket BoringSSL would
+    // resume (RFC 8446 section 4.2.11); a second offer of its early data
+    // is a replay.
+    CBS body;
+    CBS identities;
+    CBS identity;
+    if (s->early_enabled && cs.early_data_single_use &&
+        SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_pre_shared_key, &data, &len)) {
+      CBS_init(&body, data, len);
+      const bool parsed = CBS_get_u16_length_prefixed(&body, &identities) &&
+                          CBS_get_u16_length_prefixed(&identities, &identity);
+      if (!parsed || !cs.used_tickets.first_use(std::string_view(
+                         reinterpret_cast<const char*>(CBS_data(&identity)), CBS_len(&identity)))) {
+        SSL_set_early_data_enabled(hello->ssl, 0);
+      }
+    }
+  }
 
   const Context& context = s->original_context ? *s->original_context : s->context;
   const ClientHelloCallback& callback = ContextAccess::state(context).client_hello_callback;

@@ -183,6 +183,7 @@ SocketPhase Socket::phase() const noexcept {
     case Phase::waiting_for_client_hello:
     case Phase::waiting_for_certificate_verify:
     case Phase::waiting_for_private_key:
+    case Phase::early_data:
       return SocketPhase::handshaking;
     case Phase::established: return SocketPhase::open;
     // The peer's close_notify alone leaves the socket open: reads end, and
