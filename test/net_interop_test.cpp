@@ -637,6 +637,134 @@ TEST_CASE("sanstls client and bssl-tool server: version, SNI, client certificate
   }
 }
 
+TEST_CASE("sanstls client and bssl-tool server: TLS 1.3 early data accepted, then rejected by a new server",
+          "[net][interop][boringssl][early_data]") {
+  REQUIRE(executable("/usr/bin/bssl-tool"));
+  Files f;
+  Context ctx = test::client_context();
+  ctx.set_early_data_enabled(true);
+  const std::vector<std::string> args{"bssl-tool", "server", "-accept", "0", "-key", f.server_key, "-cert",
+                                      f.server_cert, "-min-version", "tls1.3", "-early-data", "-loop"};
+  std::optional<sanstls::Session> session;
+  {
+    PeerIO io = logs(f.dir, "bssl1");
+    io.stdin_pipe = true;
+    Peer server(args, io);
+    const std::uint16_t port = wait_listening(server, deadline_from_now());
+    {
+      Socket tls = connect_tls(ctx, port);
+      server.write_stdin("ticket please\n");
+      CHECK(recv_exactly(tls, 14) == "ticket please\n");
+      session = tls.session();
+      REQUIRE(session);
+      (void)failure_of([&] { (void)tls.unwrap(); });
+    }
+    // The second connection writes before the handshake: 0-RTT.
+    Socket tls = sanstls::net::wrap_socket(
+        ctx, sanstls::net::create_connection("127.0.0.1", port, kSocketTimeout),
+        {.do_handshake_on_connect = false, .server_hostname = "localhost", .session = *session});
+    tls.settimeout(kSocketTimeout);
+    tls.sendall("early hello\n");
+    CHECK(tls.object().phase() == sanstls::Phase::early_data);
+    tls.do_handshake();
+    CHECK(tls.session_reused());
+    const sanstls::EarlyData early = tls.object().early_data();
+    CHECK(early.status == sanstls::EarlyData::Status::accepted);
+    CHECK(early.reason == "accepted");
+    server.wait_until([&] { return read_file(f.dir.path("bssl1.out")).find("early hello\n") != std::string::npos; },
+                      "the early data on its stdout", deadline_from_now());
+    server.wait_for_output("Early data: yes", deadline_from_now());
+  }
+  {
+    // Another server process: other ticket keys, so the session does not
+    // resume and its early data is rejected; sent again, it arrives.
+    PeerIO io = logs(f.dir, "bssl2");
+    io.stdin_pipe = true;
+    Peer server(args, io);
+    const std::uint16_t port = wait_listening(server, deadline_from_now());
+    Socket tls = sanstls::net::wrap_socket(
+        ctx, sanstls::net::create_connection("127.0.0.1", port, kSocketTimeout),
+        {.do_handshake_on_connect = false, .server_hostname = "localhost", .session = *session});
+    tls.settimeout(kSocketTimeout);
+    tls.sendall("lost hello\n");
+    sanstls::Result r = tls.try_handshake();
+    CHECK(r.status == sanstls::Status::early_data_rejected);
+    tls.do_handshake();
+    CHECK_FALSE(tls.session_reused());
+    CHECK(tls.object().early_data().status == sanstls::EarlyData::Status::rejected);
+    tls.sendall("hello again\n");
+    server.wait_until([&] { return read_file(f.dir.path("bssl2.out")).find("hello again\n") != std::string::npos; },
+                      "the data sent again on its stdout", deadline_from_now());
+    CHECK(read_file(f.dir.path("bssl2.out")).find("lost hello") == std::string::npos);
+  }
+}
+
+TEST_CASE("bssl-tool client and a sanstls server: TLS 1.3 early data accepted once, its replay rejected",
+          "[net][interop][boringssl][early_data]") {
+  REQUIRE(executable("/usr/bin/bssl-tool"));
+  Files f;
+  Context ctx = test::server_context();
+  ctx.set_early_data_enabled(true);
+  Listener listener = listen_loopback();
+  const std::uint16_t port = listener.port;
+  Socket server = server_socket(ctx, listener, false);
+  const std::string session_file = f.dir.path("session.bin");
+  const std::vector<std::string> client{"bssl-tool", "client", "-connect", "127.0.0.1:" + std::to_string(port),
+                                        "-root-certs", f.ca, "-server-name", "localhost",
+                                        "-min-version", "tls1.3"};
+  {
+    std::vector<std::string> args = client;
+    args.insert(args.end(), {"-session-out", session_file});
+    PeerIO io = logs(f.dir, "client1");
+    io.stdin_pipe = true;
+    Peer peer(args, io);
+    Socket conn = server.accept();
+    conn.do_handshake();
+    conn.sendall("ticket\n");  // the tickets went out with the handshake
+    peer.wait_until([&] { return file_size_or_zero(session_file) > 0; }, "its session file", deadline_from_now());
+  }
+  // The same session twice: the first brings its early data, the second is
+  // what a replay looks like to the server.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::vector<std::string> args = client;
+    args.insert(args.end(), {"-session-in", session_file, "-early-data", "GET /early"});
+    PeerIO io = logs(f.dir, "client" + std::to_string(attempt + 2));
+    io.stdin_pipe = true;
+    Peer peer(args, io);
+    Socket conn = server.accept();
+    std::array<std::byte, 100> buffer{};
+    if (attempt == 0) {
+      conn.do_handshake();
+      CHECK(conn.session_reused());
+      std::string early;
+      for (;;) {
+        sanstls::Result r = conn.object().read_early_data(buffer);
+        if (r.status != sanstls::Status::done) break;
+        early.append(reinterpret_cast<const char*>(buffer.data()), r.bytes);
+      }
+      CHECK(early == "GET /early");
+      const sanstls::EarlyData seen = conn.object().early_data();
+      CHECK(seen.status == sanstls::EarlyData::Status::accepted);
+      CHECK(seen.reason == "accepted");
+      conn.sendall("bye\n");
+      peer.wait_for_output("Early data: yes", deadline_from_now());
+      continue;
+    }
+    // The replay resumes, but its early data is refused. bssl-tool takes
+    // a rejection as the end (it does not send the data again) and closes.
+    Failure ended = failure_of([&] { conn.do_handshake(); });
+    INFO(ended);
+    CHECK((ended.type == "none" || ended.type == "SSLEOFError"));
+    // No early data to read: the stream of it is over, or the connection.
+    CHECK(conn.object().read_early_data(buffer).status ==
+          (ended.type == "none" ? sanstls::Status::closed : sanstls::Status::error));
+    const sanstls::EarlyData seen = conn.object().early_data();
+    CHECK(seen.status == sanstls::EarlyData::Status::rejected);
+    CHECK(seen.reason == "disabled");
+    peer.wait_for_output("EARLY_DATA_REJECTED", deadline_from_now());
+  }
+}
+
 // ---- openssl s_client ↔ sanstls server -------------------------------------
 
 TEST_CASE("openssl s_client and a sanstls server: version, ALPN, SNI, client certificate, 16 MiB, close_notify, "

@@ -196,6 +196,7 @@ struct Object::State {
         (SSL_in_early_data(ssl.get()) ? early_in : app_in).append(reinterpret_cast<const char*>(chunk.data()), r.bytes);
       }
       settle(r);
+      if (r.status == Status::want_read && !is_handshake_phase(phase)) break;  // the handshake is done
       if (r.status != Status::done) return r;
     }
     return Result{Status::done, 0, nullptr};
