@@ -41,6 +41,7 @@ constexpr std::string_view usage_text =
     "\n"
     "Connects to HOST:PORT over TLS and prints, as the first line of standard\n"
     "output, one JSON object: version, cipher, alpn, session_reused,\n"
+    "early_data (\"accepted\", \"rejected\" or \"not offered\"),\n"
     "peer_certificate (as Python's getpeercert(); {} when not verified) and\n"
     "verify (\"ok\", \"skipped\" with --no-verify, or why verification failed).\n"
     "Then sends --send TEXT, or standard input until its end, and writes what\n"
@@ -63,6 +64,9 @@ constexpr std::string_view usage_text =
     "  --session-in FILE   offer the session saved in FILE to resume it\n"
     "  --session-out FILE  save the session to FILE (secret: mode 0600)\n"
     "  --send TEXT         send TEXT instead of standard input\n"
+    "  --early-data TEXT   send TEXT first, as TLS 1.3 early data (0-RTT) when\n"
+    "                      the --session-in session allows it; sent again\n"
+    "                      after the handshake if the server rejects it\n"
     "  --timeout SECONDS   give up connecting, handshaking or closing after\n"
     "                      SECONDS; once all the input is sent, stop reading\n"
     "                      when SECONDS pass without data (default: wait for\n"
@@ -83,6 +87,7 @@ struct Options {
   std::optional<std::string> session_in;
   std::optional<std::string> session_out;
   std::optional<std::string> send;
+  std::optional<std::string> early_data;
   std::optional<double> timeout;
 };
 
@@ -130,6 +135,8 @@ Options parse(int argc, char** argv) {
       o.session_out = args.value(arg);
     } else if (arg == "--send") {
       o.send = args.value(arg);
+    } else if (arg == "--early-data") {
+      o.early_data = args.value(arg);
     } else if (arg == "--timeout") {
       o.timeout = sanstls_tool::parse_seconds(args.value(arg));
     } else {
@@ -176,6 +183,7 @@ struct Summary {
   std::optional<std::string> cipher;
   std::optional<std::string> alpn;
   bool session_reused = false;
+  std::string early_data = "not offered";
   std::optional<std::string> peer_certificate_json;
   std::string verify;
 
@@ -183,6 +191,7 @@ struct Summary {
     return "{\"version\": " + json_or_null(version) + ", \"cipher\": " + json_or_null(cipher) +
            ", \"alpn\": " + json_or_null(alpn) +
            ", \"session_reused\": " + (session_reused ? "true" : "false") +
+           ", \"early_data\": " + json_string(early_data) +
            ", \"peer_certificate\": " + peer_certificate_json.value_or("null") +
            ", \"verify\": " + json_string(verify) + "}";
   }
@@ -225,6 +234,7 @@ sanstls::Context make_context(const Options& o) {
   if (o.max_version) context.set_maximum_version(*o.max_version);
   if (!o.alpn.empty()) context.set_alpn_protocols(o.alpn);
   if (o.cert) context.load_cert_chain(*o.cert, o.key.value_or(""));
+  if (o.early_data) context.set_early_data_enabled(true);
   return context;
 }
 
@@ -328,8 +338,23 @@ int client(const Options& o) {
        .server_hostname = o.servername.value_or(o.host),
        .session = session});
   tls.settimeout(o.timeout);
+  bool resend = false;
   try {
-    tls.do_handshake();
+    if (o.early_data) {
+      // Before the handshake: the data goes with the ClientHello when the
+      // session allows 0-RTT, and after the handshake otherwise.
+      try {
+        tls.sendall(*o.early_data);
+      } catch (const sanstls::SSLEarlyDataRejectedError&) {
+        resend = true;
+      }
+    }
+    try {
+      tls.do_handshake();
+    } catch (const sanstls::SSLEarlyDataRejectedError&) {
+      resend = true;
+      tls.do_handshake();  // the handshake goes on without it
+    }
   } catch (const sanstls::SSLCertVerificationError& e) {
     Summary failed;
     failed.verify = e.what();
@@ -344,6 +369,8 @@ int client(const Options& o) {
   if (std::optional<sanstls::Cipher> cipher = tls.cipher()) summary.cipher = cipher->name;
   summary.alpn = tls.selected_alpn_protocol();
   summary.session_reused = tls.session_reused();
+  summary.early_data = sanstls_tool::early_data_name(tls.object().early_data().status);
+  if (resend) tls.sendall(*o.early_data);
   if (std::optional<sanstls::Certificate> peer = tls.getpeercert()) {
     summary.peer_certificate_json = peer->to_json();
   }

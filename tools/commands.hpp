@@ -19,6 +19,8 @@ int run_server(int argc, char** argv);
 int run_get_server_certificate(int argc, char** argv);
 
 // Helpers the networking subcommands share for their arguments.
+#include <sanstls/object.hpp>
+
 namespace sanstls_tool {
 
 // UsageError is a bad command line: the command prints it with its usage
@@ -110,6 +112,18 @@ inline double parse_seconds(const std::string& text) {
     throw UsageError("'" + text + "' is not a positive number of seconds");
   }
   return value;
+}
+
+// early_data_name names what became of 0-RTT data, for the JSON output and
+// the log: "accepted", "rejected", "offered" (no answer yet), "not offered".
+inline std::string_view early_data_name(sanstls::EarlyData::Status status) {
+  switch (status) {
+    case sanstls::EarlyData::Status::accepted: return "accepted";
+    case sanstls::EarlyData::Status::rejected: return "rejected";
+    case sanstls::EarlyData::Status::offered: return "offered";
+    case sanstls::EarlyData::Status::not_offered: break;
+  }
+  return "not offered";
 }
 
 // split_list splits "h2,http/1.1" at the commas.

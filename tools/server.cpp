@@ -60,6 +60,9 @@ constexpr std::string_view usage_text =
     "                        against the CA certificates in FILE\n"
     "  --verify-client       require a client certificate (needs --cafile)\n"
     "  --http                answer the first request with \"HTTP/1.0 200 OK\"\n"
+    "  --early-data          accept TLS 1.3 early data (0-RTT; each ticket's\n"
+    "                        once) and treat it as the start of what the\n"
+    "                        client sends; the log line says what became of it\n"
     "  --max-connections N   exit once N connections have finished\n";
 
 struct Options {
@@ -70,6 +73,7 @@ struct Options {
   std::optional<std::string> cafile;
   bool verify_client = false;
   bool http = false;
+  bool early_data = false;
   std::optional<std::size_t> max_connections;
 };
 
@@ -94,6 +98,8 @@ Options parse(int argc, char** argv) {
       o.verify_client = true;
     } else if (arg == "--http") {
       o.http = true;
+    } else if (arg == "--early-data") {
+      o.early_data = true;
     } else if (arg == "--max-connections") {
       std::string text = args.value(arg);
       std::size_t n = 0;
@@ -163,6 +169,7 @@ struct Connection {
   std::string request{};  // --http: the request read so far
   std::size_t bytes_in = 0;
   std::size_t bytes_out = 0;
+  std::size_t early_bytes = 0;  // --early-data: how much came as 0-RTT data
 };
 
 // What a state function achieved.
@@ -225,6 +232,7 @@ class Server {
   Step on_flushing(Connection& c);
   Step on_closing(Connection& c);
   bool send_queued(Connection& c);
+  void take_early_data(Connection& c);
   void enter(Connection& c, State state);
   void finish(std::uint64_t id, const std::string& failure);
   void check_deadlines();
@@ -422,6 +430,7 @@ Step Server::step(Connection& c) {
 
 Step Server::on_handshaking(Connection& c) {
   sanstls::Result r = c.tls.try_handshake();
+  if (options_.early_data) take_early_data(c);
   switch (r.status) {
     case sanstls::Status::done: enter(c, State::reading); return Step::again;
     case sanstls::Status::want_read:
@@ -479,6 +488,19 @@ Step Server::on_reading(Connection& c) {
   return Step::yield;
 }
 
+// take_early_data takes the 0-RTT data that has arrived as the start of
+// the client's input, as soon as it arrives: before the handshake is done.
+void Server::take_early_data(Connection& c) {
+  for (;;) {
+    sanstls::Result r = c.tls.object().read_early_data(buffer_);
+    if (r.status != sanstls::Status::done) return;
+    std::string_view data = sanstls::as_string_view(std::span(buffer_).first(r.bytes));
+    c.bytes_in += r.bytes;
+    c.early_bytes += r.bytes;
+    (options_.http ? c.request : c.queued).append(data);
+  }
+}
+
 Step Server::on_flushing(Connection& c) {
   if (!send_queued(c)) return Step::wait;
   enter(c, State::closing);
@@ -533,9 +555,14 @@ void Server::finish(std::uint64_t id, const std::string& failure) {
     log(c, "dropped: " + failure);
   } else {
     std::optional<sanstls::Cipher> cipher = c.tls.cipher();
+    std::string early;
+    if (options_.early_data) {
+      early = ", early-data=" + std::string(sanstls_tool::early_data_name(c.tls.object().early_data().status));
+      if (c.early_bytes != 0) early += " (" + std::to_string(c.early_bytes) + " bytes)";
+    }
     log(c, c.tls.version().value_or("?") + " " + (cipher ? cipher->name : "?") + ", " +
                std::to_string(c.bytes_in) + " bytes in, " + std::to_string(c.bytes_out) +
-               " bytes out, closed");
+               " bytes out" + early + ", closed");
   }
   connections_.erase(found);
   ++finished_;
@@ -565,6 +592,7 @@ int run_server(int argc, char** argv) {
       sanstls::Context context = sanstls::create_default_context(sanstls::Purpose::client_auth);
       context.load_cert_chain(options.cert, options.key);
       if (!options.alpn.empty()) context.set_alpn_protocols(options.alpn);
+      if (options.early_data) context.set_early_data_enabled(true);
       if (options.cafile) {
         context.load_verify_locations({.cafile = options.cafile});
         context.set_verify_mode(options.verify_client ? sanstls::VerifyMode::cert_required

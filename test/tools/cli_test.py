@@ -336,6 +336,35 @@ def check_resumption(server):
           rc == 1 and "session" in err, "exit %d, %r" % (rc, err))
 
 
+def check_early_data():
+    """0-RTT through the CLI: offered with a saved session, accepted once,
+    its replay rejected and sent again; not offered without a session."""
+    with Server("--early-data") as server:
+        saved = path("session-early.bin")
+        rc0, s0, rest0, err0 = client(server.port, "--session-out", saved, "--send", "first",
+                                      "--early-data", "zero ")
+        check("--early-data without a session: not offered, sent after the handshake",
+              rc0 == 0 and s0 and s0["early_data"] == "not offered" and rest0 == b"zero first",
+              describe(rc0, s0, rest0, err0))
+        rc1, s1, rest1, err1 = client(server.port, "--session-in", saved, "--early-data", "GET /early ",
+                                      "--send", "then 1-RTT")
+        check("--early-data with a session: accepted, and echoed with what followed",
+              rc1 == 0 and s1 and s1["early_data"] == "accepted" and s1["session_reused"] is True
+              and rest1 == b"GET /early then 1-RTT", describe(rc1, s1, rest1, err1))
+        rc2, s2, rest2, err2 = client(server.port, "--session-in", saved, "--early-data", "replayed ",
+                                      "--send", "x")
+        check("the same ticket's early data again: rejected (single use), resent, nothing lost",
+              rc2 == 0 and s2 and s2["early_data"] == "rejected" and rest2 == b"replayed x",
+              describe(rc2, s2, rest2, err2))
+        deadline = time.monotonic() + 10
+        while server.stderr().count(", closed") < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        log = server.stderr()
+        check("the server's log names what became of each connection's early data",
+              "early-data=not offered, closed" in log and "early-data=accepted (11 bytes), closed" in log
+              and "early-data=rejected, closed" in log, log)
+
+
 def check_client_certificates():
     with Server("--cafile", path("ca.pem"), "--verify-client") as server:
         for version in ("TLSv1.3", "TLSv1.2"):
@@ -597,6 +626,7 @@ def main():
             check("the echo server then stops on SIGTERM with exit 0 and a clean log",
                   rc == 0 and "runtime error" not in log and "Sanitizer" not in log, "exit %r\n%s" % (rc, log))
         check_client_certificates()
+        check_early_data()
         check_http()
         check_against_python()
         check_signals()
