@@ -78,6 +78,7 @@ bssl::UniquePtr<SSL_CTX> new_context(const Settings& s, bool client) {
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
   }
   SSL_CTX_set_num_tickets(c, static_cast<std::size_t>(s.tls13_tickets));
+  if (s.early_data) SSL_CTX_set_early_data_enabled(c, 1);
   ERR_clear_error();
   return ctx;
 }
@@ -218,6 +219,40 @@ void BaselineSide<T>::Pair::handshake() {
     move(Side::server);
   }
   if (!client_done || !server_done) fail("baseline: handshake did not complete");
+}
+
+template <Transport T>
+void BaselineSide<T>::Pair::write_early(std::span<const std::byte> data) {
+  ERR_clear_error();
+  // The handshake returns early on a 0-RTT session: the write goes with
+  // the ClientHello.
+  if (SSL_write(client_.get(), data.data(), static_cast<int>(data.size())) != static_cast<int>(data.size())) {
+    fail_ssl("early SSL_write");
+  }
+  move(Side::client);
+}
+
+template <Transport T>
+std::size_t BaselineSide<T>::Pair::read_early(std::span<std::byte> buffer) {
+  // The server's handshake returned early; SSL_read gives the early data,
+  // then finishes the handshake.
+  std::size_t total = 0;
+  for (;;) {
+    ERR_clear_error();
+    int ret = SSL_read(server_.get(), buffer.data() + total, static_cast<int>(buffer.size() - total));
+    if (ret > 0) {
+      total += static_cast<std::size_t>(ret);
+      continue;
+    }
+    if (SSL_get_error(server_.get(), ret) != SSL_ERROR_WANT_READ) fail_ssl("early SSL_read");
+    if (SSL_in_init(server_.get())) fail("baseline: the server's handshake did not finish");
+    return total;
+  }
+}
+
+template <Transport T>
+bool BaselineSide<T>::Pair::early_accepted() const {
+  return SSL_early_data_accepted(client_.get()) && SSL_early_data_accepted(server_.get());
 }
 
 template <Transport T>

@@ -69,6 +69,10 @@ struct BaselineSide {
     std::string version() const;
     // session_reused returns true when the client resumed.
     bool session_reused() const noexcept;
+    // write_early, read_early, early_accepted: as SanstlsSide's.
+    void write_early(std::span<const std::byte> data);
+    std::size_t read_early(std::span<std::byte> buffer);
+    bool early_accepted() const;
 
    private:
     void move(Side from);

@@ -29,6 +29,8 @@ struct Settings {
   // answers pending; the handshake loop signs on its next turn and
   // completes (Status::want_private_key, Object::complete_private_key).
   bool async_key = false;
+  // early_data: TLS 1.3 0-RTT on both sides (the early-data scenarios).
+  bool early_data = false;
 };
 
 // Credentials are PEM texts: the CA the client trusts, and the server's

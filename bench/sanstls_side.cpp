@@ -16,6 +16,7 @@ namespace {
 
 void configure(sanstls::Context& ctx, const Settings& s) {
   if (s.tls12) ctx.set_maximum_version(sanstls::TLSVersion::tlsv1_2);
+  if (s.early_data) ctx.set_early_data_enabled(true);
   if (!s.ciphers.empty()) ctx.set_ciphers(s.ciphers);
   if (!s.resumption) {
     ctx.set_options(ctx.options() | sanstls::Options::no_ticket);
@@ -136,6 +137,26 @@ void SanstlsSide::Pair::read_all(Side to, std::span<std::byte> buffer, Receiver&
       fail_result("read", r);
     }
   }
+}
+
+void SanstlsSide::Pair::write_early(std::span<const std::byte> data) {
+  sanstls::Result r = client_.write(data);
+  if (r.status != sanstls::Status::done || r.bytes != data.size()) fail_result("early write", r);
+  move(Side::client);
+}
+
+std::size_t SanstlsSide::Pair::read_early(std::span<std::byte> buffer) {
+  std::size_t total = 0;
+  for (;;) {
+    sanstls::Result r = server_.read_early_data(buffer.subspan(total));
+    if (r.status != sanstls::Status::done || r.bytes == 0) return total;
+    total += r.bytes;
+  }
+}
+
+bool SanstlsSide::Pair::early_accepted() const {
+  return client_.early_data().status == sanstls::EarlyData::Status::accepted &&
+         server_.early_data().status == sanstls::EarlyData::Status::accepted;
 }
 
 std::string SanstlsSide::Pair::cipher() const {

@@ -68,6 +68,14 @@ struct SanstlsSide {
     void settle();
     // session_reused returns true when the client resumed.
     bool session_reused() const noexcept { return client_.session_reused(); }
+    // write_early writes |data| on the client before the handshake (0-RTT
+    // with a session that allows it) and moves it to the server.
+    void write_early(std::span<const std::byte> data);
+    // read_early reads the server's early data into |buffer|; returns the
+    // bytes read.
+    std::size_t read_early(std::span<std::byte> buffer);
+    // early_accepted returns true when both sides say 0-RTT was accepted.
+    bool early_accepted() const;
     // write encrypts |data| on |from| and moves the records to its peer.
     void write(Side from, std::span<const std::byte> data);
     // read_all reads everything |to| can decrypt into |buffer|, handing each

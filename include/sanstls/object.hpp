@@ -173,7 +173,19 @@ class Object {
   // and BoringSSL's reason. A client writes early data by calling write()
   // before the handshake completes, with a session (set_session) from a
   // server that allows it; the write returns done once the data is in
-  // outgoing, before the server has answered.
+  // outgoing, before the server has answered. If the server rejects it, a
+  // later call returns Status::early_data_rejected once (only when early
+  // data was written: nothing else is lost), and the data must be written
+  // again after the handshake:
+  //
+  //   tls.set_session(saved);
+  //   (void)tls.write(request);  // done: it travels with the ClientHello
+  //   for (;;) {
+  //     sanstls::Result r = tls.do_handshake();
+  //     if (r.status == sanstls::Status::early_data_rejected) { resend = true; continue; }
+  //     ...  // want_read: feed incoming; done: break
+  //   }
+  //   if (resend) (void)tls.write(request);
   EarlyData early_data() const;
 
   // pending returns how many decrypted bytes are buffered and can be read
