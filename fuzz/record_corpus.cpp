@@ -79,11 +79,15 @@ void capture(sanstls::MemoryBIO& from, sanstls::MemoryBIO& to, std::string& log)
 }
 
 Transcript record_connection(const sanstls::Context& client_ctx, const sanstls::Context& server_ctx,
-                             const std::string& hostname, const std::optional<sanstls::Session>& session) {
+                             const std::string& hostname, const std::optional<sanstls::Session>& session,
+                             bool early) {
   sanstls::MemoryBIO ci, co, si, so;
   sanstls::Object client = client_ctx.wrap_bio(ci, co, false, hostname, session);
   // The client's first flight comes before the server exists, as in the
-  // target, where nothing else draws random numbers before it.
+  // target, where nothing else draws random numbers before it. With
+  // |early|, it carries the target's own first write (via_write) as 0-RTT
+  // data.
+  if (early) (void)client.write(std::string_view("x"));
   sanstls::Result c = client.do_handshake();
   Transcript t;
   capture(co, si, t.client_bytes);
@@ -132,12 +136,12 @@ Transcript record_connection(const sanstls::Context& client_ctx, const sanstls::
 // shares) is byte for byte the one the target's client sends.
 Transcript record(const sanstls::Context& client_ctx, const sanstls::Context& server_ctx,
                   const std::string& hostname,
-                  const std::optional<sanstls::Session>& session = std::nullopt) {
+                  const std::optional<sanstls::Session>& session = std::nullopt, bool early = false) {
   Transcript t;
   std::exception_ptr failure;
   sanstls_fuzz::run_input([&] {
     try {
-      t = record_connection(client_ctx, server_ctx, hostname, session);
+      t = record_connection(client_ctx, server_ctx, hostname, session, early);
     } catch (...) {
       failure = std::current_exception();
     }
@@ -232,6 +236,23 @@ void record_handshakes(const fs::path& dir) {
                    header(flags, chunk_seed, a.how) + t.server_bytes);
       }
     }
+  }
+
+  // TLS 1.3 early data: a resumption whose first flight carries 0-RTT data
+  // (the callbacks contexts have it on), accepted.
+  {
+    const std::uint8_t flags = config::callbacks;
+    sanstls::Context client_ctx = make_client_context(flags);
+    sanstls::Context server_ctx = make_server_context(flags);
+    Transcript first = record(client_ctx, server_ctx, "localhost");
+    if (!first.session || !first.session->is_resumable()) throw std::runtime_error("no session for 0-RTT");
+    Transcript second = record(client_ctx, server_ctx, "localhost", first.session, true);
+    if (!second.reused) throw std::runtime_error("0-RTT: not resumed");
+    const std::string blob = first.session->to_bytes();
+    std::string session_part{static_cast<char>(blob.size() >> 8), static_cast<char>(blob.size() & 0xff)};
+    write_file(dir / "client_handshake" / "tls13-early-data",
+               header(flags | config::session, 0, actions::via_write) + session_part + blob + second.server_bytes);
+    write_file(dir / "server_handshake" / "tls13-early-data", header(flags, 3, 0) + second.client_bytes);
   }
 
   // Real records of another connection (an application data record and a
