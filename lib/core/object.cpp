@@ -68,6 +68,7 @@ struct Object::State {
     client_hello_callback_started,  // so is set_context until it ends
     client_hello_callback_ended,
     session_offered,        // a server's ClientHello offered a session to resume
+    early_data_offered,     // ... and 0-RTT data
     handshake_started,
     handshake_finished,
   };
@@ -96,6 +97,7 @@ struct Object::State {
       case Event::client_hello_callback_started: in_client_hello_callback = true; return;
       case Event::client_hello_callback_ended: in_client_hello_callback = false; return;
       case Event::session_offered: offered_session = true; return;
+      case Event::early_data_offered: early_offered = true; return;
       case Event::handshake_started: return;
       case Event::handshake_finished: ++handshakes_done; return;
     }
@@ -1158,7 +1160,7 @@ ssl_select_cert_result_t ObjectAccess::on_client_hello(const SSL_CLIENT_HELLO* h
   const bool offered = psk || ticket || (!tls13 && hello->session_id_len > 0);
   if (offered) s->on(ObjectAccess::State::Event::session_offered);
   if (SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_early_data, &data, &len)) {
-    s->early_offered = true;  // and, unless accepted below, rejected
+    s->on(ObjectAccess::State::Event::early_data_offered);  // and, unless accepted below, rejected
     auto& cs = ContextAccess::state(s->original_context ? *s->original_context : s->context);
     // Single use: the first PSK identity is the ticket BoringSSL would
     // resume (RFC 8446 section 4.2.11); a second offer of its early data
