@@ -666,3 +666,30 @@ TEST_CASE("a PrivateKey signs on several threads at once", "[callbacks][private_
   for (std::thread& t : threads) t.join();
   CHECK(ok == 20);
 }
+
+TEST_CASE("Objects destroyed while a verify or ClientHello callback is pending leave nothing behind",
+          "[callbacks]") {
+  Context client = test::client_context();
+  client.set_verify_callback([](Object&, const PeerCertificates&) { return VerifyReply::pending(); });
+  Context server = test::server_context();
+  server.set_client_hello_callback([](Object&, const ClientHello&) { return ClientHelloReply::pending(); });
+  {
+    test::Pair p = test::make_pair(client, test::server_context());
+    Pipe pipe(p.client, p.server);
+    pipe.run();
+    REQUIRE(p.client.phase() == Phase::waiting_for_certificate_verify);
+    p.client.complete_certificate_verify(VerifyReply::accept());  // given, never taken
+  }
+  {
+    test::Pair p = test::make_pair(test::client_context(), server);
+    Pipe pipe(p.client, p.server);
+    pipe.run();
+    REQUIRE(p.server.phase() == Phase::waiting_for_client_hello);
+  }
+  // The Contexts, and their callbacks, are still good for the next ones.
+  test::Pair p = test::make_pair(test::client_context(), server);
+  Pipe pipe(p.client, p.server);
+  pipe.run();
+  p.server.complete_client_hello(ClientHelloReply::proceed());
+  CHECK(pipe.handshake());
+}
