@@ -98,12 +98,9 @@ struct Context::State {
   // NPN (ciphers.cpp): the protocols, length-prefixed as on the wire.
   std::string npn_wire;
 
-  // Key logging and message tracing (keylog.cpp). keylog_file is the open
-  // file, of a type keylog.cpp defines, shared by every connection.
+  // Key logging and message tracing (keylog.cpp): the file's name; the
+  // file and the callbacks live with keylog.cpp's hooks on the SSL_CTX.
   std::optional<std::string> keylog_filename;
-  std::shared_ptr<void> keylog_file;
-  std::function<void(std::string_view)> keylog_callback;
-  std::function<void(const MessageInfo&)> msg_callback;
 
   // Sessions and SNI (context.cpp, object.cpp).
   Context::SNICallback sni_callback;
@@ -181,12 +178,6 @@ struct ObjectAccess {
   static SSL* native(const Object& object) noexcept;
   // state_of returns the State of the Object that owns |ssl|.
   static Object::State* state_of(const SSL* ssl) noexcept;
-  // object_of returns the Object whose engine call is running on |ssl| (the
-  // one a BoringSSL callback is called for), or null outside such a call.
-  static Object* object_of(const SSL* ssl) noexcept;
-  // context_of returns the Context |ssl|'s Object was made from (or
-  // switched to by set_context), or null for an SSL sanstls did not make.
-  static const Context* context_of(const SSL* ssl) noexcept;
   // shared_suites returns what remember_client_hello kept for |object|
   // (empty before a ClientHello, and on clients).
   static const std::vector<uint16_t>& shared_suites(const Object& object) noexcept;

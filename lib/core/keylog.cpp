@@ -205,9 +205,8 @@ void Context::set_keylog_filename(std::optional<std::string> path) {
   Hooks& hooks = hooks_of(s.ctx.get());
   {
     std::lock_guard<std::mutex> lock(hooks.mutex);
-    hooks.file = file;
+    hooks.file = std::move(file);
   }
-  s.keylog_file = std::move(file);
   s.keylog_filename = std::move(path);
   sync_keylog(s.ctx.get(), hooks);
 }
@@ -218,9 +217,8 @@ void Context::set_keylog_callback(std::function<void(std::string_view line)> cal
   Hooks& hooks = hooks_of(s.ctx.get());
   {
     std::lock_guard<std::mutex> lock(hooks.mutex);
-    hooks.keylog_callback = callback;
+    hooks.keylog_callback = std::move(callback);
   }
-  s.keylog_callback = std::move(callback);
   sync_keylog(s.ctx.get(), hooks);
 }
 
@@ -228,9 +226,9 @@ void Context::set_msg_callback(std::function<void(const MessageInfo& message)> c
   ErrorGuard guard;
   State& s = *state_;
   Hooks& hooks = hooks_of(s.ctx.get());
-  hooks.msg_callback = callback;
-  SSL_CTX_set_msg_callback(s.ctx.get(), callback ? on_message : nullptr);
-  s.msg_callback = std::move(callback);
+  const bool on = static_cast<bool>(callback);
+  hooks.msg_callback = std::move(callback);
+  SSL_CTX_set_msg_callback(s.ctx.get(), on ? on_message : nullptr);
 }
 
 // ---- Object ----------------------------------------------------------------

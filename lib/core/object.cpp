@@ -780,16 +780,6 @@ ObjectAccess::State* ObjectAccess::state_of(const SSL* ssl) noexcept {
   return static_cast<ObjectAccess::State*>(SSL_get_ex_data(ssl, object_index()));
 }
 
-Object* ObjectAccess::object_of(const SSL* ssl) noexcept {
-  ObjectAccess::State* s = state_of(ssl);
-  return s != nullptr ? s->self : nullptr;
-}
-
-const Context* ObjectAccess::context_of(const SSL* ssl) noexcept {
-  ObjectAccess::State* s = state_of(ssl);
-  return s != nullptr ? &s->context : nullptr;
-}
-
 const std::vector<uint16_t>& ObjectAccess::shared_suites(const Object& object) noexcept {
   return object.state_->shared_suites;
 }
