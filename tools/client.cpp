@@ -19,6 +19,7 @@
 #include <iterator>
 #include <optional>
 #include <sstream>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -45,9 +46,10 @@ constexpr std::string_view usage_text =
     "peer_certificate (as Python's getpeercert(); {} when not verified) and\n"
     "verify (\"ok\", \"skipped\" with --no-verify, or why verification failed).\n"
     "Then sends --send TEXT, or standard input until its end, and writes what\n"
-    "the server sends back to standard output, until the server closes the\n"
-    "connection or --timeout seconds pass without data; then closes with a\n"
-    "close_notify. Exits 1 with a message on standard error when it fails.\n"
+    "the server sends back to standard output. Once all of it is sent, it\n"
+    "sends its close_notify and reads on until the server's close_notify, the\n"
+    "end of the connection, or --timeout seconds without data. Exits 1 with a\n"
+    "message on standard error when it fails.\n"
     "\n"
     "options:\n"
     "  --cafile FILE       trust the CA certificates in FILE (PEM)\n"
@@ -59,10 +61,12 @@ constexpr std::string_view usage_text =
     "  --alpn P1,P2        offer these ALPN protocols\n"
     "  --cert FILE         a client certificate (PEM; may hold the key too)\n"
     "  --key FILE          its private key\n"
-    "  --min-version V     the lowest version to accept: TLSv1, TLSv1.1,\n"
-    "  --max-version V     TLSv1.2 or TLSv1.3; and the highest\n"
+    "  --min-version V     the lowest version to accept: 1.0 to 1.3 (also\n"
+    "  --max-version V     written TLSv1.2 or tls1.2); and the highest\n"
     "  --session-in FILE   offer the session saved in FILE to resume it\n"
-    "  --session-out FILE  save the session to FILE (secret: mode 0600)\n"
+    "  --session-out FILE  save the session to FILE (secret: mode 0600) as soon\n"
+    "                      as it can be resumed; over TLS 1.3 the client waits\n"
+    "                      for a ticket before it closes (or for --timeout)\n"
     "  --send TEXT         send TEXT instead of standard input\n"
     "  --early-data TEXT   send TEXT first, as TLS 1.3 early data (0-RTT) when\n"
     "                      the --session-in session allows it; sent again\n"
@@ -97,12 +101,22 @@ class Failure : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// parse_version reads a version as Python names it (TLSv1.2), as OpenSSL's
+// and bssl-tool's options do (tls1.2, tls1_2) or as a bare number (1.2).
 sanstls::TLSVersion parse_version(const std::string& text) {
-  if (text == "TLSv1") return sanstls::TLSVersion::tlsv1;
-  if (text == "TLSv1.1") return sanstls::TLSVersion::tlsv1_1;
-  if (text == "TLSv1.2") return sanstls::TLSVersion::tlsv1_2;
-  if (text == "TLSv1.3") return sanstls::TLSVersion::tlsv1_3;
-  throw UsageError("unknown TLS version '" + text + "' (TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3)");
+  std::string number = text;
+  for (const char* prefix : {"TLSv", "tlsv", "TLS", "tls"}) {
+    if (number.rfind(prefix, 0) == 0) {
+      number.erase(0, std::string_view(prefix).size());
+      break;
+    }
+  }
+  std::replace(number.begin(), number.end(), '_', '.');
+  if (number == "1" || number == "1.0") return sanstls::TLSVersion::tlsv1;
+  if (number == "1.1") return sanstls::TLSVersion::tlsv1_1;
+  if (number == "1.2") return sanstls::TLSVersion::tlsv1_2;
+  if (number == "1.3") return sanstls::TLSVersion::tlsv1_3;
+  throw UsageError("unknown TLS version '" + text + "' (1.2, TLSv1.2 or tls1.2; 1.0 to 1.3)");
 }
 
 Options parse(int argc, char** argv) {
@@ -243,9 +257,16 @@ enum class Ending { close_notify, eof, idle };
 
 // exchange sends the input and copies the server's data to stdout, driving
 // the non-blocking socket with poll(), so that a server echoing a large
-// input never waits on a client that is still sending.
-Ending exchange(sanstls::net::Socket& tls, const Options& o) {
+// input never waits on a client that is still sending. Once the input is
+// all sent, our close_notify tells the server so (an echo server answers
+// with the rest of its data and its own close_notify). |on_read| runs after
+// every read and says whether closing may start: BoringSSL ignores TLS 1.3
+// tickets that come after our close_notify, so a session to save holds it
+// back until a ticket has come.
+Ending exchange(sanstls::net::Socket& tls, const Options& o, const std::function<bool()>& on_read) {
   tls.setblocking(false);
+  bool closing = false;
+  bool may_close = on_read();
   std::string to_send = o.send.value_or("");
   std::size_t sent = 0;
   bool input_done = o.send.has_value();
@@ -262,9 +283,18 @@ Ending exchange(sanstls::net::Socket& tls, const Options& o) {
       to_send.clear();
       sent = 0;
     }
+    if (input_done && to_send.empty() && !closing && may_close) {
+      closing = true;
+      sanstls::Result u = tls.try_unwrap();
+      // Data still coming (APPLICATION_DATA_ON_SHUTDOWN) is no failure: our
+      // close_notify is out, and the reads below take the data.
+      if (u.status == sanstls::Status::error && tls.object().error()) u.throw_if_error();
+      if (u.status == sanstls::Status::done) return Ending::close_notify;  // the server's came first
+    }
     if (tls.wants_write()) (void)tls.flush();
     for (;;) {
       sanstls::Result r = tls.try_recv_into(buffer);
+      may_close = on_read();
       if (r.status == sanstls::Status::done) {
         write_stdout(sanstls::as_string_view(std::span(buffer).first(r.bytes)));
         continue;
@@ -276,6 +306,7 @@ Ending exchange(sanstls::net::Socket& tls, const Options& o) {
       }
       break;  // want_read or want_write
     }
+    if (input_done && to_send.empty() && !closing && may_close) continue;  // close first
     std::array<pollfd, 2> fds{};
     nfds_t count = 1;
     fds[0] = {tls.fileno(), static_cast<short>(tls.wants_write() ? POLLOUT : POLLIN), 0};
@@ -377,15 +408,21 @@ int client(const Options& o) {
   summary.verify = o.verify ? "ok" : "skipped";
   write_stdout(summary.to_json() + "\n");
 
-  Ending ending = exchange(tls, o);
-
-  // After reading: a TLS 1.3 server's tickets have arrived by now.
-  if (o.session_out) {
+  // The session is saved as soon as it can be resumed: a TLS 1.3 server's
+  // tickets come after the handshake, with its first data.
+  bool saved = false;
+  auto save_session = [&](bool last_chance) {
+    if (!o.session_out || saved) return true;
     std::optional<sanstls::Session> s = tls.session();
     if (!s) throw Failure("no session to save");
+    if (!s->is_resumable() && !last_chance) return false;
     if (!s->is_resumable()) warn("the session is not resumable (the server sent no ticket)");
     write_secret_file(*o.session_out, s->to_bytes());
-  }
+    saved = true;
+    return true;
+  };
+  Ending ending = exchange(tls, o, [&] { return save_session(false); });
+  save_session(true);
 
   if (ending == Ending::eof) {
     warn("the server closed the connection without a close_notify");
@@ -393,7 +430,7 @@ int client(const Options& o) {
   }
   tls.settimeout(o.timeout);
   try {
-    (void)tls.unwrap();
+    (void)tls.unwrap();  // ours is out already; this waits for the flush
   } catch (const std::exception& e) {
     // Once the server's close_notify came, ours only tells it we are done;
     // a server that has gone away by then is not a failure.

@@ -314,6 +314,23 @@ def check_echo(server):
     check("--servername: connects to 127.0.0.1, verifies localhost", rc == 0 and rest == b"ip",
           describe(rc, summary, rest, err))
 
+    # Without --timeout: once its input is sent the client sends close_notify,
+    # the echo server answers with the rest and its own, and both finish.
+    for stdin, extra in ((b"", ["--send", "no timeout"]), (b"from stdin, no timeout", [])):
+        rc, out, err = run(["client", "localhost", str(server.port), "--cafile", path("ca.pem")] + extra, stdin)
+        first, _, rest = out.partition(b"\n")
+        check("echo without --timeout (%s): the client ends by itself after close_notify both ways"
+              % ("--send" if extra else "stdin"),
+              rc == 0 and rest == (stdin or b"no timeout") and "warning" not in err,
+              "exit %r, data %r, stderr %r" % (rc, rest, err))
+
+    for spelling, version in (("1.2", "TLSv1.2"), ("tls1.3", "TLSv1.3"), ("TLSv1.2", "TLSv1.2"), ("tls1_3", "TLSv1.3")):
+        rc, summary, rest, err = client(server.port, "--min-version", spelling, "--max-version", spelling,
+                                        "--send", "v")
+        check("--min-version/--max-version %s negotiates %s" % (spelling, version),
+              rc == 0 and summary and summary["version"] == version and rest == b"v",
+              describe(rc, summary, rest, err))
+
 
 def check_resumption(server):
     for version in ("TLSv1.2", "TLSv1.3"):
