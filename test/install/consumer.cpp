@@ -17,6 +17,11 @@
 #error "pkg-config --cflags sanstls did not put BoringSSL's headers first"
 #endif
 
+// The version macros agree with the function, at compile time.
+static_assert(SANSTLS_VERSION_NUMBER ==
+              SANSTLS_VERSION_MAJOR * 10000 + SANSTLS_VERSION_MINOR * 100 + SANSTLS_VERSION_PATCH);
+static_assert(sanstls::version() == SANSTLS_VERSION_STRING);
+
 int main() {
   sanstls::Context context(sanstls::Protocol::tls_client);
   sanstls::MemoryBIO incoming, outgoing;
