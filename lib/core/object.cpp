@@ -212,18 +212,24 @@ struct Object::State {
     return Result{Status::done, n, nullptr};
   }
 
-  // answerable checks that an answer of the kind |waiting| is due: the
-  // Object waits for it and has not been given one yet.
+  // take_answer keeps the application's |reply| in |slot| for BoringSSL's
+  // retry of the callback, once it has checked that an answer of that kind
+  // is due: the Object waits for it (|waiting|), has none yet, and |reply|
+  // is an answer rather than pending.
   template <class Reply>
-  void check_answer(Phase waiting, const std::optional<Reply>& given, const char* call) const {
+  void take_answer(Phase waiting, std::optional<Reply>& slot, Reply reply, const char* call) {
     if (phase != waiting) {
       throw std::logic_error(std::string(call) + "() while " + std::string(phase_description(phase)) +
                              " (the Object is not " + std::string(phase_description(waiting)) + ")");
     }
-    if (given) {
+    if (slot) {
       throw std::logic_error(std::string(call) +
                              "() a second time: the first answer is not taken yet (call do_handshake())");
     }
+    if (reply.kind() == Reply::Kind::pending) {
+      throw std::invalid_argument(std::string(call) + "() needs an answer, not a pending reply");
+    }
+    slot = std::move(reply);
   }
 
   Result fail(Error error, bool sticky) {
@@ -968,30 +974,16 @@ ssl_private_key_result_t on_complete(SSL* ssl, uint8_t* out, size_t* out_len, si
 const SSL_PRIVATE_KEY_METHOD ObjectAccess::kSignerMethod = {on_sign, on_decrypt, on_complete};
 
 void Object::complete_private_key(PrivateKeyReply reply) {
-  State& s = *state_;
-  s.check_answer(Phase::waiting_for_private_key, s.key_answer, "complete_private_key");
-  if (reply.kind() == PrivateKeyReply::Kind::pending) {
-    throw std::invalid_argument("complete_private_key() needs a done or failed reply, not pending");
-  }
-  s.key_answer = std::move(reply);
+  state_->take_answer(Phase::waiting_for_private_key, state_->key_answer, std::move(reply), "complete_private_key");
 }
 
 void Object::complete_certificate_verify(VerifyReply reply) {
-  State& s = *state_;
-  s.check_answer(Phase::waiting_for_certificate_verify, s.verify_answer, "complete_certificate_verify");
-  if (reply.kind() == VerifyReply::Kind::pending) {
-    throw std::invalid_argument("complete_certificate_verify() needs accept or reject, not pending");
-  }
-  s.verify_answer = std::move(reply);
+  state_->take_answer(Phase::waiting_for_certificate_verify, state_->verify_answer, std::move(reply),
+                      "complete_certificate_verify");
 }
 
 void Object::complete_client_hello(ClientHelloReply reply) {
-  State& s = *state_;
-  s.check_answer(Phase::waiting_for_client_hello, s.hello_answer, "complete_client_hello");
-  if (reply.kind() == ClientHelloReply::Kind::pending) {
-    throw std::invalid_argument("complete_client_hello() needs proceed or refuse, not pending");
-  }
-  s.hello_answer = reply;
+  state_->take_answer(Phase::waiting_for_client_hello, state_->hello_answer, reply, "complete_client_hello");
 }
 
 int ObjectAccess::on_servername(SSL* ssl, int* alert, void*) {
