@@ -27,7 +27,7 @@
 
 #include "certs/test_keys.hpp"
 
-// Only in a BoringSSL built in fuzzer mode (tools/build-boringssl fuzz);
+// Only in a BoringSSL built in fuzzer mode (scripts/build-boringssl fuzz);
 // fuzz/meson.build defines the macro when it links one.
 #if defined(BORINGSSL_UNSAFE_FUZZER_MODE)
 #include <thread>
@@ -410,7 +410,7 @@ inline sanstls::Status answer_waits(sanstls::Object& tls, sanstls::Status status
 }
 
 // report_handshake tells, when SANSTLS_FUZZ_VERBOSE is set, how far one
-// input's handshake got: to see why a seed stops early (tools/check uses
+// input's handshake got: to see why a seed stops early (scripts/check uses
 // it to keep every deep seed reaching the end of its handshake).
 inline void report_handshake(const sanstls::Object& tls, bool completed) {
   static const bool verbose = std::getenv("SANSTLS_FUZZ_VERBOSE") != nullptr;

@@ -934,7 +934,7 @@ HttpRequest serve_one(Socket& conn) {
 TEST_CASE("curl and a sanstls HTTPS server: version, ALPN, SNI, client certificate, 16 MiB both ways, resumption",
           "[net][interop][curl]") {
   if (!executable("/usr/bin/curl")) {
-    WARN("curl is not installed (/usr/bin/curl): skipping the curl interop test; tools/install-deps installs it");
+    WARN("curl is not installed (/usr/bin/curl): skipping the curl interop test; scripts/install-deps installs it");
     return;
   }
   const TLSVersion version = GENERATE(TLSVersion::tlsv1_2, TLSVersion::tlsv1_3);

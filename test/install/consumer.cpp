@@ -1,10 +1,10 @@
 // A program that uses an installed sanstls the way users do: built by
-// tools/check with nothing but
+// scripts/check with nothing but
 //
 //   c++ -std=c++20 consumer.cpp $(pkg-config --cflags --libs sanstls)
 //
 // against a `meson install`ed prefix. It prints "sanstls VERSION", which
-// tools/check compares with pkg-config --modversion sanstls.
+// scripts/check compares with pkg-config --modversion sanstls.
 #include <cstdio>
 #include <string>
 
