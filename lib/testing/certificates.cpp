@@ -14,7 +14,7 @@
 #include <string>
 #include <utility>
 
-#include "../internal.hpp"
+#include "../core/internal.hpp"
 
 namespace sanstls::testing {
 
