@@ -128,7 +128,12 @@ std::vector<std::string> python_lines(const std::string& script,
                                       const std::string& env) {
   std::string command = env.empty() ? std::string() : env + " ";
   command += shell_quote(python3()) + " -c " + shell_quote(script);
-  for (const std::string& a : args) command += " " + shell_quote(a);
+  // Two appends rather than " " + shell_quote(a): GCC 12 at -O3 reports a
+  // false -Wrestrict inside std::string's operator+ (GCC bug 105329).
+  for (const std::string& a : args) {
+    command += ' ';
+    command += shell_quote(a);
+  }
   CommandResult r = run_command(command);
   if (r.status != 0) {
     throw std::runtime_error("python failed (status " + std::to_string(r.status) + "): " + r.out);
