@@ -65,6 +65,7 @@ enum class PrivateKeyOperation : std::uint8_t {
 // for. It owns its bytes, so it can be copied to another thread or kept
 // until a later turn of the loop.
 struct PrivateKeyRequest {
+  // operation says whether to sign or to decrypt.
   PrivateKeyOperation operation = PrivateKeyOperation::sign;
   // algorithm is the TLS SignatureScheme (RFC 8446 section 4.2.3), such as
   // 0x0403 ecdsa_secp256r1_sha256 or 0x0804 rsa_pss_rsae_sha256 (salt as
@@ -83,6 +84,7 @@ struct PrivateKeyRequest {
 // Object::complete_private_key).
 class PrivateKeyReply {
  public:
+  // Kind says which of the three answers a reply is.
   enum class Kind : std::uint8_t { done, failed, pending };
   // done returns a reply carrying the operation's result.
   static PrivateKeyReply done(std::string output) { return PrivateKeyReply(Kind::done, std::move(output)); }
@@ -165,6 +167,7 @@ struct PeerCertificates {
 // VerifyReply is a verify callback's answer.
 class VerifyReply {
  public:
+  // Kind says which of the three answers a reply is.
   enum class Kind : std::uint8_t { accept, reject, pending };
   // accept returns a reply that lets the handshake go on.
   static VerifyReply accept() { return VerifyReply(Kind::accept, AlertDescription::close_notify, {}); }
@@ -224,6 +227,7 @@ struct ClientHello {
 // ClientHelloReply is a ClientHello callback's answer.
 class ClientHelloReply {
  public:
+  // Kind says which of the three answers a reply is.
   enum class Kind : std::uint8_t { proceed, refuse, pending };
   // proceed returns a reply that lets the handshake go on (with the
   // Context the callback may have switched to, Object::set_context).

@@ -38,24 +38,38 @@ using DistinguishedName = std::vector<RelativeDistinguishedName>;
 // ("DNS", "IP Address", "email", "URI", "DirName", "Registered ID",
 // "othername") and its value. A DirName's value is in dir_name.
 struct GeneralName {
+  // type is the entry's kind, the first item of Python's pair: "DNS",
+  // "IP Address", "email", "URI", "DirName", "Registered ID" or "othername".
   std::string type;
+  // value is the second item: the name, address or URI as text; empty for
+  // a DirName, and "<unsupported>" for the kinds Python does not decode.
   std::string value;
+  // dir_name is a DirName entry's name; empty for every other kind.
   DistinguishedName dir_name{};
 
+  // Entries are equal when type, value and dir_name all are, so an
+  // expected subject_alt_name list can be compared whole.
   bool operator==(const GeneralName&) const = default;
 };
 
 // Certificate holds the fields of Python's getpeercert() dictionary.
 struct Certificate {
+  // subject is whom the certificate names, RDN by RDN in certificate
+  // order, as Python's "subject".
   DistinguishedName subject{};
+  // issuer is the name of the CA that signed it, as Python's "issuer".
   DistinguishedName issuer{};
   int version = 0;                 // 1, 2 or 3
   std::string serial_number{};     // upper-case hex, as "98A7CF88C74A32ED"
   std::string not_before{};        // "Aug 29 14:23:15 2018 GMT"
+  // not_after is when it stops being valid, in not_before's format
+  // (Python's "notAfter").
   std::string not_after{};
   std::vector<GeneralName> subject_alt_name{};      // absent when empty
   std::vector<std::string> ocsp{};                  // AIA OCSP URIs
   std::vector<std::string> ca_issuers{};            // AIA caIssuers URIs
+  // crl_distribution_points are the URIs of the CRLs that would revoke it
+  // (Python's "crlDistributionPoints").
   std::vector<std::string> crl_distribution_points{};
 
   // empty returns true for the certificate getpeercert() reports when the
@@ -75,6 +89,8 @@ struct Certificate {
   // Python leaves out are left out, and an empty certificate is "{}".
   std::string to_json() const;
 
+  // Certificates are equal when every field is: two decodings of the
+  // same DER compare equal.
   bool operator==(const Certificate&) const = default;
 };
 
@@ -84,6 +100,8 @@ struct Certificate {
 struct binary_form_t {
   explicit binary_form_t() = default;
 };
+// binary_form is the value to pass; binary_form_t only gives the
+// overloads their own type.
 inline constexpr binary_form_t binary_form{};
 
 }  // namespace sanstls

@@ -127,12 +127,16 @@ inline constexpr bool has_pha = false;
 // OpenSSLVersionInfo is Python's OPENSSL_VERSION_INFO tuple: the five parts
 // of an OpenSSL version number.
 struct OpenSSLVersionInfo {
+  // major is the first number of the release: 1 for 1.1.1g.
   int major = 0;
+  // minor is the second number: 1 for 1.1.1g.
   int minor = 0;
+  // fix is the third number: 1 for 1.1.1g (the letter is in patch).
   int fix = 0;
   int patch = 0;   // 1 for "a", 2 for "b", ... in OpenSSL 1.x
   int status = 0;  // 0 for development, 1-14 for betas, 15 for a release
 
+  // Two versions are equal when all five parts are, as Python's tuples.
   bool operator==(const OpenSSLVersionInfo&) const = default;
 };
 
@@ -194,6 +198,7 @@ std::string rand_bytes(std::size_t num);
 // PseudoRandomBytes is what rand_pseudo_bytes returns: Python's tuple
 // (bytes, is_cryptographic).
 struct PseudoRandomBytes {
+  // bytes holds the |num| random bytes asked for.
   std::string bytes;
   bool is_cryptographic = true;  // always true: BoringSSL has one generator
 };
@@ -213,6 +218,7 @@ bool rand_status() noexcept;
 // accepts any input and has no effect. Python's RAND_add also takes a str,
 // which it encodes as UTF-8: the string_view overload.
 void rand_add(std::span<const std::byte> data, double entropy) noexcept;
+// rand_add, as above, for |data| as text (its UTF-8 bytes).
 void rand_add(std::string_view data, double entropy) noexcept;
 
 }  // namespace sanstls

@@ -40,6 +40,9 @@
 #include <sanstls/memory_bio.hpp>
 #include <sanstls/session.hpp>
 
+// sanstls is the engine (library sanstls): Python's ssl module on BoringSSL,
+// without I/O. A Context configures, wrap_bio() makes an Object, and the
+// caller moves bytes through its two MemoryBIOs.
 namespace sanstls {
 
 class Object;
@@ -113,26 +116,32 @@ enum class Purpose : int {
 template <class E>
 concept FlagEnum = std::is_same_v<E, Options> || std::is_same_v<E, VerifyFlags>;
 
+// a | b sets the bits of both: Options::no_tlsv1 | Options::no_tlsv1_1.
 template <FlagEnum E>
 constexpr E operator|(E a, E b) noexcept {
   return static_cast<E>(static_cast<std::uint64_t>(a) | static_cast<std::uint64_t>(b));
 }
+// a & b keeps the bits set in both; has() tests for them.
 template <FlagEnum E>
 constexpr E operator&(E a, E b) noexcept {
   return static_cast<E>(static_cast<std::uint64_t>(a) & static_cast<std::uint64_t>(b));
 }
+// a ^ b flips in |a| the bits set in |b|.
 template <FlagEnum E>
 constexpr E operator^(E a, E b) noexcept {
   return static_cast<E>(static_cast<std::uint64_t>(a) ^ static_cast<std::uint64_t>(b));
 }
+// ~a inverts every bit: a & ~b clears in |a| the bits set in |b|.
 template <FlagEnum E>
 constexpr E operator~(E a) noexcept {
   return static_cast<E>(~static_cast<std::uint64_t>(a));
 }
+// a |= b adds the bits of |b| to |a|.
 template <FlagEnum E>
 constexpr E& operator|=(E& a, E b) noexcept {
   return a = a | b;
 }
+// a &= b clears in |a| the bits not set in |b|.
 template <FlagEnum E>
 constexpr E& operator&=(E& a, E b) noexcept {
   return a = a & b;
@@ -147,15 +156,24 @@ constexpr bool has(E value, E flags) noexcept {
 // that is called only if the key turns out to be encrypted (as in Python).
 class Password {
  public:
+  // Callback returns the password. It is called only when the key turns
+  // out to be encrypted; what it throws comes out of load_cert_chain.
   using Callback = std::function<std::string()>;
   // Password() means "no password": loading an encrypted key then fails.
   Password() = default;
+  // Password(text) is a fixed password. The constructors are implicit so
+  // that load_cert_chain(cert, key, "secret") reads as Python's call.
   Password(std::string_view text) : text_(text) {}  // NOLINT: implicit by design
+  // As above, for |text| as a std::string.
   Password(const std::string& text) : text_(text) {}  // NOLINT: implicit by design
+  // As above, for |text| as a string literal.
   Password(const char* text) : text_(text) {}       // NOLINT: implicit by design
+  // Password(callback) asks |callback| for the password when it is needed.
   Password(Callback callback) : callback_(std::move(callback)) {}  // NOLINT
 
+  // text returns the fixed password; nothing for none or a callback.
   const std::optional<std::string>& text() const noexcept { return text_; }
+  // callback returns the password callback; empty unless one was given.
   const Callback& callback() const noexcept { return callback_; }
 
  private:
@@ -168,11 +186,15 @@ class Password {
 // which may hold several concatenated certificates.
 class CaData {
  public:
+  // pem makes cadata from PEM |text|, one certificate or more.
   static CaData pem(std::string_view text) { return CaData(std::string(text), false); }
+  // der makes cadata from DER |bytes|, one certificate or more back to back.
   static CaData der(std::span<const std::byte> bytes) {
     return CaData(std::string(as_string_view(bytes)), true);
   }
+  // data returns the text or bytes as given.
   const std::string& data() const noexcept { return data_; }
+  // is_der returns true for DER bytes, false for PEM text.
   bool is_der() const noexcept { return der_; }
 
  private:
@@ -198,6 +220,7 @@ struct CertStoreStats {
   std::size_t crl = 0;      // certificate revocation lists
   std::size_t x509_ca = 0;  // certificates that are CAs
 
+  // Two stats are equal when all three counts are.
   bool operator==(const CertStoreStats&) const = default;
 };
 
@@ -211,6 +234,7 @@ struct DefaultVerifyPaths {
   std::string openssl_capath_env;     // "SSL_CERT_DIR": overrides openssl_capath
   std::string openssl_capath;         // the built-in default directory
 
+  // Two results are equal when every path is.
   bool operator==(const DefaultVerifyPaths&) const = default;
 };
 
@@ -231,14 +255,19 @@ struct CipherDescription {
   std::string name;              // "ECDHE-ECDSA-AES128-GCM-SHA256", "TLS_AES_128_GCM_SHA256"
   std::string protocol;          // the lowest version that defines it: "TLSv1.2", "TLSv1.3"
   std::string description;       // OpenSSL's one-line description
+  // strength_bits is the suite's effective key strength in bits.
   int strength_bits = 0;
+  // alg_bits is the key size of its cipher in bits, at least strength_bits.
   int alg_bits = 0;
+  // aead is true for AEAD suites (AES-GCM, ChaCha20-Poly1305): they have
+  // no separate digest.
   bool aead = false;
   std::optional<std::string> symmetric;  // "aes-128-gcm"
   std::optional<std::string> digest;     // "sha256", none for AEAD suites
   std::optional<std::string> kea;        // "kx-ecdhe", "kx-any" for TLS 1.3
   std::optional<std::string> auth;       // "auth-ecdsa", "auth-any" for TLS 1.3
 
+  // Two descriptions are equal when every field is.
   bool operator==(const CipherDescription&) const = default;
 };
 
@@ -265,6 +294,8 @@ struct MessageInfo {
   // The connection's version; for a header, the version the header carries
   // (TLS 1.0 in a ClientHello's, TLS 1.2 in TLS 1.3's records).
   TLSVersion version = TLSVersion::minimum_supported;
+  // content_type is what kind of message it is; a record header reports
+  // header.
   ContentType content_type = ContentType::handshake;
   // As Python's: the message type for a handshake message (1 ClientHello,
   // 2 ServerHello, 20 Finished, ...), the alert description (the second
@@ -292,22 +323,31 @@ struct SessionStats {
   std::size_t timeouts = 0;             // of those, sessions that had expired
   std::size_t cache_full = 0;           // sessions evicted from a full server cache
 
+  // Two stats are equal when every counter is.
   bool operator==(const SessionStats&) const = default;
 };
 
 // TicketKey is one key for session tickets (RFC 5077): its 16-byte name,
 // which the ticket carries, and the 16-byte HMAC and AES keys.
 struct TicketKey {
+  // name identifies the key: tickets carry it, so a server knows which
+  // key to open them with.
   std::array<std::byte, 16> name{};
+  // hmac_key authenticates the tickets issued under this key.
   std::array<std::byte, 16> hmac_key{};
+  // aes_key encrypts them (AES-128-CBC, as BoringSSL's tickets).
   std::array<std::byte, 16> aes_key{};
 
   // generate returns a key made from the system's random generator.
   static TicketKey generate();
 
+  // Two keys are equal when all 48 bytes are.
   bool operator==(const TicketKey&) const = default;
 };
 
+// Context is Python's SSLContext: the settings (certificates, trust,
+// versions, callbacks) that the connections wrap_bio() makes share.
+// Copies share one configuration; see the file comment on threads.
 class Context {
  public:
   // Context creates a context for |protocol| with Python 3.7's defaults:
@@ -422,6 +462,7 @@ class Context {
   // cafile or cadata; capath certificates only once a handshake used them),
   // decoded as getpeercert() decodes, or as DER with binary_form.
   std::vector<Certificate> get_ca_certs() const;
+  // get_ca_certs(binary_form) returns the same certificates as DER.
   std::vector<std::string> get_ca_certs(binary_form_t) const;
 
   // verify_flags returns the VERIFY_* flags for certificate verification;
@@ -600,6 +641,7 @@ class Context {
   // (Object::early_data says what became of it). Early data can be
   // replayed by an attacker: see set_early_data_single_use.
   void set_early_data_enabled(bool enabled);
+  // early_data_enabled returns whether early data is on.
   bool early_data_enabled() const noexcept;
 
   // set_early_data_single_use (a server's, default on) accepts early data
@@ -610,6 +652,7 @@ class Context {
   // all early data until entries expire. Servers that share tickets
   // across processes need a shared record of used tickets instead.
   void set_early_data_single_use(bool enabled);
+  // early_data_single_use returns whether that replay check is on.
   bool early_data_single_use() const noexcept;
 
   // set_client_hello_callback installs |callback|, which a server calls

@@ -99,6 +99,7 @@ std::string_view error_kind_name(ErrorKind kind) noexcept;
 
 // Error is the information Python puts on an SSLError.
 struct Error {
+  // kind is the Python exception the error is raised as (throw_error).
   ErrorKind kind = ErrorKind::ssl;
   // library is the short name of the library that raised it ("SSL", "PEM",
   // "X509", ...), empty when the error did not come from BoringSSL's queue.
@@ -119,6 +120,7 @@ struct Error {
 
 // Result is the outcome of do_handshake, read, write and unwrap on an Object.
 struct [[nodiscard]] Result {
+  // status says what the call achieved; the other fields depend on it.
   Status status = Status::done;
   // bytes is how many bytes of application data were read or written.
   std::size_t bytes = 0;
@@ -139,6 +141,8 @@ struct [[nodiscard]] Result {
 // SSLError is the base of every TLS exception, as Python's ssl.SSLError.
 class SSLError : public std::runtime_error {
  public:
+  // SSLError carries |error|; what() returns its message. The
+  // subclasses take the same argument.
   explicit SSLError(Error error);
 
   // error returns the details: library, reason, verify code and message.

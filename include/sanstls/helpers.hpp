@@ -42,9 +42,10 @@
 
 namespace sanstls {
 
-// pem_header and pem_footer frame a PEM certificate, as Python's PEM_HEADER
-// and PEM_FOOTER.
+// pem_header is the line that opens a PEM certificate, as Python's
+// PEM_HEADER.
 inline constexpr std::string_view pem_header = "-----BEGIN CERTIFICATE-----";
+// pem_footer is the line that closes it, as Python's PEM_FOOTER.
 inline constexpr std::string_view pem_footer = "-----END CERTIFICATE-----";
 
 // der_cert_to_pem_cert returns |der| as a PEM certificate, exactly as

@@ -36,6 +36,9 @@
 
 namespace sanstls {
 
+// MemoryBIO is one direction of a connection's bytes: the Object writes
+// its outgoing one and the transport drains it; the transport fills
+// its incoming one and the Object reads it.
 class MemoryBIO {
  public:
   // MemoryBIO creates a new, empty buffer.
@@ -64,6 +67,7 @@ class MemoryBIO {
   // everything. Throws SSLError("cannot write() after write_eof()") once
   // write_eof() was called, as Python does; nothing is written then.
   std::size_t write(std::span<const std::byte> data);
+  // write, as above, for |data| as text.
   std::size_t write(std::string_view data) { return write(as_bytes(data)); }
 
   // write_eof marks the end of the stream. Reads still return what is

@@ -53,6 +53,7 @@ inline constexpr std::size_t max_read_size = 16384;
 
 // ReadResult is a Result that also carries the bytes read.
 struct [[nodiscard]] ReadResult : Result {
+  // data holds the bytes read, as many as bytes says.
   std::string data;
 };
 
@@ -97,12 +98,14 @@ std::string_view phase_description(Phase phase) noexcept;
 // EarlyData says what became of TLS 1.3 0-RTT data on a connection
 // (Object::early_data()).
 struct EarlyData {
+  // Status is how the early data fared.
   enum class Status : std::uint8_t {
     not_offered,  // no early data was offered (or enabled, or possible)
     offered,      // a client offered it; the server has not answered yet
     accepted,     // the server took it
     rejected,     // the server refused it: a client must send it again
   };
+  // status is where the early data stands now.
   Status status = Status::not_offered;
   // reason is BoringSSL's word for the outcome, for logs: "accepted",
   // "disabled", "session_not_resumed", "hello_retry_request",
@@ -119,9 +122,15 @@ struct Cipher {
 };
 
 
+// Object is one TLS connection, Python's SSLObject, made by
+// Context::wrap_bio(). It can be moved, not copied: one owner drives it.
 class Object {
  public:
+  // Moving hands the connection over; a moved-from Object may only be
+  // destroyed or assigned to.
   Object(Object&&) noexcept;
+  // Move assignment drops this connection (no close_notify is sent) and
+  // takes over the moved-from one's.
   Object& operator=(Object&&) noexcept;
   Object(const Object&) = delete;
   Object& operator=(const Object&) = delete;
@@ -150,6 +159,7 @@ class Object {
   // done). Runs the handshake first if it is not complete. After unwrap()
   // it returns a zero_return error.
   Result write(std::span<const std::byte> data);
+  // write, as above, for |data| as text.
   Result write(std::string_view data) { return write(as_bytes(data)); }
 
   // read_early_data reads, on a server, the client's TLS 1.3 0-RTT data
@@ -262,8 +272,10 @@ class Object {
   // cannot change the offer then).
   void set_session(const Session& session);
 
-  // incoming and outgoing return (copies of handles to) the MemoryBIOs.
+  // incoming returns the MemoryBIO the peer's bytes are read from; a copy
+  // of the handle shares its buffer.
   const MemoryBIO& incoming() const noexcept;
+  // outgoing returns the MemoryBIO this side's bytes are written to.
   const MemoryBIO& outgoing() const noexcept;
 
   // set_context switches a server connection to another context while its

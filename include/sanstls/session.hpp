@@ -32,6 +32,8 @@ namespace sanstls {
 
 class Context;
 
+// Session is a TLS session from Object::session(), to offer again with
+// Context::wrap_bio() or Object::set_session(); see the file comment.
 class Session {
  public:
   // from_bytes restores a session that to_bytes() wrote, for |context|.

@@ -39,24 +39,31 @@
 #include <sanstls/object.hpp>
 #include <sanstls/session.hpp>
 
+// sanstls::net is the socket adapter (library sanstls_net): Python's
+// SSLSocket on a POSIX descriptor, built on the engine's public API only.
 namespace sanstls::net {
 
 // FileDescriptor owns a file descriptor and closes it.
 class FileDescriptor {
  public:
   FileDescriptor() noexcept = default;
+  // FileDescriptor takes ownership of |fd|: it is closed with this object.
   explicit FileDescriptor(int fd) noexcept : fd_(fd) {}
+  // Moving transfers ownership and leaves |other| empty.
   FileDescriptor(FileDescriptor&& other) noexcept : fd_(other.release()) {}
+  // Move assignment closes the descriptor held, then takes |other|'s.
   FileDescriptor& operator=(FileDescriptor&& other) noexcept;
   FileDescriptor(const FileDescriptor&) = delete;
   FileDescriptor& operator=(const FileDescriptor&) = delete;
   ~FileDescriptor();
 
+  // get returns the descriptor, still owned, or -1 when empty.
   int get() const noexcept { return fd_; }
   // release gives up ownership and returns the descriptor.
   int release() noexcept;
   // reset closes the descriptor it holds, if any.
   void reset() noexcept;
+  // A FileDescriptor is true while it holds a descriptor.
   explicit operator bool() const noexcept { return fd_ >= 0; }
 
  private:
@@ -65,6 +72,7 @@ class FileDescriptor {
 
 // WrapOptions are wrap_socket's keyword arguments, with Python's defaults.
 struct WrapOptions {
+  // server_side makes the socket the server end of TLS.
   bool server_side = false;
   // do_handshake_on_connect: handshake when wrapping a connected socket,
   // right after connect(), and in accept() before returning.
@@ -72,7 +80,10 @@ struct WrapOptions {
   // suppress_ragged_eofs: an EOF without close_notify reads as the end of
   // the stream (true) or throws SSLEOFError (false).
   bool suppress_ragged_eofs = true;
+  // server_hostname is what a client sends as SNI and checks the
+  // certificate against, as wrap_bio's.
   std::optional<std::string> server_hostname{};
+  // session is a session for a client to offer, as wrap_bio's.
   std::optional<Session> session{};
 };
 
@@ -103,9 +114,15 @@ enum class SocketPhase : std::uint8_t {
 // socket_phase_name returns |phase|'s name as written above ("open").
 std::string_view socket_phase_name(SocketPhase phase) noexcept;
 
+// Socket is Python's SSLSocket: an Object and its MemoryBIOs, driven over a
+// descriptor it owns. wrap_socket() makes one; it can be moved, not copied.
 class Socket {
  public:
+  // Moving hands the descriptor and the connection over; the moved-from
+  // Socket is closed.
   Socket(Socket&&) noexcept;
+  // Move assignment closes this socket's descriptor (no close_notify)
+  // and takes over the moved-from one's.
   Socket& operator=(Socket&&) noexcept;
   Socket(const Socket&) = delete;
   Socket& operator=(const Socket&) = delete;
@@ -143,9 +160,13 @@ class Socket {
   // send encrypts as much of |data| as it takes (blocking: all of it) and
   // returns how much; sendall sends everything or throws.
   std::size_t send(std::span<const std::byte> data);
+  // send, as above, for |data| as text.
   std::size_t send(std::string_view data) { return send(as_bytes(data)); }
+  // sendall sends all of |data|, calling send until it is through.
   void sendall(std::span<const std::byte> data);
+  // sendall, as above, for |data| as text.
   void sendall(std::string_view data) { sendall(as_bytes(data)); }
+  // write is Python's older name for send.
   std::size_t write(std::string_view data) { return send(data); }
 
   // pending returns how many decrypted bytes can be read without waiting
@@ -167,6 +188,7 @@ class Socket {
   // settimeout sets the timeout of blocking operations in seconds; nothing
   // means wait forever, 0 means non-blocking. gettimeout returns it.
   void settimeout(std::optional<double> seconds);
+  // gettimeout returns what settimeout() set: nothing, or the seconds.
   std::optional<double> gettimeout() const noexcept;
   // setblocking(true) is settimeout(nothing), setblocking(false) settimeout(0).
   void setblocking(bool blocking) { settimeout(blocking ? std::nullopt : std::optional<double>(0.0)); }
@@ -180,9 +202,13 @@ class Socket {
   // the callback through object().complete_*, then call again). On a
   // blocking socket they wait for the network as the Python-style calls
   // do, and return only a callback's wait.
-  // try_recv_into returns closed (0 bytes) at the end of the stream.
   Result try_handshake();
+  // try_recv_into reads into |buffer| as Object::read_into does, and
+  // returns closed (0 bytes) at the end of the stream.
   Result try_recv_into(std::span<std::byte> buffer);
+  // try_send encrypts up to 64 KiB of |data| (bytes says how much), but
+  // only once the socket has taken what was encrypted before: it returns
+  // want_write until then.
   Result try_send(std::span<const std::byte> data);
   // try_unwrap sends close_notify and returns done once the peer's arrived
   // and ours has left (want_read / want_write until then); the descriptor
@@ -195,24 +221,38 @@ class Socket {
 
   // ---- The Object's queries ----------------------------------------------
 
+  // fileno returns the descriptor, for poll() or epoll; -1 once closed.
   int fileno() const noexcept;
   // phase returns where the socket is in its life (see SocketPhase).
   SocketPhase phase() const noexcept;
+  // server_side returns true for the server end of the connection.
   bool server_side() const noexcept;
+  // server_hostname returns the name the socket was wrapped with, if any.
   const std::optional<std::string>& server_hostname() const noexcept;
+  // context returns the Context the socket was wrapped with.
   const Context& context() const noexcept;
+  // version returns "TLSv1.3", ... once the handshake is complete.
   std::optional<std::string> version() const { return object_.version(); }
+  // cipher returns the negotiated cipher suite, as Object::cipher().
   std::optional<Cipher> cipher() const { return object_.cipher(); }
+  // selected_alpn_protocol returns the protocol both sides agreed on.
   std::optional<std::string> selected_alpn_protocol() const { return object_.selected_alpn_protocol(); }
+  // getpeercert returns the peer's certificate decoded, as Object's does.
   std::optional<Certificate> getpeercert() const { return object_.getpeercert(); }
+  // getpeercert(binary_form) returns its DER bytes, verified or not.
   std::optional<std::string> getpeercert(binary_form_t) const { return object_.getpeercert(binary_form); }
+  // session returns the session to offer on a later connection.
   std::optional<Session> session() const { return object_.session(); }
+  // session_reused returns true when the handshake resumed a session.
   bool session_reused() const noexcept { return object_.session_reused(); }
+  // get_channel_binding returns the channel binding data of |type|, as
+  // Object::get_channel_binding().
   std::optional<std::string> get_channel_binding(std::string_view type = "tls-unique") const {
     return object_.get_channel_binding(type);
   }
   // object returns the Object underneath, for everything else.
   Object& object() noexcept { return object_; }
+  // object, as above, for a const Socket.
   const Object& object() const noexcept { return object_; }
 
  private:

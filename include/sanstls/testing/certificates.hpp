@@ -23,6 +23,8 @@
 
 #include <sanstls/context.hpp>  // the example loads what it issues
 
+// sanstls::testing is the test scaffolding (library sanstls_testing):
+// certificates made on the fly and the in-memory Pipe. Not for production.
 namespace sanstls::testing {
 
 // KeyType is the kind of key a certificate gets.
@@ -34,16 +36,20 @@ enum class KeyType {
 
 // CertificateOptions describes a certificate to issue.
 struct CertificateOptions {
+  // common_name is the subject's CN.
   std::string common_name = "localhost";
+  // organization is the subject's O, which marks the certificate as a test one.
   std::string organization = "sanstls tests";
   std::vector<std::string> dns_names{};     // subjectAltName DNS entries
   std::vector<std::string> ip_addresses{};  // subjectAltName IP entries, IPv4 or IPv6 text
   std::vector<std::string> emails{};        // subjectAltName email entries
+  // key_type is the kind of key the certificate gets.
   KeyType key_type = KeyType::ec_p256;
   // Validity relative to now, in seconds: the defaults make a certificate
   // valid from an hour ago for a year. A negative not_after_offset makes an
   // expired one; a positive not_before_offset one that is not yet valid.
   std::int64_t not_before_offset = -3600;
+  // not_after_offset is when it expires, in seconds from now.
   std::int64_t not_after_offset = 365 * 24 * 3600;
   bool is_ca = false;          // basicConstraints CA:TRUE and keyCertSign
   bool client_auth = false;    // extendedKeyUsage clientAuth instead of serverAuth
@@ -51,8 +57,10 @@ struct CertificateOptions {
 
 // Issued is a certificate and its private key, both PEM.
 struct Issued {
+  // certificate_pem is the certificate as PEM.
   std::string certificate_pem;
   std::string private_key_pem;  // unencrypted PKCS#8
+  // certificate_der is the same certificate as DER bytes.
   std::string certificate_der;
 
   // encrypted_private_key_pem returns the key as encrypted PKCS#8 PEM
@@ -87,7 +95,9 @@ class CertificateAuthority {
   CertificateAuthority intermediate(std::string_view common_name,
                                     KeyType key_type = KeyType::ec_p256) const;
 
+  // Moving hands the CA's key over; the moved-from CA cannot issue.
   CertificateAuthority(CertificateAuthority&&) noexcept;
+  // Move assignment drops this CA's key and takes over the moved-from one's.
   CertificateAuthority& operator=(CertificateAuthority&&) noexcept;
   ~CertificateAuthority();
 

@@ -82,6 +82,8 @@ class Transport {
 // Side names one end of a Pipe.
 enum class Side { client, server };
 
+// Pipe drives a client and a server Object against each other in memory,
+// through one Transport each way; see the file comment.
 class Pipe {
  public:
   // Pipe connects |client| and |server|; |to_server| carries the client's
