@@ -9,8 +9,10 @@
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "internal.hpp"
+#include "text.hpp"
 
 namespace sanstls {
 
@@ -41,52 +43,10 @@ std::string utf8(const ASN1_STRING* value) {
 // ASN1_STRING_to_UTF8 would read them as Latin-1. Invalid UTF-8 throws
 // std::invalid_argument with the UnicodeDecodeError text Python raises.
 std::string python_utf8(const ASN1_STRING* value) {
-  const auto* data = reinterpret_cast<const unsigned char*>(ASN1_STRING_get0_data(value));
-  const auto n = static_cast<std::size_t>(ASN1_STRING_length(value));
-  auto fail = [&](std::size_t start, std::size_t end, const char* reason) {
-    char buf[160];
-    if (end - start == 1) {
-      std::snprintf(buf, sizeof buf, "'utf-8' codec can't decode byte 0x%02x in position %zu: %s",
-                    data[start], start, reason);
-    } else {
-      std::snprintf(buf, sizeof buf, "'utf-8' codec can't decode bytes in position %zu-%zu: %s",
-                    start, end - 1, reason);
-    }
-    throw std::invalid_argument(buf);
-  };
-  auto continuation = [&](std::size_t i) { return i < n && (data[i] & 0xC0) == 0x80; };
-  for (std::size_t i = 0; i < n;) {
-    const unsigned char c = data[i];
-    std::size_t length = 0;
-    unsigned char low = 0x80;  // the second byte's range excludes overlongs and surrogates
-    unsigned char high = 0xBF;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      length = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      length = 3;
-      if (c == 0xE0) low = 0xA0;
-      if (c == 0xED) high = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      length = 4;
-      if (c == 0xF0) low = 0x90;
-      if (c == 0xF4) high = 0x8F;
-    } else {
-      fail(i, i + 1, "invalid start byte");
-    }
-    // As CPython's decoder: the first bad byte ends the sequence; running
-    // out of data with every byte so far good is "unexpected end of data".
-    for (std::size_t k = 1; k < length; ++k) {
-      if (i + k >= n) fail(i, n, "unexpected end of data");
-      const unsigned char next = data[i + k];
-      bool ok = k == 1 ? next >= low && next <= high : continuation(i + k);
-      if (!ok) fail(i, i + k, "invalid continuation byte");
-    }
-    i += length;
-  }
-  return std::string(reinterpret_cast<const char*>(data), n);
+  const std::string_view bytes(reinterpret_cast<const char*>(ASN1_STRING_get0_data(value)),
+                               static_cast<std::size_t>(ASN1_STRING_length(value)));
+  pystr::check_utf8(bytes);
+  return std::string(bytes);
 }
 
 // time_text prints a validity time as Python shows it; OpenSSL writes

@@ -1,29 +1,21 @@
-// Cipher suites, key-exchange groups, DH parameters, post-handshake
-// authentication and NPN: Context::get_ciphers, set_ecdh_curve,
-// load_dh_params, post_handshake_auth, set_npn_protocols, and
-// Object::shared_ciphers, selected_npn_protocol,
-// verify_client_post_handshake.
+// Cipher suites as Python describes them: the protocol version that
+// introduced each (Object::cipher, shared_ciphers), OpenSSL's descriptions
+// (Context::get_ciphers), and which of a server's suites a ClientHello
+// offered.
 #include <sanstls/context.hpp>
 #include <sanstls/object.hpp>
 
 #include <openssl/aead.h>
-#include <openssl/dh.h>
 #include <openssl/nid.h>
 #include <openssl/obj.h>
-#include <openssl/pem.h>
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
-#include <climits>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
-#include <memory>
-#include <stdexcept>
+#include <optional>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <vector>
 
 #include "internal.hpp"
@@ -31,8 +23,6 @@
 namespace sanstls {
 
 namespace {
-
-// ---- Cipher descriptions ----------------------------------------------
 
 // The TLS 1.3 suites BoringSSL always enables, which SSL_CTX_get_ciphers
 // leaves out, in the order a BoringSSL client offers them. A BoringSSL
@@ -157,81 +147,6 @@ std::vector<const SSL_CIPHER*> offered_suites(const STACK_OF(SSL_CIPHER) * list,
   return out;
 }
 
-// ---- Files ------------------------------------------------------------
-
-// read_file reads |path| as Python's open(path, "rb").read() would: a
-// missing file is ENOENT, a directory EISDIR (fopen succeeds, the read
-// fails), both as std::system_error.
-std::string read_file(const std::string& path) {
-  errno = 0;
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) throw std::system_error(errno != 0 ? errno : ENOENT, std::generic_category(), path);
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    std::size_t n = std::fread(buf, 1, sizeof buf, f.get());
-    out.append(buf, n);
-    if (n < sizeof buf) break;
-  }
-  if (std::ferror(f.get())) {
-    throw std::system_error(errno != 0 ? errno : EIO, std::generic_category(), path);
-  }
-  return out;
-}
-
-// ---- Groups -------------------------------------------------------------
-
-struct NamedGroup {
-  std::string_view name;
-  int nid;
-};
-
-// The groups BoringSSL negotiates, under OpenSSL's short names (what
-// Python's OBJ_sn2nid accepts) and their NIST names; case matters, as in
-// Python.
-constexpr NamedGroup kGroups[] = {
-    {"prime256v1", NID_X9_62_prime256v1}, {"P-256", NID_X9_62_prime256v1},
-    {"secp384r1", NID_secp384r1},         {"P-384", NID_secp384r1},
-    {"secp521r1", NID_secp521r1},         {"P-521", NID_secp521r1},
-    {"secp224r1", NID_secp224r1},         {"P-224", NID_secp224r1},
-    {"X25519", NID_X25519},
-};
-
-// ---- NPN ----------------------------------------------------------------
-
-void add_npn(std::string& wire, std::string_view protocol) {
-  if (protocol.empty() || protocol.size() > 255) {
-    throw std::invalid_argument("NPN protocols must be 1 to 255 bytes long, got " +
-                                std::to_string(protocol.size()));
-  }
-  wire.push_back(static_cast<char>(protocol.size()));
-  wire.append(protocol);
-}
-
-// advertise_npn hands a server's protocols to BoringSSL for its
-// ServerHello.
-int advertise_npn(SSL*, const uint8_t** out, unsigned* out_len, void* arg) {
-  const auto* state = static_cast<const ContextAccess::State*>(arg);
-  if (state->npn_wire.empty()) return SSL_TLSEXT_ERR_NOACK;
-  *out = reinterpret_cast<const uint8_t*>(state->npn_wire.data());
-  *out_len = static_cast<unsigned>(state->npn_wire.size());
-  return SSL_TLSEXT_ERR_OK;
-}
-
-// select_npn is a client's choice among the server's protocols, as
-// OpenSSL's and Python's: the first of the server's that the client also
-// has; with none in common, the client's first (NPN lets the client ask
-// for a protocol the server did not list).
-int select_npn(SSL*, uint8_t** out, uint8_t* out_len, const uint8_t* in, unsigned in_len,
-               void* arg) {
-  const auto* state = static_cast<const ContextAccess::State*>(arg);
-  if (state->npn_wire.empty()) return SSL_TLSEXT_ERR_ALERT_FATAL;  // never registered so
-  SSL_select_next_proto(out, out_len, in, in_len,
-                        reinterpret_cast<const uint8_t*>(state->npn_wire.data()),
-                        static_cast<unsigned>(state->npn_wire.size()));
-  return SSL_TLSEXT_ERR_OK;
-}
-
 }  // namespace
 
 void remember_client_hello(const SSL_CLIENT_HELLO* hello, std::vector<uint16_t>& shared) {
@@ -261,10 +176,12 @@ void remember_client_hello(const SSL_CLIENT_HELLO* hello, std::vector<uint16_t>&
   }
 }
 
-// ---- Context ------------------------------------------------------------
+Cipher cipher_of(const SSL_CIPHER* cipher) {
+  return Cipher{SSL_CIPHER_get_name(cipher), std::string(protocol_of(cipher)),
+                SSL_CIPHER_get_bits(cipher, nullptr)};
+}
 
-std::vector<CipherDescription> Context::get_ciphers() const {
-  SSL_CTX* ctx = state_->ctx.get();
+std::vector<CipherDescription> describe_ciphers(const SSL_CTX* ctx) {
   const bool tls13 = SSL_CTX_get_max_proto_version(ctx) >= TLS1_3_VERSION &&
                      (SSL_CTX_get_options(ctx) & SSL_OP_NO_TLSv1_3) == 0;
   std::vector<CipherDescription> out;
@@ -272,91 +189,6 @@ std::vector<CipherDescription> Context::get_ciphers() const {
     out.push_back(describe(c));
   }
   return out;
-}
-
-void Context::set_ecdh_curve(std::string_view curve_name) {
-  for (const NamedGroup& group : kGroups) {
-    if (group.name != curve_name) continue;
-    ErrorGuard guard;
-    if (!SSL_CTX_set1_curves(state_->ctx.get(), &group.nid, 1)) {
-      throw_from_queue("cannot set the elliptic curve");
-    }
-    return;
-  }
-  // Python formats the name with %R: a str's repr, in single quotes.
-  throw std::invalid_argument("unknown elliptic curve name '" + std::string(curve_name) + "'");
-}
-
-void Context::load_dh_params(const std::string& path) {
-  std::string pem = read_file(path);
-  if (pem.size() > static_cast<std::size_t>(INT_MAX)) throw std::length_error(path + ": file too large");
-  ErrorGuard guard;
-  bssl::UniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (!bio) throw_from_queue("out of memory");
-  bssl::UniquePtr<DH> dh(PEM_read_bio_DHparams(bio.get(), nullptr, nullptr, nullptr));
-  if (!dh) throw_from_queue("[PEM: NO_START_LINE] no start line");
-  throw NotImplementedError(
-      "load_dh_params: the Diffie-Hellman parameters are valid, but BoringSSL has no "
-      "DHE cipher suites to use them with (ECDHE key exchange needs none)");
-}
-
-std::optional<bool> Context::post_handshake_auth() const noexcept { return std::nullopt; }
-
-void Context::set_post_handshake_auth(bool enabled) {
-  if (enabled) {
-    throw NotImplementedError(
-        "TLS 1.3 post-handshake authentication is not supported by BoringSSL");
-  }
-}
-
-void Context::set_npn_protocols(const std::vector<std::string>& protocols) {
-  std::string wire;
-  for (const std::string& p : protocols) add_npn(wire, p);
-  if (wire.size() > 0xffff) throw std::invalid_argument("NPN protocol list is too long");
-  SSL_CTX* ctx = state_->ctx.get();
-  state_->npn_wire = std::move(wire);
-  if (state_->npn_wire.empty()) {
-    // No protocols: neither offer nor advertise NPN (BoringSSL's selection
-    // needs a non-empty list of our own).
-    SSL_CTX_set_next_protos_advertised_cb(ctx, nullptr, nullptr);
-    SSL_CTX_set_next_proto_select_cb(ctx, nullptr, nullptr);
-    return;
-  }
-  // As Python: one context serves as client and server alike, so both
-  // callbacks are set; a client then offers NPN (when it may negotiate TLS
-  // 1.2 or below) and a server answers it.
-  SSL_CTX_set_next_protos_advertised_cb(ctx, &advertise_npn, state_.get());
-  SSL_CTX_set_next_proto_select_cb(ctx, &select_npn, state_.get());
-}
-
-// ---- Object -------------------------------------------------------------
-
-std::optional<std::vector<Cipher>> Object::shared_ciphers() const {
-  if (!server_side() || !is_handshake_complete()) return std::nullopt;
-  const std::vector<uint16_t>& shared = ObjectAccess::shared_suites(*this);
-  if (shared.empty()) return std::nullopt;  // no ClientHello seen
-  std::vector<Cipher> out;
-  out.reserve(shared.size());
-  for (uint16_t id : shared) {
-    const SSL_CIPHER* c = SSL_get_cipher_by_value(id);
-    if (c == nullptr) continue;
-    out.push_back(Cipher{SSL_CIPHER_get_name(c), std::string(protocol_of(c)),
-                         SSL_CIPHER_get_bits(c, nullptr)});
-  }
-  return out;
-}
-
-std::optional<std::string> Object::selected_npn_protocol() const {
-  const uint8_t* data = nullptr;
-  unsigned len = 0;
-  SSL_get0_next_proto_negotiated(ObjectAccess::native(*this), &data, &len);
-  if (data == nullptr || len == 0) return std::nullopt;
-  return std::string(reinterpret_cast<const char*>(data), len);
-}
-
-void Object::verify_client_post_handshake() {
-  // CPython's text when built against a library without PHA.
-  throw NotImplementedError("Post-handshake auth is not supported by your OpenSSL version.");
 }
 
 }  // namespace sanstls

@@ -4,7 +4,6 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
-#include <openssl/hmac.h>
 #include <openssl/pool.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -90,16 +89,17 @@ struct Context::State {
   Options options = Options::none;
   TLSVersion minimum_version = TLSVersion::minimum_supported;
   TLSVersion maximum_version = TLSVersion::maximum_supported;
-  unsigned int host_flags = 0;  // X509_CHECK_FLAG_*, applied in wrap_bio
+  unsigned int host_flags = 0;  // X509_CHECK_FLAG_*, for each connection's host check
   VerifyFlags verify_flags = VerifyFlags::verify_x509_trusted_first;
-  std::string alpn_wire;  // length-prefixed, as on the wire
   std::size_t num_tickets = 2;  // BoringSSL has no getter
 
-  // NPN (ciphers.cpp): the protocols, length-prefixed as on the wire.
+  // ALPN and NPN (context_alpn_npn.cpp): the protocols, length-prefixed as
+  // on the wire.
+  std::string alpn_wire;
   std::string npn_wire;
 
-  // Key logging and message tracing (keylog.cpp): the file's name; the
-  // file and the callbacks live with keylog.cpp's hooks on the SSL_CTX.
+  // Key logging and message tracing (context_keylog.cpp): the file's name;
+  // the file and the callbacks live with the hooks it keeps on the SSL_CTX.
   std::optional<std::string> keylog_filename;
 
   // Sessions and SNI (context.cpp, object.cpp).
@@ -178,27 +178,25 @@ struct ObjectAccess {
   static SSL* native(const Object& object) noexcept;
   // state_of returns the State of the Object that owns |ssl|.
   static Object::State* state_of(const SSL* ssl) noexcept;
-  // shared_suites returns what remember_client_hello kept for |object|
-  // (empty before a ClientHello, and on clients).
-  static const std::vector<uint16_t>& shared_suites(const Object& object) noexcept;
+  // make creates the connection Context::wrap_bio returns, once wrap_bio
+  // has checked its arguments against |context|.
+  static Object make(const Context& context, MemoryBIO incoming, MemoryBIO outgoing,
+                     bool server_side, std::optional<std::string> server_hostname);
   // on_new_session is the SSL_CTX's new-session callback: it keeps a
   // client's sessions (TLS 1.3 tickets arrive after the handshake).
   static int on_new_session(SSL* ssl, SSL_SESSION* session);
   // session_context_of returns the Context whose session cache and ticket
   // keys |ssl| uses: the one it was wrapped with, even after set_context.
   static const Context* session_context_of(const SSL* ssl) noexcept;
-  // The SSL_CTX callbacks every Context installs: SNI, session counters
-  // (info and ClientHello), session-cache removals, and ticket keys.
+  // The SSL_CTX callbacks every Context installs that report to the
+  // Object: SNI, and session counters (info and ClientHello).
   static int on_servername(SSL* ssl, int* alert, void* arg);
   static void on_info(const SSL* ssl, int where, int value);
   static ssl_select_cert_result_t on_client_hello(const SSL_CLIENT_HELLO* hello);
-  static void on_remove_session(SSL_CTX* ctx, SSL_SESSION* session);
   // on_verify is every Context's custom verify callback: it verifies the
   // peer's chain with verify_peer_chain and keeps the result for the
   // Object's errors.
   static ssl_verify_result_t on_verify(SSL* ssl, uint8_t* out_alert);
-  static int on_ticket_key(SSL* ssl, uint8_t* name, uint8_t* iv, EVP_CIPHER_CTX* cipher,
-                           HMAC_CTX* hmac, int encrypt);
   // kSignerMethod is the private-key method of a Context whose key is its
   // signer's (load_cert_chain_with_signer): it asks the Context's signer
   // and keeps a pending answer's place in the Object.
@@ -210,7 +208,15 @@ struct ObjectAccess {
 // operation".
 std::string_view wait_description(Status status) noexcept;
 
-// remember_client_hello (ciphers.cpp) sets |shared| to the cipher suites
+// cipher_of describes |cipher| as Object::cipher() reports it: the
+// protocol is the version that introduced the suite, as Python's.
+Cipher cipher_of(const SSL_CIPHER* cipher);
+
+// describe_ciphers describes the suites |ctx| would offer, in order, as
+// Context::get_ciphers() reports them.
+std::vector<CipherDescription> describe_ciphers(const SSL_CTX* ctx);
+
+// remember_client_hello sets |shared| to the cipher suites
 // Object::shared_ciphers() reports for a server: the server's own suites,
 // in its order, that the ClientHello offered (protocol ids). It must run
 // while the ClientHello is visible (the select-certificate callback),
@@ -273,6 +279,11 @@ Error plain_error(ErrorKind kind, std::string message);
 // |fallback| as the message when the queue is empty.
 [[noreturn]] void throw_from_queue(std::string_view fallback);
 
+// read_file reads |path| as Python's open(path, "rb").read() would: a
+// missing file is ENOENT, a directory EISDIR (fopen succeeds, the read
+// fails), both as std::system_error.
+std::string read_file(const std::string& path);
+
 // read_private_key reads a PEM private key as load_cert_chain does,
 // decrypting it with |password|; it throws load_cert_chain's PEM errors.
 bssl::UniquePtr<EVP_PKEY> read_private_key(std::string_view pem, const Password& password);
@@ -284,6 +295,12 @@ bssl::UniquePtr<EVP_PKEY> read_private_key(std::string_view pem, const Password&
 // parse_ip returns the bytes of a strict IPv4 or IPv6 literal, or null for
 // anything else (such as a host name).
 bssl::UniquePtr<ASN1_OCTET_STRING> parse_ip(const std::string& text);
+
+// inet_paton is ssl._inet_paton: the packed address (4 or 16 bytes) of the
+// str (pystr::Text, text.hpp) |ipname|, an IPv4 address in dotted-quad
+// form only or an IPv6 address. Throws std::invalid_argument (Python's
+// ValueError) for anything else.
+std::string inet_paton(const std::u32string& ipname);
 
 }  // namespace sanstls
 

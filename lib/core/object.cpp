@@ -1,10 +1,11 @@
+// The Object, one connection: its state and the engine calls that drive
+// it (do_handshake, read, write, unwrap, early data), what it reports once
+// negotiated, and the BoringSSL callbacks that run the application's part
+// of a handshake (SNI, ClientHello, certificate verification, the private
+// key, new sessions) against that state.
 #include <sanstls/object.hpp>
 
 #include <openssl/bytestring.h>
-#include <openssl/cipher.h>
-#include <openssl/hmac.h>
-#include <openssl/nid.h>
-#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -12,10 +13,11 @@
 #include <array>
 #include <climits>
 #include <cstring>
-#include <ctime>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "internal.hpp"
 
@@ -335,45 +337,13 @@ int object_index() {
   return index;
 }
 
-bool is_ascii(std::string_view s) {
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return static_cast<unsigned char>(c) < 0x80; });
-}
-
 }  // namespace
 
-Object Context::wrap_bio(MemoryBIO incoming, MemoryBIO outgoing, bool server_side,
-                         std::optional<std::string> server_hostname,
-                         std::optional<Session> session) const {
-  const State& cs = *state_;
-  if (server_side && cs.protocol == Protocol::tls_client) {
-    throw std::invalid_argument("Cannot create a server socket with a PROTOCOL_TLS_CLIENT context");
-  }
-  if (!server_side && cs.protocol == Protocol::tls_server) {
-    throw std::invalid_argument("Cannot create a client socket with a PROTOCOL_TLS_SERVER context");
-  }
-  if (server_hostname) {
-    const std::string& name = *server_hostname;
-    if (server_side) {
-      throw std::invalid_argument("server_hostname can only be specified in client mode");
-    }
-    if (name.empty() || name.front() == '.') {
-      throw std::invalid_argument(
-          "server_hostname cannot be an empty string or start with a leading dot.");
-    }
-    if (name.find('\0') != std::string::npos) {
-      throw std::invalid_argument("server_hostname must not contain NUL bytes");
-    }
-    if (!is_ascii(name)) {
-      throw std::invalid_argument(
-          "server_hostname must be ASCII: IDNA-encode internationalized names (xn--...)");
-    }
-  } else if (!server_side && cs.check_hostname) {
-    throw std::invalid_argument("check_hostname requires server_hostname");
-  }
-
+Object ObjectAccess::make(const Context& context, MemoryBIO incoming, MemoryBIO outgoing,
+                          bool server_side, std::optional<std::string> server_hostname) {
+  const ContextAccess::State& cs = ContextAccess::state(context);
   ErrorGuard guard;
-  auto s = std::make_unique<Object::State>(*this, std::move(incoming), std::move(outgoing),
+  auto s = std::make_unique<Object::State>(context, std::move(incoming), std::move(outgoing),
                                            server_side);
   s->ssl.reset(SSL_new(cs.ctx.get()));
   if (!s->ssl) throw_from_queue("failed to allocate an SSL");
@@ -421,9 +391,7 @@ Object Context::wrap_bio(MemoryBIO incoming, MemoryBIO outgoing, bool server_sid
     s->server_hostname = std::move(server_hostname);
   }
   if (!SSL_set_ex_data(ssl, object_index(), s.get())) throw_from_queue("cannot attach the object");
-  Object object(std::move(s));
-  if (session) object.set_session(*session);
-  return object;
+  return Object(std::move(s));
 }
 
 Object::Object(std::unique_ptr<State> state) noexcept : state_(std::move(state)) {}
@@ -623,22 +591,18 @@ std::optional<Cipher> Object::cipher() const {
   if (!is_handshake_complete()) return std::nullopt;
   const SSL_CIPHER* c = SSL_get_current_cipher(state_->ssl.get());
   if (c == nullptr) return std::nullopt;
-  Cipher out;
-  out.name = SSL_CIPHER_get_name(c);
-  // BoringSSL reports every suite as "TLSv1/SSLv3"; Python reports the
-  // version that introduced it.
-  switch (SSL_CIPHER_get_min_version(c)) {
-    case TLS1_3_VERSION: out.protocol = "TLSv1.3"; break;
-    case TLS1_2_VERSION: out.protocol = "TLSv1.2"; break;
-    case TLS1_1_VERSION: out.protocol = "TLSv1.1"; break;
-    case TLS1_VERSION: out.protocol = "TLSv1.0"; break;
-    default:
-      // BoringSSL files every pre-TLS 1.2 suite under SSLv3; OpenSSL files
-      // the ECDHE ones (RFC 4492 came with TLS 1.0) under TLSv1.0.
-      out.protocol = SSL_CIPHER_get_kx_nid(c) == NID_kx_ecdhe ? "TLSv1.0" : "SSLv3";
-      break;
+  return cipher_of(c);
+}
+
+std::optional<std::vector<Cipher>> Object::shared_ciphers() const {
+  if (!server_side() || !is_handshake_complete()) return std::nullopt;
+  const std::vector<uint16_t>& shared = state_->shared_suites;
+  if (shared.empty()) return std::nullopt;  // no ClientHello seen
+  std::vector<Cipher> out;
+  out.reserve(shared.size());
+  for (uint16_t id : shared) {
+    if (const SSL_CIPHER* c = SSL_get_cipher_by_value(id)) out.push_back(cipher_of(c));
   }
-  out.secret_bits = SSL_CIPHER_get_bits(c, nullptr);
   return out;
 }
 
@@ -648,6 +612,19 @@ std::optional<std::string> Object::selected_alpn_protocol() const {
   SSL_get0_alpn_selected(state_->ssl.get(), &data, &len);
   if (len == 0) return std::nullopt;
   return std::string(reinterpret_cast<const char*>(data), len);
+}
+
+std::optional<std::string> Object::selected_npn_protocol() const {
+  const uint8_t* data = nullptr;
+  unsigned len = 0;
+  SSL_get0_next_proto_negotiated(state_->ssl.get(), &data, &len);
+  if (data == nullptr || len == 0) return std::nullopt;
+  return std::string(reinterpret_cast<const char*>(data), len);
+}
+
+void Object::verify_client_post_handshake() {
+  // CPython's text when built against a library without PHA.
+  throw NotImplementedError("Post-handshake auth is not supported by your OpenSSL version.");
 }
 
 std::optional<std::string> Object::getpeercert(binary_form_t) const {
@@ -784,10 +761,6 @@ class CallbackScope {
 
 ObjectAccess::State* ObjectAccess::state_of(const SSL* ssl) noexcept {
   return static_cast<ObjectAccess::State*>(SSL_get_ex_data(ssl, object_index()));
-}
-
-const std::vector<uint16_t>& ObjectAccess::shared_suites(const Object& object) noexcept {
-  return object.state_->shared_suites;
 }
 
 const Context* ObjectAccess::session_context_of(const SSL* ssl) noexcept {
@@ -1190,47 +1163,6 @@ ssl_select_cert_result_t ObjectAccess::on_client_hello(const SSL_CLIENT_HELLO* h
       return ssl_select_cert_success;
   }
   return ssl_select_cert_success;
-}
-
-void ObjectAccess::on_remove_session(SSL_CTX* ctx, SSL_SESSION* session) {
-  auto* cs = ContextAccess::state_of(ctx);
-  if (cs == nullptr) return;
-  // BoringSSL drops a session from its cache when it has expired (found so
-  // on lookup, or by a periodic flush) or to make room in a full cache.
-  const std::uint64_t expires = SSL_SESSION_get_time(session) + SSL_SESSION_get_timeout(session);
-  const auto now = static_cast<std::uint64_t>(std::time(nullptr));
-  if (now >= expires) {
-    ++cs->counters.timeouts;
-  } else if (SSL_CTX_sess_number(ctx) >= SSL_CTX_sess_get_cache_size(ctx)) {
-    ++cs->counters.cache_full;
-  }
-}
-
-int ObjectAccess::on_ticket_key(SSL* ssl, uint8_t* name, uint8_t* iv, EVP_CIPHER_CTX* cipher,
-                                HMAC_CTX* hmac, int encrypt) {
-  const Context* context = session_context_of(ssl);
-  if (context == nullptr) return 0;
-  const std::vector<TicketKey>& keys = ContextAccess::state(*context).ticket_keys;
-  if (keys.empty()) return encrypt ? -1 : 0;
-  const TicketKey* key = nullptr;
-  if (encrypt) {
-    key = &keys.front();
-    std::memcpy(name, key->name.data(), key->name.size());
-    if (!RAND_bytes(iv, EVP_MAX_IV_LENGTH)) return -1;
-  } else {
-    for (const TicketKey& k : keys) {
-      if (std::memcmp(name, k.name.data(), k.name.size()) == 0) key = &k;
-    }
-    if (key == nullptr) return 0;  // unknown key: a full handshake
-  }
-  const auto* aes = reinterpret_cast<const uint8_t*>(key->aes_key.data());
-  const int ok = encrypt ? EVP_EncryptInit_ex(cipher, EVP_aes_128_cbc(), nullptr, aes, iv)
-                         : EVP_DecryptInit_ex(cipher, EVP_aes_128_cbc(), nullptr, aes, iv);
-  if (!ok || !HMAC_Init_ex(hmac, key->hmac_key.data(), key->hmac_key.size(), EVP_sha256(), nullptr)) {
-    return -1;
-  }
-  // 2: accepted, but the client gets a ticket under the current key.
-  return encrypt || key == &keys.front() ? 1 : 2;
 }
 
 int ObjectAccess::on_new_session(SSL* ssl, SSL_SESSION* session) {
