@@ -163,7 +163,7 @@ inline sanstls::TicketKey ticket_key() {
 struct Waits {
   std::uint8_t how = 0;  // the input's actions byte
   std::optional<sanstls::PrivateKeyRequest> key_request;
-  long verify_code = 0;  // the built-in verdict the verify callback saw
+  sanstls::VerifyCode verify_code = sanstls::VerifyCode::ok;  // the built-in verdict the verify callback saw
 };
 inline Waits& waits() {
   static thread_local Waits w;
@@ -192,7 +192,8 @@ inline sanstls::Context make_client_context(std::uint8_t flags) {
     ctx.set_verify_callback([](sanstls::Object&, const sanstls::PeerCertificates& peer) {
       waits().verify_code = peer.verify_code;
       if (answers_pending()) return sanstls::VerifyReply::pending();
-      return peer.verify_code == 0 ? sanstls::VerifyReply::accept() : sanstls::VerifyReply::reject(peer.verify_message);
+      return peer.verify_code == sanstls::VerifyCode::ok ? sanstls::VerifyReply::accept()
+                                                         : sanstls::VerifyReply::reject(peer.verify_message);
     });
   }
   return ctx;
@@ -399,8 +400,9 @@ inline sanstls::Status answer_waits(sanstls::Object& tls, sanstls::Status status
       tls.complete_private_key(fail || !request ? sanstls::PrivateKeyReply::failed("fuzz")
                                                 : server_key().perform(*request));
     } else if (status == sanstls::Status::want_certificate_verify) {
-      tls.complete_certificate_verify(fail || waits().verify_code != 0 ? sanstls::VerifyReply::reject("fuzz")
-                                                                       : sanstls::VerifyReply::accept());
+      bool reject = fail || waits().verify_code != sanstls::VerifyCode::ok;
+      tls.complete_certificate_verify(reject ? sanstls::VerifyReply::reject("fuzz")
+                                             : sanstls::VerifyReply::accept());
     } else {
       tls.complete_client_hello(fail ? sanstls::ClientHelloReply::refuse() : sanstls::ClientHelloReply::proceed());
     }
@@ -433,7 +435,7 @@ inline void drive_handshake(sanstls::Object& tls, sanstls::MemoryBIO incoming,
                             sanstls::MemoryBIO outgoing, std::string_view peer,
                             std::uint8_t chunk_seed, std::uint8_t how) {
   Chunker chunker(chunk_seed);
-  waits() = Waits{how, std::nullopt, 0};
+  waits() = Waits{how, std::nullopt, sanstls::VerifyCode::ok};
   sanstls::Status status = answer_waits(tls, step(tls, how), how);
   (void)outgoing.read();
   bool completed = false;

@@ -57,7 +57,7 @@ TEST_CASE("native_cert_store is the store verification uses", "[boringssl][verif
   REQUIRE(h.client_result.error);
   CHECK(h.client_result.error->kind == sanstls::ErrorKind::cert_verification);
   INFO(test::describe(h.client_result));
-  CHECK(h.client_result.error->verify_code == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+  CHECK(static_cast<long>(h.client_result.error->verify_code) == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
   X509_STORE_set_depth(store, 1);
   CHECK(test::handshake(client, test::server_context()).ok);
 }

@@ -30,6 +30,7 @@ using sanstls::testing::KeyType;
 using sanstls::testing::Pipe;
 using sanstls::testing::Side;
 using sanstls::testing::Transport;
+using sanstls::VerifyCode;
 
 namespace {
 
@@ -341,7 +342,7 @@ TEST_CASE("a verify callback sees the chain, the name and the built-in verdict, 
   CHECK(seen[0].chain[0] == test::pki().server.certificate_der);
   CHECK(seen[0].server_hostname == "localhost");
   CHECK_FALSE(seen[0].server_side);
-  CHECK(seen[0].verify_code == 0);
+  CHECK(seen[0].verify_code == VerifyCode::ok);
   CHECK(seen[0].verify_message == "ok");
   if (accept) {
     CHECK(h.ok);
@@ -350,7 +351,7 @@ TEST_CASE("a verify callback sees the chain, the name and the built-in verdict, 
     REQUIRE(h.client.error());
     const sanstls::Error& e = *h.client.error();
     CHECK(e.kind == sanstls::ErrorKind::cert_verification);
-    CHECK(e.verify_code == 50);  // X509_V_ERR_APPLICATION_VERIFICATION
+    CHECK(e.verify_code == VerifyCode::application_verification);
     CHECK(e.verify_message == "not the pinned key");
     CHECK(e.message == "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: not the pinned key");
     REQUIRE(h.server.error());
@@ -369,7 +370,7 @@ TEST_CASE("a verify callback is told why the built-in checks failed and may acce
   });
   test::Handshake h = test::handshake(client, test::server_context());
   REQUIRE(seen.size() == 1);
-  CHECK(seen[0].verify_code == 20);
+  CHECK(seen[0].verify_code == VerifyCode::unable_to_get_issuer_cert_locally);
   CHECK(seen[0].verify_message == "unable to get local issuer certificate");
   CHECK(h.ok);  // pinned by the application
 
@@ -378,11 +379,11 @@ TEST_CASE("a verify callback is told why the built-in checks failed and may acce
   Context named = test::client_context();
   named.set_verify_callback([&](Object&, const PeerCertificates& peer) {
     seen.push_back(peer);
-    return peer.verify_code == 0 ? VerifyReply::accept() : VerifyReply::reject(peer.verify_message);
+    return peer.verify_code == VerifyCode::ok ? VerifyReply::accept() : VerifyReply::reject(peer.verify_message);
   });
   test::Handshake wrong = test::handshake(named, test::server_context(), "wrong.example");
   REQUIRE(seen.size() == 1);
-  CHECK(seen[0].verify_code == 62);
+  CHECK(seen[0].verify_code == VerifyCode::hostname_mismatch);
   CHECK(seen[0].verify_message == "Hostname mismatch, certificate is not valid for 'wrong.example'.");
   CHECK_FALSE(wrong.ok);
   REQUIRE(wrong.client.error());
@@ -422,7 +423,7 @@ TEST_CASE("a server's verify callback checks client certificates", "[callbacks][
   REQUIRE(seen.size() == 1);
   CHECK(seen[0].server_side);
   CHECK_FALSE(seen[0].server_hostname);
-  CHECK(seen[0].verify_code == 0);
+  CHECK(seen[0].verify_code == VerifyCode::ok);
   CHECK(seen[0].chain.front() == test::pki().client.certificate_der);
   CHECK(pipe.last(Side::server).status == Status::want_certificate_verify);
   CHECK(p.server.phase() == Phase::waiting_for_certificate_verify);

@@ -1,7 +1,8 @@
-// Cipher suites, groups, DH parameters, post-handshake authentication and
-// NPN: get_ciphers and shared_ciphers against Python's ssl, the group a
-// handshake negotiates, NPN with and without TLS 1.3 and ALPN, and what
-// bad input gets.
+// Cipher suites, groups, DH parameters, post-handshake authentication,
+// ALPN and NPN: get_ciphers and shared_ciphers against Python's ssl,
+// set_ciphers choosing the TLS 1.2 suite (never TLS 1.3's) and keeping its
+// list when it fails, the group a handshake negotiates, the protocol ALPN
+// agrees on, NPN with and without TLS 1.3 and ALPN, and what bad input gets.
 #include <catch.hpp>
 
 #include <algorithm>
@@ -10,9 +11,13 @@
 #include <cstdint>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
+
+#include <openssl/ssl.h>
 
 #include <sanstls/boringssl.hpp>
 
@@ -25,13 +30,16 @@ using sanstls::Context;
 using sanstls::Options;
 using sanstls::Protocol;
 using sanstls::TLSVersion;
+using test::Handshake;
+using test::describe;
+using test::handshake;
+using test::python_data;
+using test::require_ok;
 
 // python runs |script| with |args| and returns its output lines.
 std::vector<std::string> python(const std::string& script, const std::vector<std::string>& args = {}) {
   return test::python_lines(script, args);
 }
-
-std::string python_data(const std::string& name) { return test::data_path("python/" + name); }
 
 // squeeze joins the words of |text| with single spaces, as Python's
 // " ".join(text.split()).
@@ -237,6 +245,125 @@ TEST_CASE("a default handshake picks the first TLS 1.3 suite get_ciphers lists",
   REQUIRE(h.client.cipher());
   CHECK(h.client.cipher()->name == tls13_names().front());
   CHECK(h.server.cipher()->name == tls13_names().front());
+}
+
+// ---- set_ciphers --------------------------------------------------------
+
+TEST_CASE("set_ciphers restricts the TLS 1.2 cipher", "[context][ciphers]") {
+  Context server = test::server_context();
+  server.set_maximum_version(TLSVersion::tlsv1_2);
+  for (const char* name : {"ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-ECDSA-AES256-GCM-SHA384",
+                           "ECDHE-ECDSA-AES128-GCM-SHA256"}) {
+    INFO(name);
+    SECTION(std::string("server: ") + name) {
+      server.set_ciphers(name);
+      Handshake h = handshake(test::client_context(), server);
+      require_ok(h);
+      REQUIRE(h.client.cipher());
+      CHECK(h.client.cipher()->name == name);
+      CHECK(h.client.cipher()->protocol == "TLSv1.2");
+      REQUIRE(h.server.cipher());
+      CHECK(h.server.cipher()->name == name);
+    }
+    SECTION(std::string("client: ") + name) {
+      Context client = test::client_context();
+      client.set_ciphers(name);
+      Handshake h = handshake(client, server);
+      require_ok(h);
+      REQUIRE(h.client.cipher());
+      CHECK(h.client.cipher()->name == name);
+    }
+  }
+}
+
+TEST_CASE("set_ciphers with no common cipher fails the TLS 1.2 handshake", "[context][ciphers]") {
+  Context server = test::server_context();
+  server.set_maximum_version(TLSVersion::tlsv1_2);
+  server.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256");
+  Context client = test::client_context();
+  client.set_ciphers("ECDHE-ECDSA-AES256-GCM-SHA384");
+  Handshake h = handshake(client, server);
+  INFO("server: " << describe(h.server_result));
+  CHECK_FALSE(h.ok);
+  REQUIRE(h.server_result.error);
+  CHECK(h.server_result.error->reason == "NO_SHARED_CIPHER");
+}
+
+TEST_CASE("set_ciphers does not touch the TLS 1.3 suites", "[context][ciphers]") {
+  Context server = test::server_context();
+  server.set_ciphers("ECDHE-ECDSA-AES256-GCM-SHA384");
+  Handshake h = handshake(test::client_context(), server);
+  require_ok(h);
+  CHECK(h.client.version().value_or("") == "TLSv1.3");
+  REQUIRE(h.client.cipher());
+  CHECK_THAT(h.client.cipher()->name, Catch::StartsWith("TLS_"));
+  CHECK(h.client.cipher()->protocol == "TLSv1.3");
+}
+
+TEST_CASE("set_ciphers that selects nothing throws \"No cipher can be selected.\"",
+          "[context][ciphers]") {
+  // Python (on OpenSSL 1.1.1 and 3) raises SSLError("No cipher can be
+  // selected.") for each of these strings.
+  Context ctx;
+  for (const char* bad : {"NO-SUCH-CIPHER", "", "!ALL", "NO-SUCH-CIPHER:ALSO-NOT-ONE"}) {
+    INFO("cipher string: '" << bad << "'");
+    try {
+      ctx.set_ciphers(bad);
+      FAIL("no exception");
+    } catch (const sanstls::SSLError& e) {
+      CHECK(std::string(e.what()) == "No cipher can be selected.");
+    }
+  }
+}
+
+TEST_CASE("a failed set_ciphers keeps the previous TLS 1.2 list, as context.hpp promises",
+          "[context][ciphers]") {
+  // Regression test: a failed SSL_CTX_set_cipher_list (SSL_R_NO_CIPHER_MATCH)
+  // leaves the SSL_CTX with an empty cipher list, which would fail every
+  // later TLS 1.2 handshake with NO_SHARED_CIPHER. context.hpp promises the
+  // previous list stays. (OpenSSL, and so Python, replaces the TLS 1.2 list
+  // before failing: the header's promise is stronger than Python's.)
+  Context server = test::server_context();
+  server.set_maximum_version(TLSVersion::tlsv1_2);
+  server.set_ciphers("ECDHE-ECDSA-AES256-GCM-SHA384");
+  REQUIRE(sk_SSL_CIPHER_num(SSL_CTX_get_ciphers(sanstls::native_handle(server))) == 1);
+
+  const char* bad = GENERATE("NO-SUCH-CIPHER", "", "!ALL");
+  INFO("cipher string: '" << bad << "'");
+  CHECK_THROWS_AS(server.set_ciphers(bad), sanstls::SSLError);
+  CHECK(sk_SSL_CIPHER_num(SSL_CTX_get_ciphers(sanstls::native_handle(server))) == 1);
+  Handshake h = handshake(test::client_context(), server);
+  require_ok(h);
+  REQUIRE(h.server.cipher());
+  CHECK(h.server.cipher()->name == "ECDHE-ECDSA-AES256-GCM-SHA384");
+}
+
+TEST_CASE("a failed set_ciphers leaves TLS 1.3 working", "[context][ciphers]") {
+  Context server = test::server_context();
+  CHECK_THROWS_AS(server.set_ciphers("NO-SUCH-CIPHER"), sanstls::SSLError);
+  Handshake h = handshake(test::client_context(), server);
+  require_ok(h);
+  CHECK(h.client.version().value_or("") == "TLSv1.3");
+}
+
+TEST_CASE("set_ciphers ignores unknown names next to known ones, as OpenSSL",
+          "[context][ciphers]") {
+  // Python: ctx.set_ciphers("NO-SUCH-CIPHER:ECDHE-ECDSA-AES128-GCM-SHA256")
+  // succeeds and keeps only the known suite.
+  Context server = test::server_context();
+  server.set_maximum_version(TLSVersion::tlsv1_2);
+  // Python also accepts "NULL-SHA:NO-SUCH-CIPHER" (NULL-SHA exists).
+  CHECK_NOTHROW(Context().set_ciphers("NULL-SHA:NO-SUCH-CIPHER"));
+  REQUIRE_NOTHROW(server.set_ciphers("NO-SUCH-CIPHER:ECDHE-ECDSA-AES128-GCM-SHA256"));
+  Handshake h = handshake(test::client_context(), server);
+  require_ok(h);
+  REQUIRE(h.server.cipher());
+  CHECK(h.server.cipher()->name == "ECDHE-ECDSA-AES128-GCM-SHA256");
+}
+
+TEST_CASE("set_ciphers refuses a NUL byte", "[context][ciphers]") {
+  Context ctx;
+  CHECK_THROWS_AS(ctx.set_ciphers(std::string_view("ALL\0NULL", 8)), std::invalid_argument);
 }
 
 // ---- shared_ciphers -----------------------------------------------------
@@ -467,6 +594,74 @@ TEST_CASE("post-handshake authentication is not there, as in a Python without HA
     CHECK(std::string(e.what()) == "Post-handshake auth is not supported by your OpenSSL version.");
   }
   CHECK_THROWS_AS(h.client.verify_client_post_handshake(), sanstls::NotImplementedError);
+}
+
+// ---- ALPN ---------------------------------------------------------------
+
+TEST_CASE("ALPN agrees on the server's most preferred common protocol", "[context][alpn]") {
+  Context client = test::client_context();
+  Context server = test::server_context();
+  client.set_alpn_protocols({"http/1.1", "spdy/2", "h2"});
+  server.set_alpn_protocols({"h2", "http/1.1"});
+  Handshake h = handshake(client, server);
+  require_ok(h);
+  CHECK(h.client.selected_alpn_protocol().value_or("<none>") == "h2");
+  CHECK(h.server.selected_alpn_protocol().value_or("<none>") == "h2");
+}
+
+TEST_CASE("ALPN with no protocol in common continues without one, as Python",
+          "[context][alpn]") {
+  Context client = test::client_context();
+  Context server = test::server_context();
+  client.set_alpn_protocols({"spdy/2"});
+  server.set_alpn_protocols({"h2", "http/1.1"});
+  Handshake h = handshake(client, server);
+  require_ok(h);
+  CHECK_FALSE(h.client.selected_alpn_protocol());
+  CHECK_FALSE(h.server.selected_alpn_protocol());
+}
+
+TEST_CASE("ALPN on one side only selects nothing", "[context][alpn]") {
+  Context client = test::client_context();
+  Context server = test::server_context();
+  SECTION("client only") { client.set_alpn_protocols({"h2"}); }
+  SECTION("server only") { server.set_alpn_protocols({"h2"}); }
+  SECTION("server list cleared again") {
+    client.set_alpn_protocols({"h2"});
+    server.set_alpn_protocols({"h2"});
+    server.set_alpn_protocols({});
+  }
+  Handshake h = handshake(client, server);
+  require_ok(h);
+  CHECK_FALSE(h.client.selected_alpn_protocol());
+  CHECK_FALSE(h.server.selected_alpn_protocol());
+}
+
+TEST_CASE("ALPN names must be 1 to 255 bytes", "[context][alpn]") {
+  Context ctx = test::server_context();
+  ctx.set_alpn_protocols({"h2"});
+  CHECK_THROWS_AS(ctx.set_alpn_protocols({""}), std::invalid_argument);
+  CHECK_THROWS_AS(ctx.set_alpn_protocols({"h2", ""}), std::invalid_argument);
+  CHECK_THROWS_AS(ctx.set_alpn_protocols({std::string(256, 'a')}), std::invalid_argument);
+  CHECK_NOTHROW(ctx.set_alpn_protocols({std::string(255, 'a'), "h2"}));
+
+  // The last good list is the one in force.
+  Context client = test::client_context();
+  client.set_alpn_protocols({"h2"});
+  Handshake h = handshake(client, ctx);
+  require_ok(h);
+  CHECK(h.server.selected_alpn_protocol().value_or("<none>") == "h2");
+}
+
+TEST_CASE("a failed set_alpn_protocols keeps the previous list", "[context][alpn]") {
+  Context server = test::server_context();
+  server.set_alpn_protocols({"h2"});
+  CHECK_THROWS_AS(server.set_alpn_protocols({"http/1.1", ""}), std::invalid_argument);
+  Context client = test::client_context();
+  client.set_alpn_protocols({"http/1.1", "h2"});
+  Handshake h = handshake(client, server);
+  require_ok(h);
+  CHECK(h.server.selected_alpn_protocol().value_or("<none>") == "h2");
 }
 
 // ---- NPN ----------------------------------------------------------------

@@ -528,3 +528,29 @@ TEST_CASE("rand_status is true and rand_add accepts anything", "[constants][rand
   // The generator still works, and adding known bytes made it no less random.
   CHECK(sanstls::rand_bytes(32) != sanstls::rand_bytes(32));
 }
+
+TEST_CASE("VerifyCode has OpenSSL's X509_V_ERR_* names and values", "[constants][verify_code]") {
+  using sanstls::VerifyCode;
+  CHECK(static_cast<long>(VerifyCode::ok) == X509_V_OK);
+  CHECK(static_cast<long>(VerifyCode::cert_has_expired) == 10);
+  CHECK(static_cast<long>(VerifyCode::hostname_mismatch) == 62);
+  CHECK(sanstls::verify_code_name(VerifyCode::ok) == "X509_V_OK");
+  CHECK(sanstls::verify_code_name(VerifyCode::unable_to_get_issuer_cert_locally) ==
+        "X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY");
+  // Every code BoringSSL can report has a name, and no two share one; a
+  // value BoringSSL does not define has none.
+  std::map<std::string, long> seen;
+  for (long value = 0; value <= 80; ++value) {
+    std::string name(sanstls::verify_code_name(static_cast<VerifyCode>(value)));
+    std::string boringssl_text = X509_verify_cert_error_string(value);
+    // X509_V_ERR_UNSPECIFIED is the one code whose text is the generic one.
+    bool boringssl_knows = boringssl_text != "unknown certificate verification error" ||
+                           value == X509_V_ERR_UNSPECIFIED;
+    INFO(value << ": " << name << " / " << boringssl_text);
+    CHECK(name.empty() == !boringssl_knows);
+    if (name.empty()) continue;
+    CHECK(name.starts_with(value == 0 ? "X509_V_OK" : "X509_V_ERR_"));
+    CHECK(seen.emplace(name, value).second);
+  }
+  CHECK(seen.size() == 67);
+}

@@ -34,7 +34,7 @@ Error an_error(ErrorKind kind) {
   e.kind = kind;
   e.library = "SSL";
   e.reason = "SOME_REASON";
-  e.verify_code = 20;
+  e.verify_code = sanstls::VerifyCode::unable_to_get_issuer_cert_locally;
   e.verify_message = "unable to get local issuer certificate";
   e.message = "[SSL: SOME_REASON] some reason (" + std::string(sanstls::error_kind_name(kind)) + ")";
   e.packed_code = 0x10000042;
@@ -236,7 +236,7 @@ TEST_CASE("throw_error throws the same classes as throw_if_error", "[error][exce
 
 TEST_CASE("SSLCertVerificationError exposes verify_code and verify_message", "[error][exceptions]") {
   Error e = an_error(ErrorKind::cert_verification);
-  e.verify_code = 62;  // X509_V_ERR_HOSTNAME_MISMATCH
+  e.verify_code = sanstls::VerifyCode::hostname_mismatch;
   e.verify_message = "Hostname mismatch, certificate is not valid for 'example.com'.";
   e.reason = "CERTIFICATE_VERIFY_FAILED";
   e.message = "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: " + e.verify_message;
@@ -244,7 +244,7 @@ TEST_CASE("SSLCertVerificationError exposes verify_code and verify_message", "[e
     error_result(e).throw_if_error();
     FAIL("a cert_verification error did not throw");
   } catch (const sanstls::SSLCertVerificationError& x) {
-    CHECK(x.verify_code() == 62);
+    CHECK(x.verify_code() == sanstls::VerifyCode::hostname_mismatch);
     CHECK(x.verify_message() == "Hostname mismatch, certificate is not valid for 'example.com'.");
     CHECK(x.reason() == "CERTIFICATE_VERIFY_FAILED");
     CHECK(std::string(x.what()) == e.message);
@@ -289,7 +289,7 @@ TEST_CASE("garbage where the ServerHello should be is an SSL error with library,
   CHECK(e.message == "[SSL: " + e.reason + "] " + describe(e.reason));
   CHECK(e.message == "[SSL: WRONG_VERSION_NUMBER] wrong version number");
   CHECK(e.packed_code != 0);
-  CHECK(e.verify_code == 0);
+  CHECK(e.verify_code == sanstls::VerifyCode::ok);
   CHECK(e.verify_message.empty());
   CHECK_FALSE(c.client.is_handshake_complete());
 

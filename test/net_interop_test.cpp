@@ -366,13 +366,13 @@ Socket connect_tls(const Context& ctx, std::uint16_t port, WrapOptions options =
 struct Failure {
   std::string type;  // the Python exception name, or "TimeoutError", "system_error", "none"
   std::string reason;
-  long verify_code = 0;
+  sanstls::VerifyCode verify_code = sanstls::VerifyCode::ok;
   std::string verify_message;
   std::string message;
 };
 
 std::ostream& operator<<(std::ostream& os, const Failure& f) {
-  return os << f.type << " reason=" << f.reason << " verify_code=" << f.verify_code << ": " << f.message;
+  return os << f.type << " reason=" << f.reason << " verify_code=" << static_cast<long>(f.verify_code) << ": " << f.message;
 }
 
 // failure_of runs |fn| and returns what it threw.
@@ -389,11 +389,11 @@ Failure failure_of(const std::function<void()>& fn) {
     }
     return {type, e.error().reason, e.error().verify_code, e.error().verify_message, e.what()};
   } catch (const sanstls::net::TimeoutError& e) {
-    return {"TimeoutError", "", 0, "", e.what()};
+    return {"TimeoutError", "", sanstls::VerifyCode::ok, "", e.what()};
   } catch (const std::system_error& e) {
-    return {"system_error", "", 0, "", e.what()};
+    return {"system_error", "", sanstls::VerifyCode::ok, "", e.what()};
   }
-  return {"none", "", 0, "", ""};
+  return {"none", "", sanstls::VerifyCode::ok, "", ""};
 }
 
 // recv_all reads until the end of the stream (close_notify; with
@@ -1021,7 +1021,7 @@ TEST_CASE("sanstls client against failing real servers: clear errors, no hang, n
       INFO(failure);
       CHECK(failure.type == "SSLCertVerificationError");
       CHECK(failure.reason == "CERTIFICATE_VERIFY_FAILED");
-      CHECK(failure.verify_code == 18);
+      CHECK(failure.verify_code == sanstls::VerifyCode::depth_zero_self_signed_cert);
       CHECK(failure.message == "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self signed certificate");
     }
 
@@ -1032,7 +1032,7 @@ TEST_CASE("sanstls client against failing real servers: clear errors, no hang, n
       Failure mismatch = failure_of([&] { (void)connect_tls(ctx, port, {.server_hostname = "wrong.example"}); });
       INFO(mismatch);
       CHECK(mismatch.type == "SSLCertVerificationError");
-      CHECK(mismatch.verify_code == 62);
+      CHECK(mismatch.verify_code == sanstls::VerifyCode::hostname_mismatch);
       CHECK(mismatch.verify_message == "Hostname mismatch, certificate is not valid for 'wrong.example'.");
       CHECK(mismatch.message ==
             "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: Hostname mismatch, certificate is not "

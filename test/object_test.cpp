@@ -26,12 +26,13 @@ using sanstls::VerifyMode;
 using sanstls::testing::Pipe;
 using sanstls::testing::Side;
 using sanstls::testing::Transport;
+using sanstls::VerifyCode;
 
 namespace {
 
 // verify_failure checks that |r| is the certificate verification error
 // Python would raise, with |code| and |message|.
-void check_verify_failure(const Result& r, long code, const std::string& message) {
+void check_verify_failure(const Result& r, VerifyCode code, const std::string& message) {
   REQUIRE(r.status == Status::error);
   REQUIRE(r.error);
   CHECK(r.error->kind == ErrorKind::cert_verification);
@@ -147,24 +148,27 @@ TEST_CASE("hostname verification: names and IP literals", "[object][verify]") {
   SECTION("IPv6 literal in the SAN") { CHECK(connect("::1").first.status != Status::error); }
   SECTION("name mismatch") {
     auto [client, server] = connect("example.com");
-    check_verify_failure(client, 62, "Hostname mismatch, certificate is not valid for 'example.com'.");
+    check_verify_failure(client, VerifyCode::hostname_mismatch,
+                         "Hostname mismatch, certificate is not valid for 'example.com'.");
     // The client's alert reached the server, which fails too.
     REQUIRE(server.status == Status::error);
     CHECK(server.error->reason == "SSLV3_ALERT_BAD_CERTIFICATE");  // as OpenSSL names it
   }
   SECTION("IPv4 mismatch") {
     auto [client, server] = connect("127.0.0.2");
-    check_verify_failure(client, 64, "IP address mismatch, certificate is not valid for '127.0.0.2'.");
+    check_verify_failure(client, VerifyCode::ip_address_mismatch,
+                         "IP address mismatch, certificate is not valid for '127.0.0.2'.");
   }
   SECTION("IPv6 mismatch") {
     auto [client, server] = connect("::2");
-    check_verify_failure(client, 64, "IP address mismatch, certificate is not valid for '::2'.");
+    check_verify_failure(client, VerifyCode::ip_address_mismatch,
+                         "IP address mismatch, certificate is not valid for '::2'.");
   }
   SECTION("an IP address is not matched against DNS names") {
     // 127.0.0.1 is in the certificate only as an IP SAN; the DNS name
     // "127.0.0.1.example" must not match it.
     auto [client, server] = connect("127.0.0.1.example");
-    check_verify_failure(client, 62,
+    check_verify_failure(client, VerifyCode::hostname_mismatch,
                          "Hostname mismatch, certificate is not valid for '127.0.0.1.example'.");
   }
   SECTION("check_hostname off accepts any name, chain still verified") {
@@ -178,7 +182,8 @@ TEST_CASE("unknown issuer fails with Python's message", "[object][verify]") {
   test::Pair p = test::make_pair(client_ctx, test::server_context());
   Pipe pipe(p.client, p.server);
   CHECK_FALSE(pipe.handshake());
-  check_verify_failure(pipe.last(Side::client), 20, "unable to get local issuer certificate");
+  check_verify_failure(pipe.last(Side::client), VerifyCode::unable_to_get_issuer_cert_locally,
+                       "unable to get local issuer certificate");
   REQUIRE(pipe.last(Side::server).status == Status::error);
   CHECK(pipe.last(Side::server).error->message ==
         "[SSL: TLSV1_ALERT_UNKNOWN_CA] tlsv1 alert unknown ca");
@@ -225,7 +230,7 @@ TEST_CASE("verify modes with and without a client certificate", "[object][verify
     server_ctx.set_verify_mode(VerifyMode::cert_optional);
     auto [r, peer] = run(client_untrusted_cert, ok);
     CHECK_FALSE(ok);
-    check_verify_failure(r, 18, "self signed certificate");
+    check_verify_failure(r, VerifyCode::depth_zero_self_signed_cert, "self signed certificate");
   }
   SECTION("cert_required: none sent fails") {
     server_ctx.set_verify_mode(VerifyMode::cert_required);

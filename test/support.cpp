@@ -1,5 +1,7 @@
 #include "support.hpp"
 
+#include <catch.hpp>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -47,7 +49,7 @@ std::string describe(const sanstls::Result& r) {
   if (r.error) {
     out += " ";
     out += sanstls::error_kind_name(r.error->kind);
-    out += " reason=" + r.error->reason + " verify_code=" + std::to_string(r.error->verify_code) +
+    out += " reason=" + r.error->reason + " verify_code=" + std::to_string(static_cast<long>(r.error->verify_code)) +
            " message=" + r.error->message;
   }
   return out;
@@ -62,6 +64,51 @@ Handshake handshake(const sanstls::Context& client_ctx, const sanstls::Context& 
   h.client_result = link.last(sanstls::testing::Side::client);
   h.server_result = link.last(sanstls::testing::Side::server);
   return h;
+}
+
+void require_ok(const Handshake& h) {
+  INFO("client: " << describe(h.client_result));
+  INFO("server: " << describe(h.server_result));
+  REQUIRE(h.ok);
+}
+
+void require_unknown_issuer(const Handshake& h) {
+  INFO("client: " << describe(h.client_result));
+  CHECK_FALSE(h.ok);
+  REQUIRE(h.client_result.status == sanstls::Status::error);
+  REQUIRE(h.client_result.error);
+  const sanstls::Error& e = *h.client_result.error;
+  CHECK(e.kind == sanstls::ErrorKind::cert_verification);
+  CHECK(e.library == "SSL");
+  CHECK(e.reason == "CERTIFICATE_VERIFY_FAILED");
+  CHECK(e.verify_code == sanstls::VerifyCode::unable_to_get_issuer_cert_locally);
+  CHECK(e.verify_message == "unable to get local issuer certificate");
+  CHECK(e.message ==
+        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local "
+        "issuer certificate");
+}
+
+sanstls::Context server_with(const sanstls::testing::Issued& issued, const std::string& chain_pem) {
+  sanstls::Context ctx(sanstls::Protocol::tls_server);
+  ctx.load_cert_chain_pem(issued.certificate_pem + chain_pem, issued.private_key_pem);
+  return ctx;
+}
+
+sanstls::Context client_trusting(const std::string& ca_pem) {
+  sanstls::Context ctx(sanstls::Protocol::tls_client);
+  ctx.load_verify_locations({.cadata = sanstls::CaData::pem(ca_pem)});
+  return ctx;
+}
+
+const OtherPki& other_pki() {
+  static const OtherPki instance = [] {
+    using sanstls::testing::CertificateAuthority;
+    CertificateAuthority ca = CertificateAuthority::create("sanstls other CA");
+    sanstls::testing::Issued server =
+        ca.issue({.common_name = "localhost", .dns_names = {"localhost"}});
+    return OtherPki{std::move(ca), std::move(server)};
+  }();
+  return instance;
 }
 
 TempDir::TempDir() {
@@ -91,6 +138,8 @@ std::string data_path(const std::string& name) {
   const char* dir = std::getenv("SANSTLS_TEST_DATA");
   return std::string(dir != nullptr ? dir : "test/data") + "/" + name;
 }
+
+std::string python_data(const std::string& name) { return data_path("python/" + name); }
 
 CommandResult run_command(const std::string& command) {
   std::FILE* p = ::popen(command.c_str(), "r");

@@ -57,6 +57,29 @@ Handshake handshake(const sanstls::Context& client_ctx, const sanstls::Context& 
 // code and message), for failure messages.
 std::string describe(const sanstls::Result& r);
 
+// require_ok checks that both handshakes completed.
+void require_ok(const Handshake& h);
+
+// require_unknown_issuer checks that the client rejected the server's
+// certificate because it does not trust its issuer, with Python's words.
+void require_unknown_issuer(const Handshake& h);
+
+// server_with loads |issued| (and |chain_pem| after it) into a new server
+// context.
+sanstls::Context server_with(const sanstls::testing::Issued& issued,
+                             const std::string& chain_pem = {});
+
+// client_trusting returns a tls_client context that trusts |ca_pem| only.
+sanstls::Context client_trusting(const std::string& ca_pem);
+
+// other_pki is a second CA, unrelated to pki().ca, with a localhost
+// certificate of its own, so that a test can show which CA a side trusts.
+struct OtherPki {
+  sanstls::testing::CertificateAuthority ca;
+  sanstls::testing::Issued server;  // CN=localhost, DNS:localhost
+};
+const OtherPki& other_pki();
+
 // TempDir is a fresh directory under the system's temporary directory,
 // removed with everything in it when the TempDir goes away.
 class TempDir {
@@ -78,6 +101,10 @@ class TempDir {
 
 // data_path returns the path of a file in test/data.
 std::string data_path(const std::string& name);
+
+// python_data returns the path of one of CPython's test files (see
+// test/data/README.md).
+std::string python_data(const std::string& name);
 
 // CommandResult is what run_command saw: the exit status (as pclose
 // returns it) and everything the command wrote to its standard output.

@@ -1,8 +1,10 @@
-// Certificate verification as Python 3.7 does it: every verification outcome
-// end to end, CRL checks and verify_flags, host name rules (wildcards, IP
-// addresses, the commonName fallback), and the CA stores (system defaults,
-// cert_store_stats, get_ca_certs, create_default_context), compared with
-// Python's ssl where it can run the same case.
+// Certificate verification as Python 3.7 does it: verify_mode and
+// check_hostname, every verification outcome end to end, CRL checks and
+// verify_flags, host name rules (wildcards, IP addresses, the commonName
+// fallback), what a client trusts (load_verify_locations from cafile, capath
+// and cadata) and the CA stores (system defaults, cert_store_stats,
+// get_ca_certs, create_default_context), compared with Python's ssl where it
+// can run the same case.
 #include <catch.hpp>
 
 #include <cerrno>
@@ -33,25 +35,25 @@ using sanstls::testing::Issued;
 using sanstls::Protocol;
 using sanstls::Purpose;
 using sanstls::VerifyFlags;
+using sanstls::VerifyMode;
 using sanstls::testing::CertificateAuthority;
+using sanstls::VerifyCode;
+using test::Handshake;
+using test::TempDir;
+using test::client_trusting;
+using test::describe;
+using test::handshake;
+using test::other_pki;
+using test::python_data;
+using test::require_ok;
+using test::require_unknown_issuer;
+using test::server_with;
 
 namespace {
 
-Context server_for(const Issued& leaf, const std::string& chain_pem = {}) {
-  Context ctx(Protocol::tls_server);
-  ctx.load_cert_chain_pem(leaf.certificate_pem + chain_pem, leaf.private_key_pem);
-  return ctx;
-}
-
-Context client_trusting(const std::string& ca_pem) {
-  Context ctx(Protocol::tls_client);
-  ctx.load_verify_locations({.cadata = CaData::pem(ca_pem)});
-  return ctx;
-}
-
 // require_verify_error checks that the client's handshake failed with
 // SSLCertVerificationError |code| and Python's texts for it.
-void require_verify_error(const test::Handshake& h, long code, const std::string& message) {
+void require_verify_error(const test::Handshake& h, VerifyCode code, const std::string& message) {
   REQUIRE_FALSE(h.ok);
   REQUIRE(h.client_result.status == sanstls::Status::error);
   const sanstls::Error& e = *h.client_result.error;
@@ -111,8 +113,6 @@ std::vector<std::string> python(const std::string& script, const std::vector<std
   return test::python_lines(script, args, env);
 }
 
-std::string python_data(const std::string& name) { return test::data_path("python/" + name); }
-
 std::string hex(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;
@@ -140,6 +140,149 @@ constexpr const char* kPythonStats =
 }  // namespace
 
 // ---------------------------------------------------------------------------
+// verify_mode and check_hostname.
+
+TEST_CASE("check_hostname and verify_mode follow Python 3.7's rules", "[context][verify]") {
+  SECTION("turning check_hostname on upgrades cert_none to cert_required") {
+    Context ctx(Protocol::tls_server);
+    REQUIRE(ctx.verify_mode() == VerifyMode::cert_none);
+    ctx.set_check_hostname(true);
+    CHECK(ctx.check_hostname());
+    CHECK(ctx.verify_mode() == VerifyMode::cert_required);
+  }
+  SECTION("turning check_hostname on keeps cert_optional") {
+    Context ctx(Protocol::tls);
+    ctx.set_verify_mode(VerifyMode::cert_optional);
+    ctx.set_check_hostname(true);
+    CHECK(ctx.verify_mode() == VerifyMode::cert_optional);
+  }
+  SECTION("cert_none is refused while check_hostname is on, and nothing changes") {
+    Context ctx(Protocol::tls_client);
+    try {
+      ctx.set_verify_mode(VerifyMode::cert_none);
+      FAIL("set_verify_mode(cert_none) did not throw");
+    } catch (const std::invalid_argument& e) {
+      CHECK(std::string(e.what()) ==
+            "Cannot set verify_mode to CERT_NONE when check_hostname is enabled.");
+    }
+    CHECK(ctx.verify_mode() == VerifyMode::cert_required);
+    CHECK(ctx.check_hostname());
+  }
+  SECTION("turning check_hostname off then allows cert_none") {
+    Context ctx(Protocol::tls_client);
+    ctx.set_check_hostname(false);
+    CHECK(ctx.verify_mode() == VerifyMode::cert_required);  // unchanged by turning it off
+    ctx.set_verify_mode(VerifyMode::cert_none);
+    CHECK(ctx.verify_mode() == VerifyMode::cert_none);
+    CHECK_FALSE(ctx.check_hostname());
+  }
+  SECTION("every mode round-trips") {
+    Context ctx(Protocol::tls);
+    for (VerifyMode mode : {VerifyMode::cert_optional, VerifyMode::cert_required,
+                            VerifyMode::cert_none}) {
+      ctx.set_verify_mode(mode);
+      CHECK(ctx.verify_mode() == mode);
+    }
+  }
+  SECTION("an out-of-range mode is refused") {
+    Context ctx(Protocol::tls);
+    CHECK_THROWS_AS(ctx.set_verify_mode(static_cast<VerifyMode>(3)), std::invalid_argument);
+    CHECK(ctx.verify_mode() == VerifyMode::cert_none);
+  }
+}
+
+TEST_CASE("a client with cert_none and check_hostname off accepts an untrusted server",
+          "[context][verify]") {
+  Context client(Protocol::tls_client);
+  client.set_check_hostname(false);
+  client.set_verify_mode(VerifyMode::cert_none);
+  Handshake h = handshake(client, test::server_context(), std::nullopt);
+  require_ok(h);
+}
+
+TEST_CASE("a tls_client that trusts nothing rejects the server's certificate",
+          "[context][verify]") {
+  require_unknown_issuer(handshake(Context(Protocol::tls_client), test::server_context()));
+}
+
+TEST_CASE("check_hostname decides whether a name the certificate lacks is fatal",
+          "[context][verify]") {
+  Context client = test::client_context();
+  SECTION("on: the handshake fails with Python's hostname mismatch error") {
+    Handshake h = handshake(client, test::server_context(), "example.com");
+    INFO("client: " << describe(h.client_result));
+    CHECK_FALSE(h.ok);
+    REQUIRE(h.client_result.error);
+    const sanstls::Error& e = *h.client_result.error;
+    CHECK(e.kind == ErrorKind::cert_verification);
+    CHECK(e.verify_code == VerifyCode::hostname_mismatch);
+    CHECK(e.verify_message == "Hostname mismatch, certificate is not valid for 'example.com'.");
+    CHECK(e.message ==
+          "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: Hostname mismatch, "
+          "certificate is not valid for 'example.com'.");
+  }
+  SECTION("on: an IP address the certificate lacks fails too") {
+    Handshake h = handshake(client, test::server_context(), "127.0.0.2");
+    INFO("client: " << describe(h.client_result));
+    CHECK_FALSE(h.ok);
+    REQUIRE(h.client_result.error);
+    CHECK(h.client_result.error->verify_code == VerifyCode::ip_address_mismatch);
+    CHECK(h.client_result.error->verify_message ==
+          "IP address mismatch, certificate is not valid for '127.0.0.2'.");
+  }
+  SECTION("off: the chain is still verified but the name is not") {
+    client.set_check_hostname(false);
+    require_ok(handshake(client, test::server_context(), "example.com"));
+    require_unknown_issuer(handshake(client, server_with(other_pki().server), "example.com"));
+  }
+}
+
+TEST_CASE("a server's verify_mode decides whether a client certificate is required",
+          "[context][verify]") {
+  Context server = test::server_context();
+  server.load_verify_locations({.cadata = CaData::pem(test::pki().ca.certificate_pem())});
+  Context anonymous = test::client_context();
+  Context with_cert = test::client_context();
+  with_cert.load_cert_chain_pem(test::pki().client.certificate_pem,
+                                test::pki().client.private_key_pem);
+
+  SECTION("cert_none: no certificate is asked for") {
+    Handshake h = handshake(with_cert, server);
+    require_ok(h);
+    CHECK_FALSE(h.server.getpeercert(sanstls::binary_form));
+  }
+  SECTION("cert_optional: a certificate is used when sent, and not required") {
+    server.set_verify_mode(VerifyMode::cert_optional);
+    Handshake h = handshake(with_cert, server);
+    require_ok(h);
+    CHECK(h.server.getpeercert(sanstls::binary_form).value_or("") ==
+          test::pki().client.certificate_der);
+    require_ok(handshake(anonymous, server));
+  }
+  SECTION("cert_required: a client without a certificate is refused") {
+    server.set_verify_mode(VerifyMode::cert_required);
+    require_ok(handshake(with_cert, server));
+    Handshake h = handshake(anonymous, server);
+    INFO("server: " << describe(h.server_result));
+    CHECK_FALSE(h.ok);
+    REQUIRE(h.server_result.error);
+    CHECK(h.server_result.error->reason == "PEER_DID_NOT_RETURN_A_CERTIFICATE");
+  }
+  SECTION("cert_required: a client certificate from an unknown CA is refused") {
+    server.set_verify_mode(VerifyMode::cert_required);
+    Context stranger = test::client_context();
+    stranger.load_cert_chain_pem(other_pki().server.certificate_pem,
+                                 other_pki().server.private_key_pem);
+    Handshake h = handshake(stranger, server);
+    INFO("server: " << describe(h.server_result));
+    CHECK_FALSE(h.ok);
+    REQUIRE(h.server_result.error);
+    CHECK(h.server_result.error->kind == ErrorKind::cert_verification);
+    CHECK(h.server_result.error->verify_code == VerifyCode::unable_to_get_issuer_cert_locally);
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Every verification outcome, end to end.
 
 TEST_CASE("each verification failure has Python's verify code and message", "[verify]") {
@@ -148,35 +291,36 @@ TEST_CASE("each verification failure has Python's verify code and message", "[ve
     CertificateOptions o = localhost_options();
     o.not_before_offset = -7200;
     o.not_after_offset = -3600;
-    require_verify_error(test::handshake(client_trusting(ca.certificate_pem()), server_for(ca.issue(o))),
-                         10, "certificate has expired");
+    require_verify_error(test::handshake(client_trusting(ca.certificate_pem()), server_with(ca.issue(o))),
+                         VerifyCode::cert_has_expired, "certificate has expired");
   }
   SECTION("not yet valid (9)") {
     CertificateOptions o = localhost_options();
     o.not_before_offset = 3600;
-    require_verify_error(test::handshake(client_trusting(ca.certificate_pem()), server_for(ca.issue(o))),
-                         9, "certificate is not yet valid");
+    require_verify_error(test::handshake(client_trusting(ca.certificate_pem()), server_with(ca.issue(o))),
+                         VerifyCode::cert_not_yet_valid, "certificate is not yet valid");
   }
   SECTION("self-signed (18)") {
     Issued self = sanstls::testing::self_signed(localhost_options());
-    require_verify_error(test::handshake(client_trusting(ca.certificate_pem()), server_for(self)), 18,
+    require_verify_error(test::handshake(client_trusting(ca.certificate_pem()), server_with(self)),
+                         VerifyCode::depth_zero_self_signed_cert,
                          "self signed certificate");
   }
   SECTION("unknown issuer (20)") {
     CertificateAuthority other = CertificateAuthority::create("another CA");
     require_verify_error(
-        test::handshake(client_trusting(ca.certificate_pem()), server_for(other.issue(localhost_options()))),
-        20, "unable to get local issuer certificate");
+        test::handshake(client_trusting(ca.certificate_pem()), server_with(other.issue(localhost_options()))),
+        VerifyCode::unable_to_get_issuer_cert_locally, "unable to get local issuer certificate");
   }
   SECTION("hostname mismatch (62)") {
     require_verify_error(test::handshake(client_trusting(ca.certificate_pem()),
-                                         server_for(ca.issue(localhost_options())), "example.com"),
-                         62, "Hostname mismatch, certificate is not valid for 'example.com'.");
+                                         server_with(ca.issue(localhost_options())), "example.com"),
+                         VerifyCode::hostname_mismatch, "Hostname mismatch, certificate is not valid for 'example.com'.");
   }
   SECTION("IP address mismatch (64)") {
     require_verify_error(test::handshake(client_trusting(ca.certificate_pem()),
-                                         server_for(ca.issue(localhost_options())), "127.0.0.2"),
-                         64, "IP address mismatch, certificate is not valid for '127.0.0.2'.");
+                                         server_with(ca.issue(localhost_options())), "127.0.0.2"),
+                         VerifyCode::ip_address_mismatch, "IP address mismatch, certificate is not valid for '127.0.0.2'.");
   }
   SECTION("revoked (23)") {
     Issued leaf = ca.issue(localhost_options());
@@ -185,7 +329,8 @@ TEST_CASE("each verification failure has Python's verify code and message", "[ve
     client.load_verify_locations(
         {.cafile = dir.write("ca.pem", ca.certificate_pem() + ca.crl_pem({leaf}))});
     client.set_verify_flags(client.verify_flags() | VerifyFlags::verify_crl_check_leaf);
-    require_verify_error(test::handshake(client, server_for(leaf)), 23, "certificate revoked");
+    require_verify_error(test::handshake(client, server_with(leaf)), VerifyCode::cert_revoked,
+                         "certificate revoked");
   }
 }
 
@@ -199,11 +344,12 @@ TEST_CASE("a kept certificate is verified again each time: names, forgeries, fla
   CertificateAuthority ca = CertificateAuthority::create("sanstls test CA");
   Issued genuine = ca.issue(localhost_options());
   Context client = client_trusting(ca.certificate_pem());
-  Context server = server_for(genuine);
+  Context server = server_with(genuine);
   REQUIRE(test::handshake(client, server).ok);
 
   SECTION("another name for the same certificate") {
-    require_verify_error(test::handshake(client, server, "example.com"), 62,
+    require_verify_error(test::handshake(client, server, "example.com"),
+                         VerifyCode::hostname_mismatch,
                          "Hostname mismatch, certificate is not valid for 'example.com'.");
     CHECK(test::handshake(client, server).ok);
   }
@@ -213,7 +359,8 @@ TEST_CASE("a kept certificate is verified again each time: names, forgeries, fla
     CertificateAuthority impostor = CertificateAuthority::create("sanstls test CA");
     Issued forged = impostor.issue(localhost_options());
     REQUIRE(forged.certificate_der != genuine.certificate_der);
-    require_verify_error(test::handshake(client, server_for(forged)), 20,
+    require_verify_error(test::handshake(client, server_with(forged)),
+                         VerifyCode::unable_to_get_issuer_cert_locally,
                          "unable to get local issuer certificate");
     CHECK(test::handshake(client, server).ok);
   }
@@ -221,7 +368,8 @@ TEST_CASE("a kept certificate is verified again each time: names, forgeries, fla
     Issued altered = genuine;
     altered.certificate_der.back() = static_cast<char>(altered.certificate_der.back() ^ 0x01);
     altered.certificate_pem = sanstls::der_cert_to_pem_cert(sanstls::as_bytes(altered.certificate_der));
-    require_verify_error(test::handshake(client, server_for(altered)), 7,
+    require_verify_error(test::handshake(client, server_with(altered)),
+                         VerifyCode::cert_signature_failure,
                          "certificate signature failure");
     CHECK(test::handshake(client, server).ok);
   }
@@ -230,7 +378,8 @@ TEST_CASE("a kept certificate is verified again each time: names, forgeries, fla
     client.load_verify_locations({.cafile = dir.write("crl.pem", ca.crl_pem({genuine}))});
     CHECK(test::handshake(client, server).ok);  // CRLs loaded, but not checked yet
     client.set_verify_flags(client.verify_flags() | VerifyFlags::verify_crl_check_leaf);
-    require_verify_error(test::handshake(client, server), 23, "certificate revoked");
+    require_verify_error(test::handshake(client, server), VerifyCode::cert_revoked,
+                         "certificate revoked");
   }
   SECTION("what the client reports is the peer's own certificate") {
     test::Handshake h = test::handshake(client, server);
@@ -272,7 +421,8 @@ TEST_CASE("a certificate the X.509 parser rejects: a verification error, or its 
   Context server = server_sending(der, leaf.private_key_pem);
 
   SECTION("verified: SSLCertVerificationError, the connection fails") {
-    require_verify_error(test::handshake(client_trusting(ca.certificate_pem()), server), 1,
+    require_verify_error(test::handshake(client_trusting(ca.certificate_pem()), server),
+                         VerifyCode::unspecified,
                          "the certificate cannot be parsed");
   }
   SECTION("CERT_NONE: the handshake completes and the bytes are the peer's") {
@@ -295,7 +445,7 @@ TEST_CASE("more distinct certificates than a Context keeps: each verifies, and t
   for (int i = 0; i < 20; ++i) {  // more than ParsedCertificates::kCapacity (16)
     CertificateOptions o = localhost_options();
     o.organization = "server " + std::to_string(i);
-    servers.push_back(server_for(ca.issue(o)));
+    servers.push_back(server_with(ca.issue(o)));
   }
   for (const Context& server : servers) {
     test::Handshake h = test::handshake(client, server);
@@ -305,7 +455,8 @@ TEST_CASE("more distinct certificates than a Context keeps: each verifies, and t
   CHECK(test::handshake(client, servers.front()).ok);
   // An untrusted certificate after the cache has turned over still fails.
   CertificateAuthority other = CertificateAuthority::create("another CA");
-  require_verify_error(test::handshake(client, server_for(other.issue(localhost_options()))), 20,
+  require_verify_error(test::handshake(client, server_with(other.issue(localhost_options()))),
+                       VerifyCode::unable_to_get_issuer_cert_locally,
                        "unable to get local issuer certificate");
 }
 
@@ -313,9 +464,9 @@ TEST_CASE("one client Context verifies in several threads at once", "[verify][ca
   CertificateAuthority ca = CertificateAuthority::create();
   CertificateAuthority other = CertificateAuthority::create("another CA");
   const Context client = client_trusting(ca.certificate_pem());
-  const std::vector<Context> servers = {server_for(ca.issue(localhost_options())),
-                                        server_for(ca.issue(localhost_options())),
-                                        server_for(other.issue(localhost_options()))};
+  const std::vector<Context> servers = {server_with(ca.issue(localhost_options())),
+                                        server_with(ca.issue(localhost_options())),
+                                        server_with(other.issue(localhost_options()))};
   constexpr int kThreads = 4;
   constexpr int kRounds = 6;
   std::vector<int> good(kThreads, 0), refused(kThreads, 0);
@@ -329,7 +480,7 @@ TEST_CASE("one client Context verifies in several threads at once", "[verify][ca
           const bool trusted = which != 2;
           if (h.ok && trusted) ++good[t];
           if (!h.ok && !trusted && h.client_result.error &&
-              h.client_result.error->verify_code == 20) {
+              h.client_result.error->verify_code == VerifyCode::unable_to_get_issuer_cert_locally) {
             ++refused[t];
           }
         }
@@ -364,7 +515,7 @@ TEST_CASE("verify_flags start as Python's and keep every flag set", "[verify][fl
   CertificateAuthority ca = CertificateAuthority::create();
   Context client = client_trusting(ca.certificate_pem());
   client.set_verify_flags(VerifyFlags::verify_x509_strict | VerifyFlags::verify_x509_trusted_first);
-  CHECK(test::handshake(client, server_for(ca.issue(localhost_options()))).ok);
+  CHECK(test::handshake(client, server_with(ca.issue(localhost_options()))).ok);
 }
 
 TEST_CASE("CRL checks: a CRL is needed, an unrevoked certificate passes, a revoked one fails",
@@ -379,22 +530,23 @@ TEST_CASE("CRL checks: a CRL is needed, an unrevoked certificate passes, a revok
     client.load_verify_locations(
         {.cafile = dir.write("ca.pem", ca.certificate_pem() + ca.crl_pem({leaf}))});
     CHECK(client.cert_store_stats() == sanstls::CertStoreStats{1, 1, 1});
-    CHECK(test::handshake(client, server_for(leaf)).ok);
+    CHECK(test::handshake(client, server_with(leaf)).ok);
   }
   SECTION("CRL check without the CA's CRL fails with code 3") {
     Context client = client_trusting(ca.certificate_pem());
     client.set_verify_flags(VerifyFlags::verify_crl_check_leaf);
-    require_verify_error(test::handshake(client, server_for(leaf)), 3, "unable to get certificate CRL");
+    require_verify_error(test::handshake(client, server_with(leaf)), VerifyCode::unable_to_get_crl,
+                         "unable to get certificate CRL");
   }
   SECTION("CRL check with a CRL that revokes another certificate passes") {
     Context client(Protocol::tls_client);
     client.load_verify_locations(
         {.cafile = dir.write("ca.pem", ca.certificate_pem() + ca.crl_pem({other}))});
     client.set_verify_flags(VerifyFlags::verify_crl_check_leaf);
-    CHECK(test::handshake(client, server_for(leaf)).ok);
+    CHECK(test::handshake(client, server_with(leaf)).ok);
     // And the flag can be taken back.
     client.set_verify_flags(VerifyFlags::verify_default);
-    CHECK(test::handshake(client, server_for(other)).ok);
+    CHECK(test::handshake(client, server_with(other)).ok);
   }
 }
 
@@ -410,12 +562,13 @@ TEST_CASE("VERIFY_CRL_CHECK_CHAIN also checks intermediates; CHECK_LEAF only the
   Context client(Protocol::tls_client);
   client.load_verify_locations({.cafile = cafile});
   CHECK(client.cert_store_stats() == sanstls::CertStoreStats{1, 2, 1});
-  const Context server = server_for(leaf, sub.certificate_pem());
+  const Context server = server_with(leaf, sub.certificate_pem());
 
   client.set_verify_flags(VerifyFlags::verify_crl_check_leaf);
   CHECK(test::handshake(client, server).ok);
   client.set_verify_flags(VerifyFlags::verify_crl_check_chain);
-  require_verify_error(test::handshake(client, server), 23, "certificate revoked");
+  require_verify_error(test::handshake(client, server), VerifyCode::cert_revoked,
+                       "certificate revoked");
 }
 
 TEST_CASE("CPython's test_crl_check: pycacert without, then with revocation.crl",
@@ -428,7 +581,8 @@ TEST_CASE("CPython's test_crl_check: pycacert without, then with revocation.crl"
   CHECK(test::handshake(client, server).ok);
 
   client.set_verify_flags(client.verify_flags() | VerifyFlags::verify_crl_check_leaf);
-  require_verify_error(test::handshake(client, server), 3, "unable to get certificate CRL");
+  require_verify_error(test::handshake(client, server), VerifyCode::unable_to_get_crl,
+                       "unable to get certificate CRL");
 
   client.load_verify_locations({.cafile = python_data("revocation.crl")});
   CHECK(test::handshake(client, server).ok);
@@ -452,14 +606,14 @@ TEST_CASE("hostname_checks_common_name: the commonName fallback, on by default",
   CertificateAuthority ca = CertificateAuthority::create();
   CertificateOptions cn_only;
   cn_only.common_name = "localhost";
-  const Context server = server_for(ca.issue(cn_only));
+  const Context server = server_with(ca.issue(cn_only));
   Context client = client_trusting(ca.certificate_pem());
   CHECK(client.hostname_checks_common_name());
   CHECK(test::handshake(client, server).ok);
 
   client.set_hostname_checks_common_name(false);
   CHECK_FALSE(client.hostname_checks_common_name());
-  require_verify_error(test::handshake(client, server), 62,
+  require_verify_error(test::handshake(client, server), VerifyCode::hostname_mismatch,
                        "Hostname mismatch, certificate is not valid for 'localhost'.");
 
   client.set_hostname_checks_common_name(true);
@@ -469,7 +623,8 @@ TEST_CASE("hostname_checks_common_name: the commonName fallback, on by default",
   CertificateOptions with_san;
   with_san.common_name = "localhost";
   with_san.dns_names = {"example.com"};
-  require_verify_error(test::handshake(client, server_for(ca.issue(with_san))), 62,
+  require_verify_error(test::handshake(client, server_with(ca.issue(with_san))),
+                       VerifyCode::hostname_mismatch,
                        "Hostname mismatch, certificate is not valid for 'localhost'.");
 }
 
@@ -502,11 +657,12 @@ TEST_CASE("wildcards match one whole left-most label, as Python 3.7 with OpenSSL
     std::string names;
     for (const std::string& n : c.dns) names += n + " ";
     INFO("SAN DNS " << names << "hostname " << c.hostname);
-    test::Handshake h =
-        test::handshake(client_trusting(ca.certificate_pem()), server_for(ca.issue(o)), c.hostname);
+    test::Handshake h = test::handshake(client_trusting(ca.certificate_pem()),
+                                        server_with(ca.issue(o)), c.hostname);
     CHECK(h.ok == c.matches);
     if (!c.matches) {
-      require_verify_error(h, 62, "Hostname mismatch, certificate is not valid for '" + c.hostname + "'.");
+      require_verify_error(h, VerifyCode::hostname_mismatch,
+                           "Hostname mismatch, certificate is not valid for '" + c.hostname + "'.");
     }
   }
 }
@@ -518,7 +674,7 @@ TEST_CASE("IP addresses match IP SANs only: IPv4, IPv6 in any spelling, never DN
   o.common_name = "127.0.0.3";        // never used for an IP address
   o.dns_names = {"127.0.0.4"};        // nor is a DNS name spelled like one
   o.ip_addresses = {"127.0.0.1", "::1", "2001:db8::7"};
-  const Context server = server_for(ca.issue(o));
+  const Context server = server_with(ca.issue(o));
   const Context client = client_trusting(ca.certificate_pem());
   for (const char* host : {"127.0.0.1", "::1", "0:0:0:0:0:0:0:1", "2001:db8::7", "2001:DB8:0::7"}) {
     INFO(host);
@@ -526,9 +682,212 @@ TEST_CASE("IP addresses match IP SANs only: IPv4, IPv6 in any spelling, never DN
   }
   for (const char* host : {"127.0.0.3", "127.0.0.4", "::2", "2001:db8::8"}) {
     INFO(host);
-    require_verify_error(test::handshake(client, server, host), 64,
+    require_verify_error(test::handshake(client, server, host), VerifyCode::ip_address_mismatch,
                          std::string("IP address mismatch, certificate is not valid for '") + host + "'.");
   }
+}
+
+// ---------------------------------------------------------------------------
+// load_verify_locations: the CAs a client trusts.
+
+TEST_CASE("load_verify_locations needs at least one location", "[context][verify_locations]") {
+  Context ctx(Protocol::tls_client);
+  try {
+    ctx.load_verify_locations({});
+    FAIL("no exception");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()) == "cafile, capath and cadata cannot be all omitted");
+  }
+}
+
+TEST_CASE("load_verify_locations cafile trusts the CAs in a PEM file",
+          "[context][verify_locations]") {
+  TempDir dir;
+  Context client(Protocol::tls_client);
+  SECTION("with the right CA") {
+    client.load_verify_locations({.cafile = dir.write("ca.pem", test::pki().ca.certificate_pem())});
+    require_ok(handshake(client, test::server_context()));
+  }
+  SECTION("with several CAs and text around them") {
+    client.load_verify_locations(
+        {.cafile = dir.write("ca.pem", "# bundle\n" + other_pki().ca.certificate_pem() +
+                                           "\nCA number two\n" +
+                                           test::pki().ca.certificate_pem() + "\n")});
+    require_ok(handshake(client, test::server_context()));
+    require_ok(handshake(client, server_with(other_pki().server)));
+  }
+  SECTION("with another CA only") {
+    client.load_verify_locations(
+        {.cafile = dir.write("ca.pem", other_pki().ca.certificate_pem())});
+    require_unknown_issuer(handshake(client, test::server_context()));
+  }
+}
+
+TEST_CASE("load_verify_locations cadata PEM trusts several certificates in one string",
+          "[context][verify_locations]") {
+  const std::string both = other_pki().ca.certificate_pem() + test::pki().ca.certificate_pem();
+  SECTION("both CAs are trusted") {
+    Context client = client_trusting(both);
+    require_ok(handshake(client, test::server_context()));
+    require_ok(handshake(client, server_with(other_pki().server)));
+  }
+  SECTION("without them the same servers fail") {
+    Context client = client_trusting(CertificateAuthority::create("third").certificate_pem());
+    require_unknown_issuer(handshake(client, test::server_context()));
+    require_unknown_issuer(handshake(client, server_with(other_pki().server)));
+  }
+}
+
+TEST_CASE("load_verify_locations cadata DER trusts concatenated certificates",
+          "[context][verify_locations]") {
+  const std::string der =
+      other_pki().ca.root().certificate_der + test::pki().ca.root().certificate_der;
+  Context client(Protocol::tls_client);
+  SECTION("both CAs are trusted") {
+    client.load_verify_locations({.cadata = CaData::der(sanstls::as_bytes(der))});
+    require_ok(handshake(client, test::server_context()));
+    require_ok(handshake(client, server_with(other_pki().server)));
+  }
+  SECTION("only the first of them") {
+    client.load_verify_locations(
+        {.cadata = CaData::der(sanstls::as_bytes(other_pki().ca.root().certificate_der))});
+    require_ok(handshake(client, server_with(other_pki().server)));
+    require_unknown_issuer(handshake(client, test::server_context()));
+  }
+}
+
+TEST_CASE("load_verify_locations accepts the same CA twice, as Python",
+          "[context][verify_locations]") {
+  // Python 3.7 ignores X509_R_CERT_ALREADY_IN_HASH_TABLE.
+  Context client(Protocol::tls_client);
+  client.load_verify_locations({.cadata = CaData::pem(test::pki().ca.certificate_pem())});
+  CHECK_NOTHROW(
+      client.load_verify_locations({.cadata = CaData::pem(test::pki().ca.certificate_pem())}));
+  CHECK_NOTHROW(client.load_verify_locations(
+      {.cadata = CaData::der(sanstls::as_bytes(test::pki().ca.root().certificate_der))}));
+  require_ok(handshake(client, test::server_context()));
+}
+
+TEST_CASE("load_verify_locations reports missing files and directories as system errors",
+          "[context][verify_locations]") {
+  TempDir dir;
+  Context client(Protocol::tls_client);
+  SECTION("cafile") {
+    try {
+      client.load_verify_locations({.cafile = dir.path("missing.pem")});
+      FAIL("no exception");
+    } catch (const std::system_error& e) {
+      CHECK(e.code().value() == ENOENT);
+    }
+  }
+  SECTION("capath") {
+    try {
+      client.load_verify_locations({.capath = dir.path("missing-dir")});
+      FAIL("no exception");
+    } catch (const std::system_error& e) {
+      CHECK(e.code().value() == ENOENT);
+    }
+  }
+}
+
+TEST_CASE("load_verify_locations capath finds CAs by subject hash", "[context][verify_locations]") {
+  TempDir dir;
+  // OpenSSL's hashed layout: <subject hash>.0 holds the CA certificate.
+  const std::string& der = test::pki().ca.root().certificate_der;
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  bssl::UniquePtr<X509> ca(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  REQUIRE(ca);
+  char name[32];
+  std::snprintf(name, sizeof name, "%08lx.0",
+                static_cast<unsigned long>(X509_subject_name_hash(ca.get())));
+
+  Context client(Protocol::tls_client);
+  SECTION("the CA's hash file is there") {
+    dir.write(name, test::pki().ca.certificate_pem());
+    client.load_verify_locations({.capath = dir.path("")});
+    require_ok(handshake(client, test::server_context()));
+  }
+  SECTION("an empty directory trusts nothing") {
+    client.load_verify_locations({.capath = dir.path("")});
+    require_unknown_issuer(handshake(client, test::server_context()));
+  }
+}
+
+TEST_CASE("load_verify_locations cadata without a certificate is an SSLError",
+          "[context][verify_locations]") {
+  Context client(Protocol::tls_client);
+  SECTION("PEM garbage") {
+    CHECK_THROWS_AS(client.load_verify_locations({.cadata = CaData::pem("garbage")}),
+                    sanstls::SSLError);
+  }
+  SECTION("PEM with only a private key") {
+    CHECK_THROWS_AS(
+        client.load_verify_locations({.cadata = CaData::pem(test::pki().server.private_key_pem)}),
+        sanstls::SSLError);
+  }
+  SECTION("PEM with broken base64") {
+    CHECK_THROWS_AS(client.load_verify_locations({.cadata = CaData::pem(
+                                                      "-----BEGIN CERTIFICATE-----\n!!!!\n"
+                                                      "-----END CERTIFICATE-----\n")}),
+                    sanstls::SSLError);
+  }
+  SECTION("DER garbage") {
+    CHECK_THROWS_AS(
+        client.load_verify_locations({.cadata = CaData::der(sanstls::as_bytes("garbage"))}),
+        sanstls::SSLError);
+  }
+  SECTION("a valid DER certificate followed by garbage") {
+    std::string der = test::pki().ca.root().certificate_der + "xx";
+    CHECK_THROWS_AS(client.load_verify_locations({.cadata = CaData::der(sanstls::as_bytes(der))}),
+                    sanstls::SSLError);
+  }
+  SECTION("a cafile holding garbage") {
+    TempDir dir;
+    CHECK_THROWS_AS(
+        client.load_verify_locations({.cafile = dir.write("ca.pem", "no certificates here\n")}),
+        sanstls::SSLError);
+  }
+}
+
+TEST_CASE("load_verify_locations with empty cadata throws invalid_argument (Python's ValueError)",
+          "[context][verify_locations]") {
+  // Regression test: Python 3.7's _add_ca_certs raises
+  // ValueError("Empty certificate data") for an empty str or bytes before
+  // looking for certificates (Python 3.11 still does), so empty cadata must
+  // not be reported as an SSLError about data holding no certificate.
+  Context client(Protocol::tls_client);
+  CHECK_THROWS_AS(client.load_verify_locations({.cadata = CaData::pem("")}),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(client.load_verify_locations({.cadata = CaData::der({})}),
+                  std::invalid_argument);
+  CHECK_THROWS_WITH(client.load_verify_locations({.cadata = CaData::pem("")}),
+                    "Empty certificate data");
+  CHECK_THROWS_WITH(client.load_verify_locations({.cadata = CaData::der({})}),
+                    "Empty certificate data");
+}
+
+TEST_CASE("a server with CPython's keycert3.pem verifies against pycacert.pem",
+          "[context][verify_locations][python]") {
+  Context server(Protocol::tls_server);
+  // keycert3.pem has the key first, then the certificate, with text dumps.
+  server.load_cert_chain(python_data("keycert3.pem"));
+  Context client(Protocol::tls_client);
+  SECTION("cafile") { client.load_verify_locations({.cafile = python_data("pycacert.pem")}); }
+  SECTION("capath with OpenSSL's hashed names") {
+    client.load_verify_locations({.capath = python_data("capath")});
+  }
+  SECTION("cadata with the text dump around the PEM block") {
+    std::ifstream in(python_data("pycacert.pem"));
+    std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    REQUIRE_THAT(pem, Catch::StartsWith("Certificate:"));
+    client.load_verify_locations({.cadata = CaData::pem(pem)});
+  }
+  SECTION("nothing: the handshake fails") {
+    require_unknown_issuer(handshake(client, server));
+    return;
+  }
+  Handshake h = handshake(client, server);
+  require_ok(h);
 }
 
 // ---------------------------------------------------------------------------
@@ -596,7 +955,7 @@ TEST_CASE("load_default_certs loads the same system CAs as Python's", "[verify][
 TEST_CASE("SSL_CERT_FILE and SSL_CERT_DIR choose what load_default_certs trusts",
           "[verify][store]") {
   CertificateAuthority ca = CertificateAuthority::create();
-  const Context server = server_for(ca.issue(localhost_options()));
+  const Context server = server_with(ca.issue(localhost_options()));
   test::TempDir dir;
 
   SECTION("a bundle file") {
@@ -629,7 +988,9 @@ TEST_CASE("SSL_CERT_FILE and SSL_CERT_DIR choose what load_default_certs trusts"
     ScopedEnv d("SSL_CERT_DIR", dir.path("missing"));
     Context client(Protocol::tls_client);
     CHECK_NOTHROW(client.load_default_certs());
-    require_verify_error(test::handshake(client, server), 20, "unable to get local issuer certificate");
+    require_verify_error(test::handshake(client, server),
+                         VerifyCode::unable_to_get_issuer_cert_locally,
+                         "unable to get local issuer certificate");
   }
   SECTION("a bundle that does not parse is an SSLError") {
     ScopedEnv f("SSL_CERT_FILE",
@@ -704,7 +1065,7 @@ TEST_CASE("create_default_context has Python 3.7's settings for each purpose",
     Context ctx = sanstls::create_default_context(Purpose::server_auth,
                                                   {.cadata = CaData::pem(ca.certificate_pem())});
     CHECK(ctx.cert_store_stats() == sanstls::CertStoreStats{1, 0, 1});
-    CHECK(test::handshake(ctx, server_for(ca.issue(localhost_options()))).ok);
+    CHECK(test::handshake(ctx, server_with(ca.issue(localhost_options()))).ok);
   }
   SECTION("$SSLKEYLOGFILE turns key logging on, as in Python 3.8") {
     test::TempDir dir;
@@ -715,7 +1076,7 @@ TEST_CASE("create_default_context has Python 3.7's settings for each purpose",
       CHECK(ctx.keylog_filename() == path);
       CertificateAuthority ca = CertificateAuthority::create();
       ctx.load_verify_locations({.cadata = CaData::pem(ca.certificate_pem())});
-      REQUIRE(test::handshake(ctx, server_for(ca.issue(localhost_options()))).ok);
+      REQUIRE(test::handshake(ctx, server_with(ca.issue(localhost_options()))).ok);
       std::ifstream in(path);
       std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       CHECK(text.find("CLIENT_TRAFFIC_SECRET_0 ") != std::string::npos);

@@ -28,7 +28,9 @@
 //
 //   // A verify callback that adds a check to the built-in ones:
 //   sanstls::VerifyCallback verify = [](sanstls::Object&, const sanstls::PeerCertificates& peer) {
-//     if (peer.verify_code != 0) return sanstls::VerifyReply::reject(peer.verify_message);
+//     if (peer.verify_code != sanstls::VerifyCode::ok) {
+//       return sanstls::VerifyReply::reject(peer.verify_message);
+//     }
 //     if (peer.chain.size() > 3) return sanstls::VerifyReply::reject("chain too long");
 //     return sanstls::VerifyReply::accept();
 //   };
@@ -154,13 +156,13 @@ struct PeerCertificates {
   std::optional<std::string> server_hostname;
   // server_side is true when a server is checking its client.
   bool server_side = false;
-  // verify_code is the built-in verdict: 0 (X509_V_OK) when the chain
+  // verify_code is the built-in verdict: VerifyCode::ok when the chain
   // verified against the Context's trust store and, when check_hostname is
-  // on, matched the name; an X509_V_ERR_* code otherwise. With verify mode
-  // cert_none the built-in checks still run, for the callback's sake.
-  long verify_code = 0;
+  // on, matched the name; why not otherwise. With verify mode cert_none the
+  // built-in checks still run, for the callback's sake.
+  VerifyCode verify_code = VerifyCode::ok;
   // verify_message explains verify_code as the SSLCertVerificationError
-  // would ("unable to get local issuer certificate"); "ok" when it is 0.
+  // would ("unable to get local issuer certificate"); "ok" when it is ok.
   std::string verify_message;
 };
 
@@ -200,9 +202,9 @@ class VerifyReply {
 // VerifyCallback decides whether the peer's certificates are acceptable.
 // With one set, it has the last word: to add a check (pinning, a
 // revocation service) to the built-in ones, reject when verify_code is
-// not 0. It runs inside the engine call; it must not call the Object's
-// engine calls. An exception escaping it rejects the certificates, with
-// the exception's text as the message.
+// not VerifyCode::ok. It runs inside the engine call; it must not call the
+// Object's engine calls. An exception escaping it rejects the certificates,
+// with the exception's text as the message.
 using VerifyCallback = std::function<VerifyReply(Object& object, const PeerCertificates& peer)>;
 
 // ---- The ClientHello (servers) -------------------------------------------

@@ -159,6 +159,90 @@ std::uint32_t openssl_version_number() noexcept;
 // decode_openssl_version(openssl_version_number()).
 OpenSSLVersionInfo openssl_version_info() noexcept;
 
+// ---- X509_V_ERR_*: why a certificate chain failed verification ---------
+
+// VerifyCode says why a certificate chain failed verification: OpenSSL's
+// X509_V_ERR_* codes, with their values (BoringSSL keeps them), which
+// Python reports as SSLCertVerificationError.verify_code. Each name is
+// OpenSSL's without the X509_V_ERR_ prefix, in lower case:
+// X509_V_ERR_CERT_HAS_EXPIRED is cert_has_expired. BoringSSL defines no
+// code 55. A newer BoringSSL may report a value not listed here;
+// verify_code_name() then returns an empty name.
+enum class VerifyCode : long {
+  ok = 0,
+  unspecified = 1,
+  unable_to_get_issuer_cert = 2,
+  unable_to_get_crl = 3,
+  unable_to_decrypt_cert_signature = 4,
+  unable_to_decrypt_crl_signature = 5,
+  unable_to_decode_issuer_public_key = 6,
+  cert_signature_failure = 7,
+  crl_signature_failure = 8,
+  cert_not_yet_valid = 9,
+  cert_has_expired = 10,
+  crl_not_yet_valid = 11,
+  crl_has_expired = 12,
+  error_in_cert_not_before_field = 13,
+  error_in_cert_not_after_field = 14,
+  error_in_crl_last_update_field = 15,
+  error_in_crl_next_update_field = 16,
+  out_of_mem = 17,
+  depth_zero_self_signed_cert = 18,
+  self_signed_cert_in_chain = 19,
+  unable_to_get_issuer_cert_locally = 20,
+  unable_to_verify_leaf_signature = 21,
+  cert_chain_too_long = 22,
+  cert_revoked = 23,
+  invalid_ca = 24,
+  path_length_exceeded = 25,
+  invalid_purpose = 26,
+  cert_untrusted = 27,
+  cert_rejected = 28,
+  subject_issuer_mismatch = 29,
+  akid_skid_mismatch = 30,
+  akid_issuer_serial_mismatch = 31,
+  keyusage_no_certsign = 32,
+  unable_to_get_crl_issuer = 33,
+  unhandled_critical_extension = 34,
+  keyusage_no_crl_sign = 35,
+  unhandled_critical_crl_extension = 36,
+  invalid_non_ca = 37,
+  proxy_path_length_exceeded = 38,
+  keyusage_no_digital_signature = 39,
+  proxy_certificates_not_allowed = 40,
+  invalid_extension = 41,
+  invalid_policy_extension = 42,
+  no_explicit_policy = 43,
+  different_crl_scope = 44,
+  unsupported_extension_feature = 45,
+  unnested_resource = 46,
+  permitted_violation = 47,
+  excluded_violation = 48,
+  subtree_minmax = 49,
+  application_verification = 50,
+  unsupported_constraint_type = 51,
+  unsupported_constraint_syntax = 52,
+  unsupported_name_syntax = 53,
+  crl_path_validation_error = 54,
+  suite_b_invalid_version = 56,
+  suite_b_invalid_algorithm = 57,
+  suite_b_invalid_curve = 58,
+  suite_b_invalid_signature_algorithm = 59,
+  suite_b_los_not_allowed = 60,
+  suite_b_cannot_sign_p_384_with_p_256 = 61,
+  hostname_mismatch = 62,
+  email_mismatch = 63,
+  ip_address_mismatch = 64,
+  invalid_call = 65,
+  store_lookup = 66,
+  name_constraints_without_sans = 67,
+};
+
+// verify_code_name returns OpenSSL's name for |code|, such as
+// "X509_V_ERR_CERT_HAS_EXPIRED" ("X509_V_OK" for ok), or "" for a value
+// this version of sanstls does not know.
+std::string_view verify_code_name(VerifyCode code) noexcept;
+
 // ---- SSL_ERROR_*: the errno of Python's SSLError -------------------------
 
 // SSLErrorNumber is Python's ssl.SSLErrorNumber (the SSL_ERROR_* constants),

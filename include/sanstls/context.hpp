@@ -627,7 +627,9 @@ class Context {
   // makes the engine return Status::want_certificate_verify.
   //
   //   ctx.set_verify_callback([pin](sanstls::Object&, const sanstls::PeerCertificates& peer) {
-  //     if (peer.verify_code != 0) return sanstls::VerifyReply::reject(peer.verify_message);
+  //     if (peer.verify_code != sanstls::VerifyCode::ok) {
+  //       return sanstls::VerifyReply::reject(peer.verify_message);
+  //     }
   //     if (sha256(peer.chain.front()) != pin) return sanstls::VerifyReply::reject("not the pinned key");
   //     return sanstls::VerifyReply::accept();
   //   });

@@ -48,6 +48,8 @@
 #include <string>
 #include <string_view>
 
+#include <sanstls/constants.hpp>
+
 namespace sanstls {
 
 // Status is what a call on an Object achieved.
@@ -106,8 +108,9 @@ struct Error {
   std::string library;
   // reason is BoringSSL's reason code name, such as "WRONG_VERSION_NUMBER".
   std::string reason;
-  // verify_code is the X509_V_ERR_* value for cert_verification errors, else 0.
-  long verify_code = 0;
+  // verify_code is why verification failed, for cert_verification errors;
+  // else VerifyCode::ok.
+  VerifyCode verify_code = VerifyCode::ok;
   // verify_message explains verify_code ("unable to get local issuer
   // certificate", "Hostname mismatch, certificate is not valid for 'x'.").
   std::string verify_message;
@@ -208,8 +211,9 @@ class SSLEOFError : public SSLError {
 class SSLCertVerificationError : public SSLError {
  public:
   using SSLError::SSLError;
-  // verify_code returns the X509_V_ERR_* value.
-  long verify_code() const noexcept { return error().verify_code; }
+  // verify_code returns why verification failed (OpenSSL's X509_V_ERR_*
+  // code; static_cast<long> gives Python's integer).
+  VerifyCode verify_code() const noexcept { return error().verify_code; }
   // verify_message returns the explanation of verify_code.
   const std::string& verify_message() const noexcept { return error().verify_message; }
 };

@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <sanstls/error.hpp>
 
@@ -107,6 +108,104 @@ void rand_add(std::span<const std::byte> data, double entropy) noexcept {
 
 void rand_add(std::string_view data, double entropy) noexcept {
   rand_add(std::as_bytes(std::span(data.data(), data.size())), entropy);
+}
+
+namespace {
+
+struct VerifyCodeEntry {
+  VerifyCode code;
+  long boringssl;  // BoringSSL's macro, to prove the enum's values right
+  std::string_view name;
+};
+
+#define CODE(member, macro) VerifyCodeEntry{VerifyCode::member, macro, #macro}
+constexpr VerifyCodeEntry kVerifyCodes[] = {
+    CODE(ok, X509_V_OK),
+    CODE(unspecified, X509_V_ERR_UNSPECIFIED),
+    CODE(unable_to_get_issuer_cert, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT),
+    CODE(unable_to_get_crl, X509_V_ERR_UNABLE_TO_GET_CRL),
+    CODE(unable_to_decrypt_cert_signature, X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE),
+    CODE(unable_to_decrypt_crl_signature, X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE),
+    CODE(unable_to_decode_issuer_public_key, X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY),
+    CODE(cert_signature_failure, X509_V_ERR_CERT_SIGNATURE_FAILURE),
+    CODE(crl_signature_failure, X509_V_ERR_CRL_SIGNATURE_FAILURE),
+    CODE(cert_not_yet_valid, X509_V_ERR_CERT_NOT_YET_VALID),
+    CODE(cert_has_expired, X509_V_ERR_CERT_HAS_EXPIRED),
+    CODE(crl_not_yet_valid, X509_V_ERR_CRL_NOT_YET_VALID),
+    CODE(crl_has_expired, X509_V_ERR_CRL_HAS_EXPIRED),
+    CODE(error_in_cert_not_before_field, X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD),
+    CODE(error_in_cert_not_after_field, X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD),
+    CODE(error_in_crl_last_update_field, X509_V_ERR_ERROR_IN_CRL_LAST_UPDATE_FIELD),
+    CODE(error_in_crl_next_update_field, X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD),
+    CODE(out_of_mem, X509_V_ERR_OUT_OF_MEM),
+    CODE(depth_zero_self_signed_cert, X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT),
+    CODE(self_signed_cert_in_chain, X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN),
+    CODE(unable_to_get_issuer_cert_locally, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY),
+    CODE(unable_to_verify_leaf_signature, X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE),
+    CODE(cert_chain_too_long, X509_V_ERR_CERT_CHAIN_TOO_LONG),
+    CODE(cert_revoked, X509_V_ERR_CERT_REVOKED),
+    CODE(invalid_ca, X509_V_ERR_INVALID_CA),
+    CODE(path_length_exceeded, X509_V_ERR_PATH_LENGTH_EXCEEDED),
+    CODE(invalid_purpose, X509_V_ERR_INVALID_PURPOSE),
+    CODE(cert_untrusted, X509_V_ERR_CERT_UNTRUSTED),
+    CODE(cert_rejected, X509_V_ERR_CERT_REJECTED),
+    CODE(subject_issuer_mismatch, X509_V_ERR_SUBJECT_ISSUER_MISMATCH),
+    CODE(akid_skid_mismatch, X509_V_ERR_AKID_SKID_MISMATCH),
+    CODE(akid_issuer_serial_mismatch, X509_V_ERR_AKID_ISSUER_SERIAL_MISMATCH),
+    CODE(keyusage_no_certsign, X509_V_ERR_KEYUSAGE_NO_CERTSIGN),
+    CODE(unable_to_get_crl_issuer, X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER),
+    CODE(unhandled_critical_extension, X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION),
+    CODE(keyusage_no_crl_sign, X509_V_ERR_KEYUSAGE_NO_CRL_SIGN),
+    CODE(unhandled_critical_crl_extension, X509_V_ERR_UNHANDLED_CRITICAL_CRL_EXTENSION),
+    CODE(invalid_non_ca, X509_V_ERR_INVALID_NON_CA),
+    CODE(proxy_path_length_exceeded, X509_V_ERR_PROXY_PATH_LENGTH_EXCEEDED),
+    CODE(keyusage_no_digital_signature, X509_V_ERR_KEYUSAGE_NO_DIGITAL_SIGNATURE),
+    CODE(proxy_certificates_not_allowed, X509_V_ERR_PROXY_CERTIFICATES_NOT_ALLOWED),
+    CODE(invalid_extension, X509_V_ERR_INVALID_EXTENSION),
+    CODE(invalid_policy_extension, X509_V_ERR_INVALID_POLICY_EXTENSION),
+    CODE(no_explicit_policy, X509_V_ERR_NO_EXPLICIT_POLICY),
+    CODE(different_crl_scope, X509_V_ERR_DIFFERENT_CRL_SCOPE),
+    CODE(unsupported_extension_feature, X509_V_ERR_UNSUPPORTED_EXTENSION_FEATURE),
+    CODE(unnested_resource, X509_V_ERR_UNNESTED_RESOURCE),
+    CODE(permitted_violation, X509_V_ERR_PERMITTED_VIOLATION),
+    CODE(excluded_violation, X509_V_ERR_EXCLUDED_VIOLATION),
+    CODE(subtree_minmax, X509_V_ERR_SUBTREE_MINMAX),
+    CODE(application_verification, X509_V_ERR_APPLICATION_VERIFICATION),
+    CODE(unsupported_constraint_type, X509_V_ERR_UNSUPPORTED_CONSTRAINT_TYPE),
+    CODE(unsupported_constraint_syntax, X509_V_ERR_UNSUPPORTED_CONSTRAINT_SYNTAX),
+    CODE(unsupported_name_syntax, X509_V_ERR_UNSUPPORTED_NAME_SYNTAX),
+    CODE(crl_path_validation_error, X509_V_ERR_CRL_PATH_VALIDATION_ERROR),
+    CODE(suite_b_invalid_version, X509_V_ERR_SUITE_B_INVALID_VERSION),
+    CODE(suite_b_invalid_algorithm, X509_V_ERR_SUITE_B_INVALID_ALGORITHM),
+    CODE(suite_b_invalid_curve, X509_V_ERR_SUITE_B_INVALID_CURVE),
+    CODE(suite_b_invalid_signature_algorithm, X509_V_ERR_SUITE_B_INVALID_SIGNATURE_ALGORITHM),
+    CODE(suite_b_los_not_allowed, X509_V_ERR_SUITE_B_LOS_NOT_ALLOWED),
+    CODE(suite_b_cannot_sign_p_384_with_p_256, X509_V_ERR_SUITE_B_CANNOT_SIGN_P_384_WITH_P_256),
+    CODE(hostname_mismatch, X509_V_ERR_HOSTNAME_MISMATCH),
+    CODE(email_mismatch, X509_V_ERR_EMAIL_MISMATCH),
+    CODE(ip_address_mismatch, X509_V_ERR_IP_ADDRESS_MISMATCH),
+    CODE(invalid_call, X509_V_ERR_INVALID_CALL),
+    CODE(store_lookup, X509_V_ERR_STORE_LOOKUP),
+    CODE(name_constraints_without_sans, X509_V_ERR_NAME_CONSTRAINTS_WITHOUT_SANS),
+};
+#undef CODE
+
+constexpr bool verify_codes_match_boringssl() {
+  for (const VerifyCodeEntry& entry : kVerifyCodes) {
+    if (static_cast<long>(entry.code) != entry.boringssl) return false;
+  }
+  return true;
+}
+static_assert(verify_codes_match_boringssl(),
+              "a VerifyCode value differs from BoringSSL's X509_V_ERR_* macro of that name");
+
+}  // namespace
+
+std::string_view verify_code_name(VerifyCode code) noexcept {
+  for (const VerifyCodeEntry& entry : kVerifyCodes) {
+    if (entry.code == code) return entry.name;
+  }
+  return {};
 }
 
 }  // namespace sanstls

@@ -242,15 +242,15 @@ struct Object::State {
 
   Error verification_error(std::uint32_t code) const {
     Error e = error_from_code(code, ErrorKind::cert_verification);
-    e.verify_code = verdict.code;
+    e.verify_code = static_cast<VerifyCode>(verdict.code);
     if (!verdict.message.empty()) {
       e.verify_message = verdict.message;
-    } else if (e.verify_code == X509_V_ERR_HOSTNAME_MISMATCH && server_hostname) {
+    } else if (verdict.code == X509_V_ERR_HOSTNAME_MISMATCH && server_hostname) {
       e.verify_message = "Hostname mismatch, certificate is not valid for '" + *server_hostname + "'.";
-    } else if (e.verify_code == X509_V_ERR_IP_ADDRESS_MISMATCH && server_hostname) {
+    } else if (verdict.code == X509_V_ERR_IP_ADDRESS_MISMATCH && server_hostname) {
       e.verify_message = "IP address mismatch, certificate is not valid for '" + *server_hostname + "'.";
     } else {
-      e.verify_message = X509_verify_cert_error_string(e.verify_code);
+      e.verify_message = X509_verify_cert_error_string(verdict.code);
     }
     e.message += ": " + e.verify_message;
     return e;
@@ -848,7 +848,7 @@ ssl_verify_result_t ObjectAccess::on_verify(SSL* ssl, uint8_t* out_alert) {
   }
   peer.server_hostname = s->server_hostname;
   peer.server_side = s->server_side;
-  peer.verify_code = s->verdict.code;
+  peer.verify_code = static_cast<VerifyCode>(s->verdict.code);
   if (s->verdict.code == X509_V_OK) {
     peer.verify_message = "ok";
   } else if (!s->verdict.message.empty()) {

@@ -38,22 +38,20 @@ using sanstls::testing::Issued;
 using sanstls::testing::KeyType;
 using sanstls::testing::Pipe;
 using sanstls::testing::Side;
+using sanstls::VerifyCode;
 using test::Handshake;
 using test::describe;
 using test::TempDir;
+using test::client_trusting;
 using test::handshake;
+using test::require_ok;
+using test::server_with;
 
 namespace {
 
-void require_ok(const Handshake& h) {
-  INFO("client: " << describe(h.client_result));
-  INFO("server: " << describe(h.server_result));
-  REQUIRE(h.ok);
-}
-
 // require_verify_error checks that the client rejected the server's
 // certificate with X509 error |code| and its BoringSSL text.
-void require_verify_error(const Handshake& h, long code, const std::string& text) {
+void require_verify_error(const Handshake& h, VerifyCode code, const std::string& text) {
   INFO("client: " << describe(h.client_result));
   CHECK_FALSE(h.ok);
   REQUIRE(h.client_result.status == Status::error);
@@ -64,18 +62,6 @@ void require_verify_error(const Handshake& h, long code, const std::string& text
   CHECK(e.verify_code == code);
   CHECK(e.verify_message == text);
   CHECK(e.message == "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: " + text);
-}
-
-Context server_with(const Issued& issued, const std::string& chain_pem = {}) {
-  Context ctx(Protocol::tls_server);
-  ctx.load_cert_chain_pem(issued.certificate_pem + chain_pem, issued.private_key_pem);
-  return ctx;
-}
-
-Context client_trusting(const std::string& ca_pem) {
-  Context ctx(Protocol::tls_client);
-  ctx.load_verify_locations({.cadata = CaData::pem(ca_pem)});
-  return ctx;
 }
 
 const CertificateAuthority& test_ca() {
@@ -171,7 +157,7 @@ TEST_CASE("two CAs made the same way are different and do not trust each other",
   Issued leaf = b.issue({.common_name = "localhost", .dns_names = {"localhost"}});
   // Same subject name, different key: the leaf's authority key identifier
   // names b's key, so a's root is not taken for its issuer.
-  require_verify_error(handshake(client_trusting(a.certificate_pem()), server_with(leaf)), 20,
+  require_verify_error(handshake(client_trusting(a.certificate_pem()), server_with(leaf)), VerifyCode::unable_to_get_issuer_cert_locally,
                        "unable to get local issuer certificate");
 }
 
@@ -215,15 +201,15 @@ TEST_CASE("subjectAltName DNS, IP and email entries are what a client verifies",
     require_ok(handshake(client, server, name));
   }
   SECTION("names the certificate does not hold fail") {
-    require_verify_error(handshake(client, server, "example.test"), 62,
+    require_verify_error(handshake(client, server, "example.test"), VerifyCode::hostname_mismatch,
                          "Hostname mismatch, certificate is not valid for 'example.test'.");
-    require_verify_error(handshake(client, server, "a.b.wild.example.test"), 62,
+    require_verify_error(handshake(client, server, "a.b.wild.example.test"), VerifyCode::hostname_mismatch,
                          "Hostname mismatch, certificate is not valid for "
                          "'a.b.wild.example.test'.");
-    require_verify_error(handshake(client, server, "192.0.2.2"), 64,
+    require_verify_error(handshake(client, server, "192.0.2.2"), VerifyCode::ip_address_mismatch,
                          "IP address mismatch, certificate is not valid for '192.0.2.2'.");
     // An email SAN is no host name.
-    require_verify_error(handshake(client, server, "admin@example.test"), 62,
+    require_verify_error(handshake(client, server, "admin@example.test"), VerifyCode::hostname_mismatch,
                          "Hostname mismatch, certificate is not valid for "
                          "'admin@example.test'.");
   }
@@ -237,7 +223,7 @@ TEST_CASE("a certificate without SANs is matched by its common name, as Python 3
   Issued leaf = test_ca().issue({.common_name = "localhost"});
   Context client = client_trusting(test_ca().certificate_pem());
   require_ok(handshake(client, server_with(leaf), "localhost"));
-  require_verify_error(handshake(client, server_with(leaf), "otherhost"), 62,
+  require_verify_error(handshake(client, server_with(leaf), "otherhost"), VerifyCode::hostname_mismatch,
                        "Hostname mismatch, certificate is not valid for 'otherhost'.");
 }
 
@@ -246,7 +232,7 @@ TEST_CASE("a certificate with a DNS SAN is not matched by its common name",
   Issued leaf = test_ca().issue({.common_name = "cn.example.test", .dns_names = {"localhost"}});
   Context client = client_trusting(test_ca().certificate_pem());
   require_ok(handshake(client, server_with(leaf), "localhost"));
-  require_verify_error(handshake(client, server_with(leaf), "cn.example.test"), 62,
+  require_verify_error(handshake(client, server_with(leaf), "cn.example.test"), VerifyCode::hostname_mismatch,
                        "Hostname mismatch, certificate is not valid for 'cn.example.test'.");
 }
 
@@ -395,11 +381,11 @@ TEST_CASE("a self_signed certificate is rejected untrusted and accepted when tru
   SECTION("a client that trusts nothing: X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT") {
     // OpenSSL 3 (Python 3.11) spells it "self-signed certificate"; OpenSSL
     // 1.1.1 (Python 3.7) and BoringSSL "self signed certificate".
-    require_verify_error(handshake(Context(Protocol::tls_client), server), 18,
+    require_verify_error(handshake(Context(Protocol::tls_client), server), VerifyCode::depth_zero_self_signed_cert,
                          "self signed certificate");
   }
   SECTION("a client that trusts another CA: the same") {
-    require_verify_error(handshake(client_trusting(test_ca().certificate_pem()), server), 18,
+    require_verify_error(handshake(client_trusting(test_ca().certificate_pem()), server), VerifyCode::depth_zero_self_signed_cert,
                          "self signed certificate");
   }
   SECTION("a client that trusts the certificate itself") {
@@ -427,7 +413,7 @@ TEST_CASE("a certificate past not_after is rejected as expired", "[certificates]
                                  .not_before_offset = -7200,
                                  .not_after_offset = -3600});
   require_verify_error(handshake(client_trusting(test_ca().certificate_pem()), server_with(leaf)),
-                       10, "certificate has expired");
+                       VerifyCode::cert_has_expired, "certificate has expired");
 }
 
 TEST_CASE("a certificate before not_before is rejected as not yet valid",
@@ -437,7 +423,7 @@ TEST_CASE("a certificate before not_before is rejected as not yet valid",
                                  .not_before_offset = 3600,
                                  .not_after_offset = 7200});
   require_verify_error(handshake(client_trusting(test_ca().certificate_pem()), server_with(leaf)),
-                       9, "certificate is not yet valid");
+                       VerifyCode::cert_not_yet_valid, "certificate is not yet valid");
 }
 
 TEST_CASE("Python reads the expired and future validity periods", "[certificates][validity][python]") {
@@ -467,7 +453,7 @@ TEST_CASE("an intermediate CA's certificates verify up to the root", "[certifica
     CHECK(h.client.getpeercert(sanstls::binary_form).value_or("") == leaf.certificate_der);
   }
   SECTION("leaf alone: the client cannot find the intermediate") {
-    require_verify_error(handshake(client, server_with(leaf)), 20,
+    require_verify_error(handshake(client, server_with(leaf)), VerifyCode::unable_to_get_issuer_cert_locally,
                          "unable to get local issuer certificate");
   }
   SECTION("two levels of intermediates") {
@@ -475,13 +461,13 @@ TEST_CASE("an intermediate CA's certificates verify up to the root", "[certifica
     Issued deep = inter2.issue({.common_name = "localhost", .dns_names = {"localhost"}});
     require_ok(handshake(client, server_with(deep, inter2.certificate_pem() +
                                                        inter.certificate_pem())));
-    require_verify_error(handshake(client, server_with(deep, inter2.certificate_pem())), 20,
+    require_verify_error(handshake(client, server_with(deep, inter2.certificate_pem())), VerifyCode::unable_to_get_issuer_cert_locally,
                          "unable to get local issuer certificate");
   }
   SECTION("a client that trusts another root") {
     require_verify_error(handshake(client_trusting(test_ca().certificate_pem()),
                                    server_with(leaf, inter.certificate_pem())),
-                         20, "unable to get local issuer certificate");
+                         VerifyCode::unable_to_get_issuer_cert_locally, "unable to get local issuer certificate");
   }
 }
 
@@ -507,7 +493,7 @@ TEST_CASE("a client_auth certificate serves as a client's and not as a server's"
       {.common_name = "localhost", .dns_names = {"localhost"}, .client_auth = true});
   SECTION("as a server certificate: unsupported purpose") {
     require_verify_error(
-        handshake(client_trusting(test_ca().certificate_pem()), server_with(client_cert)), 26,
+        handshake(client_trusting(test_ca().certificate_pem()), server_with(client_cert)), VerifyCode::invalid_purpose,
         "unsupported certificate purpose");
   }
   SECTION("as a client certificate: accepted by a server that requires one") {
