@@ -225,13 +225,21 @@ std::string repr(const Text& text) {
 
 std::string encode_error_message(std::string_view codec, const Text& text, std::size_t start,
                                  std::size_t end, std::string_view reason) {
-  std::string out = "'" + std::string(codec) + "' codec can't encode ";
+  // Appends only: GCC 12 at -O3 reports a false -Wrestrict inside
+  // "literal" + temporary std::string (GCC bug 105329).
+  std::string out = "'";
+  out += codec;
+  out += "' codec can't encode ";
   if (end == start + 1) {
     out += "character '";
     append_escape(out, text[start]);
-    out += "' in position " + std::to_string(start);
+    out += "' in position ";
+    out += std::to_string(start);
   } else {
-    out += "characters in position " + std::to_string(start) + "-" + std::to_string(end - 1);
+    out += "characters in position ";
+    out += std::to_string(start);
+    out += '-';
+    out += std::to_string(end - 1);
   }
   out += ": ";
   out += reason;
