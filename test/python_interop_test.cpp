@@ -47,9 +47,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using sanstls::Status;
 
-// Each test case must finish well within this; a stuck peer fails the test.
-// The peers' own socket timeout (20 s) fires first, so they still report.
-constexpr std::chrono::seconds scenario_time{25};
+// Limits that fail a stuck scenario without failing a slow one (a
+// sanitizer build on a busy machine moves a 16 MiB echo at a fraction of
+// the usual speed). A transfer fails when no byte has moved either way for
+// idle_limit, longer than the peers' own socket timeout (20 s), so that a
+// stuck peer still reports first; scenario_time only bounds a scenario that
+// keeps trickling, and waits for the peer process to start or to report.
+constexpr std::chrono::seconds idle_limit{40};
+constexpr std::chrono::seconds scenario_time{300};
 
 Clock::time_point deadline_from_now() { return Clock::now() + scenario_time; }
 
@@ -426,7 +431,8 @@ UniqueFd accept_one(const Listener& l, Clock::time_point deadline) {
 
 // Pump connects an Object to a non-blocking socket: what the Object writes
 // to outgoing is sent, what the socket receives is written to incoming
-// (write_eof() at TCP EOF). Every wait has the scenario's deadline.
+// (write_eof() at TCP EOF). A wait fails when nothing has moved for
+// idle_limit, or at the scenario's deadline.
 class Pump {
  public:
   Pump(UniqueFd fd, sanstls::Object& tls, Clock::time_point deadline)
@@ -541,6 +547,7 @@ class Pump {
       ssize_t n = ::send(fd_.get(), ready.data(), ready.size(), MSG_NOSIGNAL);
       if (n > 0) {
         outgoing_.consume(static_cast<std::size_t>(n));
+        last_progress_ = Clock::now();
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
@@ -556,12 +563,14 @@ class Pump {
     ssize_t n = ::recv(fd_.get(), space.data(), space.size(), 0);
     if (n > 0) {
       incoming_.commit(static_cast<std::size_t>(n));
+      last_progress_ = Clock::now();
       return true;
     }
     incoming_.commit(0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
     if (n < 0 && errno != ECONNRESET) throw_errno("recv");
     if (n < 0) reset_ = true;
+    last_progress_ = Clock::now();
     eof_ = true;
     incoming_.write_eof();
     return true;
@@ -574,12 +583,14 @@ class Pump {
     for (;;) {
       pollfd p{fd_.get(), POLLIN, 0};
       if (outgoing_.pending() > 0 && !broken_) p.events |= POLLOUT;
-      int n = ::poll(&p, 1, poll_timeout(deadline_));
+      int n = ::poll(&p, 1, poll_timeout(wait_until()));
       if (n < 0) {
         if (errno == EINTR) continue;
         throw_errno("poll");
       }
-      if (n == 0) throw std::runtime_error(timeout_message("waiting for the peer"));
+      if (n == 0 && Clock::now() >= wait_until()) {
+        throw std::runtime_error(timeout_message("waiting for the peer"));
+      }
       if ((p.revents & POLLOUT) != 0) send_some();
       if ((p.revents & (POLLIN | POLLHUP | POLLERR)) != 0 && receive()) return true;
     }
@@ -592,19 +603,29 @@ class Pump {
     while (!broken_ && outgoing_.pending() > 0) {
       pollfd p{fd_.get(), POLLOUT, 0};
       if (!eof_) p.events |= POLLIN;
-      int n = ::poll(&p, 1, poll_timeout(deadline_));
+      int n = ::poll(&p, 1, poll_timeout(wait_until()));
       if (n < 0) {
         if (errno == EINTR) continue;
         throw_errno("poll");
       }
-      if (n == 0) throw std::runtime_error(timeout_message("sending to the peer"));
+      if (n == 0 && Clock::now() >= wait_until()) {
+        throw std::runtime_error(timeout_message("sending to the peer"));
+      }
       if ((p.revents & POLLIN) != 0 && !eof_) receive();
       if ((p.revents & (POLLOUT | POLLERR | POLLHUP)) != 0) send_some();
     }
   }
 
+  // wait_until is when the current wait gives up: idle_limit after the last
+  // byte moved, or the scenario's deadline if that comes first.
+  Clock::time_point wait_until() const { return std::min(deadline_, last_progress_ + idle_limit); }
+
   std::string timeout_message(const char* what) const {
-    return std::string("deadline passed ") + what + " (incoming " +
+    std::string why = "no progress for ";
+    why += std::to_string(idle_limit.count());
+    why += " s ";
+    if (Clock::now() >= deadline_) why = "deadline passed ";
+    return why + what + " (incoming " +
            std::to_string(incoming_.pending()) + " bytes, outgoing " +
            std::to_string(outgoing_.pending()) + " bytes, handshake " +
            (tls_.is_handshake_complete() ? "complete" : "incomplete") + ")";
@@ -615,6 +636,7 @@ class Pump {
   sanstls::MemoryBIO incoming_;
   sanstls::MemoryBIO outgoing_;
   Clock::time_point deadline_;
+  Clock::time_point last_progress_ = Clock::now();
   bool eof_ = false;
   bool reset_ = false;
   bool broken_ = false;
