@@ -1010,7 +1010,6 @@ TEST_CASE("sanstls client against failing real servers: clear errors, no hang, n
           "[net][interop][failure]") {
   Files f;
   const std::size_t before = open_descriptors();
-  const auto started = Clock::now();
   {
     Context ctx = test::client_context();
 
@@ -1082,8 +1081,10 @@ TEST_CASE("sanstls client against failing real servers: clear errors, no hang, n
       CHECK(failure.message == "[SSL: HANDSHAKE_FAILURE_ON_CLIENT_HELLO] handshake failure on client hello");
     }
   }
+  // Each failure above was checked to be an error, never TimeoutError, so
+  // none waited for a socket timeout; no wall-clock check, which a busy
+  // machine could fail.
   CHECK(open_descriptors() == before);
-  CHECK(Clock::now() - started < std::chrono::seconds(20));  // errors, not timeouts
 }
 
 TEST_CASE("openssl s_client against a failing sanstls server: clear errors, no hang, no leaked descriptor",
@@ -1091,7 +1092,6 @@ TEST_CASE("openssl s_client against a failing sanstls server: clear errors, no h
   Files f;
   const std::string request = f.dir.write("request.txt", "hello\n");
   const std::size_t before = open_descriptors();
-  const auto started = Clock::now();
   {
     // Handshakes are explicit here, so that one case can kill the client
     // between accept() and the handshake.
@@ -1175,5 +1175,4 @@ TEST_CASE("openssl s_client against a failing sanstls server: clear errors, no h
     }
   }
   CHECK(open_descriptors() == before);
-  CHECK(Clock::now() - started < std::chrono::seconds(20));
 }
