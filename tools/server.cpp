@@ -155,6 +155,38 @@ std::optional<Clock::duration> time_limit(State state, bool http) {
   return std::nullopt;
 }
 
+// RequestHead finds the end of an HTTP request head (--http): the request
+// line and header lines up to an empty line. A line may end in CRLF or in a
+// bare LF, as many test tools send (RFC 9112 section 2.2 lets a recipient
+// take LF alone as the end of a line), and empty lines before the request
+// line are skipped (the same section). It reads each byte once, however
+// the request is split across records.
+class RequestHead {
+ public:
+  // complete reads what |request| gained since the last call and returns
+  // true once the head has ended.
+  bool complete(std::string_view request) {
+    for (; scanned_ < request.size() && where_ != Where::done; ++scanned_) {
+      char c = request[scanned_];
+      switch (where_) {
+        case Where::before: where_ = c == '\r' || c == '\n' ? Where::before : Where::in_line; break;
+        case Where::in_line: where_ = c == '\n' ? Where::line_ended : Where::in_line; break;
+        case Where::line_ended:
+          where_ = c == '\n' ? Where::done : c == '\r' ? Where::empty_line_cr : Where::in_line;
+          break;
+        case Where::empty_line_cr: where_ = c == '\n' ? Where::done : Where::in_line; break;
+        case Where::done: break;
+      }
+    }
+    return where_ == Where::done;
+  }
+
+ private:
+  enum class Where { before, in_line, line_ended, empty_line_cr, done };
+  Where where_ = Where::before;
+  std::size_t scanned_ = 0;
+};
+
 struct Connection {
   std::uint64_t id = 0;
   std::string peer;  // "127.0.0.1:54321", for the log
@@ -167,6 +199,7 @@ struct Connection {
   std::string queued{};      // plaintext waiting to be sent
   std::size_t queued_sent = 0;
   std::string request{};  // --http: the request read so far
+  RequestHead head{};     // --http: where the request head ends
   std::size_t bytes_in = 0;
   std::size_t bytes_out = 0;
   std::size_t early_bytes = 0;  // --early-data: how much came as 0-RTT data
@@ -452,6 +485,13 @@ Step Server::on_handshaking(Connection& c) {
 Step Server::on_reading(Connection& c) {
   for (int turn = 0; turn < kReadsPerTurn; ++turn) {
     if (!send_queued(c)) return Step::wait;
+    // Checked before reading, too: 0-RTT data may have brought the whole
+    // request before the handshake finished.
+    if (options_.http && c.head.complete(c.request)) {
+      c.queued = http_response(c.tls);
+      enter(c, State::flushing);
+      return Step::again;
+    }
     sanstls::Result r = c.tls.try_recv_into(buffer_);
     switch (r.status) {
       case sanstls::Status::done: {
@@ -462,12 +502,9 @@ Step Server::on_reading(Connection& c) {
           continue;
         }
         c.request.append(data);
-        if (c.request.find("\r\n\r\n") != std::string::npos) {
-          c.queued = http_response(c.tls);
-          enter(c, State::flushing);
-          return Step::again;
+        if (c.request.size() > kMaxRequest && !c.head.complete(c.request)) {
+          throw ConnectionFailure("the request head is too large");
         }
-        if (c.request.size() > kMaxRequest) throw ConnectionFailure("the request head is too large");
         continue;
       }
       case sanstls::Status::closed:

@@ -427,6 +427,61 @@ def http_get_python(port):
             return reply, tls.version(), tls.cipher()[0]
 
 
+def http_get_bio(port, pieces, byte_at_a_time=False, maximum_version=None):
+    """Sends the request |pieces| with Python's SSLObject, each piece its own
+    record, all in one write together with the client's Finished (TLS 1.3:
+    the client's last handshake flight), or one byte per TCP write; returns
+    the reply, the version and the cipher."""
+    context = python_client_context()
+    if maximum_version is not None:
+        context.maximum_version = maximum_version
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def send(data):
+            if byte_at_a_time:
+                for i in range(len(data)):
+                    raw.sendall(data[i:i + 1])
+            else:
+                raw.sendall(data)
+
+        def receive():
+            data = raw.recv(65536)
+            if data:
+                incoming.write(data)
+            else:
+                incoming.write_eof()
+            return bool(data)
+
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                send(outgoing.read())
+                if not receive():
+                    raise ConnectionError("the server closed during the handshake")
+        for piece in pieces:
+            tls.write(piece)
+        send(outgoing.read())  # the Finished (TLS 1.3) and the request, together
+        reply = b""
+        while True:
+            try:
+                data = tls.read(65536)
+            except ssl.SSLWantReadError:
+                if not receive():
+                    break
+                continue
+            except ssl.SSLZeroReturnError:
+                break
+            if not data:  # the server's close_notify
+                break
+            reply += data
+        return reply, tls.version(), tls.cipher()[0]
+
+
 def http_ok(reply, version, cipher):
     head, _, body = reply.partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
@@ -444,6 +499,26 @@ def check_http():
                   http_ok(reply, version, cipher), repr(reply))
         except Exception as e:
             check("--http: answers Python's ssl client", False, repr(e))
+
+        # Lines ending in a bare LF (RFC 9112 section 2.2), a mix, and empty
+        # lines before the request line; requests split across records and
+        # sent with the client's Finished; one byte per TCP write; TLS 1.2.
+        cases = [
+            ("bare LF", [b"GET / HTTP/1.0\n\n"], {}),
+            ("mixed line ends", [b"GET / HTTP/1.0\r\nHost: localhost\n\r\n"], {}),
+            ("empty lines first", [b"\r\n\nGET / HTTP/1.0\r\n\r\n"], {}),
+            ("split across records, with the Finished",
+             [b"GE", b"T / HTTP/1.0\r", b"\nHost: localhost\r\n", b"\r", b"\n"], {}),
+            ("one byte per TCP write", [b"GET / HTTP/1.0\r\n\r\n"], {"byte_at_a_time": True}),
+            ("TLS 1.2, bare LF", [b"GET / HTTP/1.0\n", b"\n"],
+             {"maximum_version": ssl.TLSVersion.TLSv1_2}),
+        ]
+        for name, pieces, options in cases:
+            try:
+                reply, version, cipher = http_get_bio(server.port, pieces, **options)
+                check("--http: answers a request: " + name, http_ok(reply, version, cipher), repr(reply))
+            except Exception as e:
+                check("--http: answers a request: " + name, False, repr(e))
 
         rc, summary, rest, err = client(server.port, "--send", "GET / HTTP/1.0\r\n\r\n")
         check("--http: answers `sanstls client`, which stops at the server's close_notify",
