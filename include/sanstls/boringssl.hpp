@@ -13,6 +13,12 @@
 // options, versions) through these handles makes the sanstls getters wrong
 // and is not supported.
 //
+// Threads: the handles follow the rules of what they belong to. Native
+// settings of an SSL_CTX, and changes to the trust store (certificates
+// added, a lookup method), are configuration, made before the Context is
+// shared (context.hpp). An SSL belongs to its Object: only the thread using
+// the Object may use it, and only between the Object's calls.
+//
 // Every SSL_CTX sanstls makes uses TLS_with_buffers_method(): certificates
 // are CRYPTO_BUFFERs (SSL_get0_peer_certificates, SSL_CTX_set_chain_and_key)
 // and sanstls verifies the peer itself, so BoringSSL's X509-based functions

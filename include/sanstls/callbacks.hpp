@@ -13,6 +13,18 @@
 // Object (complete_private_key, complete_certificate_verify,
 // complete_client_hello) and calls do_handshake() again.
 //
+// Threads: sanstls has no threads of its own. A callback runs inside the
+// engine call that needs it (do_handshake(), read, write or unwrap), on
+// that call's thread; so do a Context's SNI, key log and message
+// callbacks, and a password callback runs inside load_cert_chain. The
+// callbacks of one Context serve every Object made from it, so with
+// Objects on several threads they run on several threads at once: what
+// they share must be thread-safe. For one Object they never overlap, as
+// its calls do not. What the three callbacks of this file get
+// (PrivateKeyRequest, PeerCertificates, ClientHello) are copies that may
+// go to another thread, and the answer to a pending call (complete_*) may
+// come from any thread that is not using the Object at that moment.
+//
 // Example:
 //   // A signer that answers on a later turn of the loop:
 //   std::optional<sanstls::PrivateKeyRequest> job;

@@ -52,7 +52,10 @@ struct GeneralName {
   bool operator==(const GeneralName&) const = default;
 };
 
-// Certificate holds the fields of Python's getpeercert() dictionary.
+// Certificate holds the fields of Python's getpeercert() dictionary. It is
+// a plain value that shares nothing: copies are independent, any number of
+// threads may read one at once (one that writes it has it to itself), and
+// from_der may run on any thread.
 struct Certificate {
   // subject is whom the certificate names, RDN by RDN in certificate
   // order, as Python's "subject".

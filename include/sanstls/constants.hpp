@@ -14,6 +14,10 @@
 //   std::string nonce = sanstls::rand_bytes(16);  // 16 bytes from BoringSSL's CSPRNG
 //   sanstls::OpenSSLVersionInfo info = sanstls::openssl_version_info();  // (1, 1, 1, 7, 15)
 //   (void)nonce; (void)info;
+//
+// Threads: the functions keep no state of their own (BoringSSL's random
+// generator is thread-safe), so any number of threads may call them at
+// once.
 #ifndef SANSTLS_CONSTANTS_HPP
 #define SANSTLS_CONSTANTS_HPP
 

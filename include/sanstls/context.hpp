@@ -15,9 +15,24 @@
 //   // Connections come from wrap_bio(); see object.hpp.
 //
 // A Context is a cheap handle: copies share one configuration, and every
-// Object made from it keeps it alive. Configure it first, then use it from
-// any number of threads; changing it while other threads wrap connections
-// is not supported, as with OpenSSL.
+// Object and Session made from it keeps it alive; the last of them may go
+// on any thread.
+//
+// Threads: configure a Context first, then use it from any number of
+// threads at once. Using it means wrap_bio(), the connections it made
+// (which run its callbacks and fill its session cache and counters),
+// Session::from_bytes(), copying the handle, and every const call: the
+// getters, get_ciphers, cert_store_stats, get_ca_certs and session_stats.
+// What connections change in it has locks or atomics of its own (the
+// session cache and counters, the certificates it keeps parsed, the key
+// log file, the record of used 0-RTT tickets). Of the calls that change
+// the configuration only set_ticket_keys may run while connections do, so
+// that a server can rotate its keys; every other set_* and load_* call
+// must be done before the Context is shared, as with OpenSSL, or kept
+// apart from every other use of it by the caller. Its callbacks run on
+// the threads of the engine calls that need them, for many Objects at once
+// (callbacks.hpp). A Context variable follows the rules of any object: one
+// thread may not assign to it while another reads it.
 #ifndef SANSTLS_CONTEXT_HPP
 #define SANSTLS_CONTEXT_HPP
 
@@ -240,6 +255,8 @@ struct DefaultVerifyPaths {
 
 // get_default_verify_paths returns the default CA locations, as Python's:
 // $SSL_CERT_FILE and $SSL_CERT_DIR when set, else the built-in defaults.
+// Like create_default_context, which reads $SSLKEYLOGFILE, it may run on
+// any thread, as long as none changes the environment (setenv) meanwhile.
 // BoringSSL's own built-in file, /etc/ssl/cert.pem, is missing on Debian
 // and others, so the built-in file is the first that exists of
 // /etc/ssl/certs/ca-certificates.crt (Debian, Ubuntu, Arch),
@@ -565,14 +582,16 @@ class Context {
   void set_keylog_filename(std::optional<std::string> path);
   // set_keylog_callback hands every key log line (without its newline) to
   // |callback| as well as to the file, on the thread the connection runs
-  // on; an exception it throws is swallowed. An empty function removes it.
+  // on, so for connections on several threads at once; an exception it
+  // throws is swallowed. An empty function removes it.
   void set_keylog_callback(std::function<void(std::string_view line)> callback);
 
   // set_msg_callback calls |callback| for every protocol message sent or
   // received (record headers and handshake messages included), for
   // debugging, as Python 3.8's _msg_callback; an empty function removes it.
   // It applies to connections wrapped after it is set (BoringSSL copies it
-  // into each connection) and runs on the thread the connection runs on.
+  // into each connection) and runs on the thread the connection runs on,
+  // for connections on several threads at once.
   // An exception thrown by the callback is swallowed: it must not break
   // the connection.
   void set_msg_callback(std::function<void(const MessageInfo& message)> callback);
@@ -601,7 +620,10 @@ class Context {
   // shares them; to rotate, put the new key first and keep the old ones for
   // a ticket lifetime). A ticket under an older key is accepted and
   // replaced by one under keys[0]. Throws std::invalid_argument for an
-  // empty list.
+  // empty list. The first call is configuration; later ones, the
+  // rotations, may run while other threads handshake with this Context:
+  // each handshake seals or opens a ticket with the whole list that was
+  // current when it got there.
   void set_ticket_keys(std::span<const TicketKey> keys);
 
   // SNICallback is called on the server with the Object being handshaked,
@@ -609,7 +631,8 @@ class Context {
   // context. It may switch the Object to another context
   // (Object::set_context, for another certificate) and returns nothing to
   // go on, or an alert to abort the handshake with. An exception escaping
-  // it aborts the handshake with handshake_failure.
+  // it aborts the handshake with handshake_failure. It runs inside the
+  // engine call, on that call's thread, as the callbacks of callbacks.hpp.
   using SNICallback = std::function<std::optional<AlertDescription>(
       Object& object, const std::optional<std::string>& server_name, const Context& context)>;
   // set_sni_callback installs |callback|, or removes it with an empty one.

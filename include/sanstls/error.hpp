@@ -38,6 +38,11 @@
 //
 // Python's ValueError and TypeError are std::invalid_argument; its
 // FileNotFoundError and other OSErrors are std::system_error.
+//
+// Threads: these are values. A Result's error is shared with its Object
+// and never changes once made, so a Result, an Error or a caught exception
+// may be read, copied or rethrown (std::exception_ptr) on any thread, also
+// while the Object goes on elsewhere. The functions here keep no state.
 #ifndef SANSTLS_ERROR_HPP
 #define SANSTLS_ERROR_HPP
 

@@ -27,6 +27,9 @@
 // Character classes (whitespace, digits, printable, lower case) follow the
 // Unicode 14.0 tables of Python 3.11; Python 3.7 had Unicode 11.0, so it
 // differs for characters assigned since.
+//
+// Threads: the functions keep no state, so any number of threads may call
+// them at once.
 #ifndef SANSTLS_HELPERS_HPP
 #define SANSTLS_HELPERS_HPP
 

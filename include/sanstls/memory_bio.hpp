@@ -20,8 +20,17 @@
 //   in.consume(ready.size());
 //
 // A MemoryBIO is a handle: copies share one buffer, exactly as the caller and
-// the Object share a Python MemoryBIO. It is not safe to use one buffer from
-// two threads at once.
+// the Object share a Python MemoryBIO.
+//
+// Threads: one buffer is used by one thread at a time, counting every copy
+// of its handle and the Object that reads or writes it: a transport that
+// fills incoming and the Object that reads it take turns, on one thread or
+// handing over through a lock. The space prepare() returns may be filled
+// elsewhere (by the kernel, or a completion thread) while the buffer is in
+// use, as long as commit() comes after that fill has finished and is seen
+// by the buffer's thread. Different buffers share nothing: a drained
+// buffer's memory goes to a cache of the thread that drained it
+// (capacity()), freed when that thread exits.
 #ifndef SANSTLS_MEMORY_BIO_HPP
 #define SANSTLS_MEMORY_BIO_HPP
 

@@ -17,10 +17,18 @@
 //   if (reply.status == sanstls::Status::closed) { /* peer closed cleanly */ }
 //   (void)w;
 //
-// An Object is used by one thread at a time. It keeps its Context and both
-// MemoryBIOs alive. Calls never throw for TLS outcomes; they return a Result
-// (see error.hpp). After a fatal error every call returns the same error,
-// while the alert BoringSSL queued for the peer stays readable from outgoing.
+// An Object keeps its Context and both MemoryBIOs alive. Calls never throw
+// for TLS outcomes; they return a Result (see error.hpp). After a fatal
+// error every call returns the same error, while the alert BoringSSL queued
+// for the peer stays readable from outgoing.
+//
+// Threads: an Object, with its two MemoryBIOs, is used by one thread at a
+// time: its calls, and those on its buffers, must not overlap (one thread,
+// or turns handed over through a lock or a queue). It may move to another
+// thread between calls. Objects of one Context run on many threads at once
+// (context.hpp says what they share), and run its callbacks on their
+// threads (callbacks.hpp). What an Object hands out is the caller's: a
+// Session, a Result and its Error may go to any thread.
 #ifndef SANSTLS_OBJECT_HPP
 #define SANSTLS_OBJECT_HPP
 

@@ -6,6 +6,16 @@
 //   sanstls::Object tls = ctx.wrap_bio(incoming, outgoing, false, "example.com");
 //   sanstls::Result r = tls.do_handshake();  // want_read: send outgoing.read()
 //   (void)r;
+//
+// Threads, in short (each header says more): configure a Context, then
+// share it between any number of threads (context.hpp); an Object and its
+// MemoryBIOs belong to one thread at a time (object.hpp, memory_bio.hpp);
+// Sessions, Certificates, Results and Errors are values any thread may
+// read (session.hpp, certificate.hpp, error.hpp); callbacks run on the
+// thread of the engine call that needs them, for many Objects at once
+// (callbacks.hpp); the free functions may run on any thread. sanstls
+// starts no threads and keeps no global state besides BoringSSL's and a
+// small per-thread cache of buffer memory.
 #ifndef SANSTLS_SANSTLS_HPP
 #define SANSTLS_SANSTLS_HPP
 

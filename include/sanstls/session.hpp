@@ -16,10 +16,15 @@
 //   //   sanstls::Session again = sanstls::Session::from_bytes(ctx, sanstls::as_bytes(blob));
 //
 // A Session is a cheap, immutable handle: copies share one session, which
-// stays valid after its connection is gone and may be used from any thread.
-// It belongs to the Context of the connection it came from: only objects of
-// that Context can resume it (Python's "Session refers to a different
-// SSLContext.").
+// stays valid after its connection is gone. It belongs to the Context of
+// the connection it came from: only objects of that Context can resume it
+// (Python's "Session refers to a different SSLContext.").
+//
+// Threads: a Session may be used from any number of threads at once: its
+// calls only read, and connections on several threads may offer the same
+// session at the same time (BoringSSL never changes a session once it is
+// made; a resumption makes a new one). The Session variable itself is
+// assigned by one thread at a time, as any object.
 #ifndef SANSTLS_SESSION_HPP
 #define SANSTLS_SESSION_HPP
 

@@ -92,29 +92,38 @@ uint16_t boringssl_version(TLSVersion version) {
 }
 
 // on_remove_session counts the sessions BoringSSL drops from a server's
-// cache, for session_stats().
+// cache, for session_stats(). BoringSSL drops a session from its cache when
+// it has expired (found so on lookup, or by the flush it runs every 255
+// handshakes) or, the oldest, to make room in a full cache; so one that has
+// not expired made room (unless the application removed it through the
+// native handle). BoringSSL calls this with the cache's lock held for
+// writing when it makes room or flushes, so nothing here may take that lock
+// (SSL_CTX_sess_number would: the read lock fails with EDEADLK on the
+// thread that holds the write lock, and BoringSSL aborts the process).
 void on_remove_session(SSL_CTX* ctx, SSL_SESSION* session) {
   auto* cs = ContextAccess::state_of(ctx);
   if (cs == nullptr) return;
-  // BoringSSL drops a session from its cache when it has expired (found so
-  // on lookup, or by a periodic flush) or to make room in a full cache.
   const std::uint64_t expires = SSL_SESSION_get_time(session) + SSL_SESSION_get_timeout(session);
   const auto now = static_cast<std::uint64_t>(std::time(nullptr));
   if (now >= expires) {
     ++cs->counters.timeouts;
-  } else if (SSL_CTX_sess_number(ctx) >= SSL_CTX_sess_get_cache_size(ctx)) {
+  } else {
     ++cs->counters.cache_full;
   }
 }
 
 // on_ticket_key seals and opens session tickets with the keys of
-// set_ticket_keys: new tickets under the first, old ones under any.
+// set_ticket_keys: new tickets under the first, old ones under any. It
+// holds the list it took, which a rotation on another thread replaces
+// rather than changes.
 int on_ticket_key(SSL* ssl, uint8_t* name, uint8_t* iv, EVP_CIPHER_CTX* cipher, HMAC_CTX* hmac,
                   int encrypt) {
   const Context* context = ObjectAccess::session_context_of(ssl);
   if (context == nullptr) return 0;
-  const std::vector<TicketKey>& keys = ContextAccess::state(*context).ticket_keys;
-  if (keys.empty()) return encrypt ? -1 : 0;
+  const std::shared_ptr<const std::vector<TicketKey>> held =
+      ContextAccess::state(*context).ticket_keys.current();
+  if (!held || held->empty()) return encrypt ? -1 : 0;
+  const std::vector<TicketKey>& keys = *held;
   const TicketKey* key = nullptr;
   if (encrypt) {
     key = &keys.front();
@@ -372,10 +381,22 @@ SessionStats Context::session_stats() const {
   return stats;
 }
 
+// Safe while other threads handshake, so that a server can rotate its keys
+// (context.hpp): the new list replaces the old one whole, and handshakes
+// keep the list they took (on_ticket_key). Only the first call installs
+// the callback, the one write to the SSL_CTX.
 void Context::set_ticket_keys(std::span<const TicketKey> keys) {
   if (keys.empty()) throw std::invalid_argument("set_ticket_keys needs at least one key");
-  state_->ticket_keys.assign(keys.begin(), keys.end());
-  SSL_CTX_set_tlsext_ticket_key_cb(state_->ctx.get(), &on_ticket_key);
+  std::shared_ptr<const std::vector<TicketKey>> fresh =
+      std::make_shared<std::vector<TicketKey>>(keys.begin(), keys.end());
+  State::TicketKeys& ticket_keys = state_->ticket_keys;
+  std::lock_guard lock(ticket_keys.mutex);
+  // The old list goes when the last handshake that took it lets it go.
+  ticket_keys.keys.swap(fresh);
+  if (!ticket_keys.hooked) {
+    SSL_CTX_set_tlsext_ticket_key_cb(state_->ctx.get(), &on_ticket_key);
+    ticket_keys.hooked = true;
+  }
 }
 
 void Context::set_sni_callback(SNICallback callback) { state_->sni_callback = std::move(callback); }

@@ -18,6 +18,7 @@
 #include <exception>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -334,10 +335,13 @@ std::string env_or(const char* name, const std::string& fallback) {
   return value != nullptr ? std::string(value) : fallback;
 }
 
-// for_each_store_object calls |f| with each certificate and CRL of |store|.
+// for_each_store_object calls |f| with each certificate and CRL of
+// |context|'s store, holding verifications off meanwhile: they may sort the
+// list, or append to it from a capath (Context::State::store_mutex).
 template <class F>
-void for_each_store_object(X509_STORE* store, F f) {
-  for (const X509_OBJECT* object : X509_STORE_get0_objects(store)) f(object);
+void for_each_store_object(ContextAccess::State& context, F f) {
+  std::unique_lock lock(context.store_mutex);
+  for (const X509_OBJECT* object : X509_STORE_get0_objects(context.store.get())) f(object);
 }
 
 bool is_ca_object(const X509_OBJECT* object) {
@@ -378,7 +382,7 @@ void Context::set_default_verify_paths() {
 
 CertStoreStats Context::cert_store_stats() const {
   CertStoreStats stats;
-  for_each_store_object(state_->store.get(), [&](const X509_OBJECT* object) {
+  for_each_store_object(*state_, [&](const X509_OBJECT* object) {
     switch (X509_OBJECT_get_type(object)) {
       case X509_LU_X509:
         ++stats.x509;
@@ -397,7 +401,7 @@ CertStoreStats Context::cert_store_stats() const {
 std::vector<std::string> Context::get_ca_certs(binary_form_t) const {
   ErrorGuard guard;
   std::vector<std::string> out;
-  for_each_store_object(state_->store.get(), [&](const X509_OBJECT* object) {
+  for_each_store_object(*state_, [&](const X509_OBJECT* object) {
     if (is_ca_object(object)) out.push_back(der_of(X509_OBJECT_get0_X509(object)));
   });
   return out;

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -82,6 +83,13 @@ struct Context::State {
   // over the peer's certificates as CRYPTO_BUFFERs and sanstls verifies
   // them (verify.cpp) against this store, with these flags and mode.
   bssl::UniquePtr<X509_STORE> store;
+  // store_mutex keeps verifications and walks of the store's list of
+  // certificates and CRLs apart. BoringSSL changes that list while it
+  // verifies (a lookup sorts it; a capath lookup appends what it loads),
+  // under a lock of its own that it does not export, so a walk
+  // (cert_store_stats, get_ca_certs) could meet it half sorted or moved.
+  // verify_peer_chain holds it shared, the walks exclusively.
+  std::shared_mutex store_mutex;
   ParsedCertificates parsed;
   VerifyMode verify_mode = VerifyMode::cert_none;
   Protocol protocol = Protocol::tls;
@@ -125,7 +133,22 @@ struct Context::State {
     // remembers it), false for a replay or when the record is full.
     bool first_use(std::string_view identity);
   } used_tickets;
-  std::vector<TicketKey> ticket_keys;
+  // Session ticket keys (set_ticket_keys), the newest first. The list is
+  // replaced whole, never changed in place, so a server can rotate its keys
+  // while handshakes on other threads seal and open tickets with the list
+  // they took (on_ticket_key in context.cpp).
+  struct TicketKeys {
+    std::mutex mutex;
+    std::shared_ptr<const std::vector<TicketKey>> keys;  // null until set
+    // hooked is true once the SSL_CTX's ticket key callback is installed:
+    // only the first set_ticket_keys writes to the SSL_CTX.
+    bool hooked = false;
+    // current returns the list in use, or null.
+    std::shared_ptr<const std::vector<TicketKey>> current() {
+      std::lock_guard lock(mutex);
+      return keys;
+    }
+  } ticket_keys;
   struct Counters {
     std::atomic<std::size_t> connect{0}, connect_good{0}, connect_renegotiate{0};
     std::atomic<std::size_t> accept{0}, accept_good{0};

@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 
 #include <mutex>
+#include <shared_mutex>
 #include <utility>
 
 #include "internal.hpp"
@@ -76,6 +77,9 @@ PeerVerdict verify_peer_chain(ContextAccess::State& context, const STACK_OF(CRYP
     ++position;
   }
 
+  // Shared: verifications run side by side (BoringSSL locks its lookups),
+  // while cert_store_stats and get_ca_certs wait (internal.hpp).
+  std::shared_lock store_lock(context.store_mutex);
   bssl::UniquePtr<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
   if (!ctx || !X509_STORE_CTX_init(ctx.get(), context.store.get(), sk_X509_value(certs.get(), 0),
                                    certs.get()) ||

@@ -21,6 +21,14 @@
 // non-blocking mode (setblocking(false), or settimeout(0)) the Python-style
 // calls throw SSLWantReadError / SSLWantWriteError as Python does, and the
 // try_* calls return want_read / want_write for event loops.
+//
+// Threads: a Socket, as the Object inside it, is used by one thread at a
+// time (an accept() loop may hand each new Socket to a thread of its own); it
+// may move to another thread between calls, and any number of Sockets may
+// share one Context (context.hpp). Nothing here is process-wide: sends use
+// MSG_NOSIGNAL rather than a SIGPIPE handler, so wrap_socket,
+// create_connection and get_server_certificate may run on any number of
+// threads at once.
 #ifndef SANSTLS_NET_SOCKET_HPP
 #define SANSTLS_NET_SOCKET_HPP
 

@@ -12,6 +12,12 @@
 //   server_ctx.load_cert_chain_pem(server.certificate_pem, server.private_key_pem);
 //   sanstls::Context client_ctx(sanstls::Protocol::tls_client);
 //   client_ctx.load_verify_locations({.cadata = sanstls::CaData::pem(ca.certificate_pem())});
+//
+// Threads: issue(), crl_pem(), intermediate() and the getters only read a
+// CertificateAuthority (its key signs from any thread), so they may run on
+// several threads at once; creating, moving or destroying it may not
+// overlap with anything else on it. Issued is a plain value, and
+// self_signed may run on any thread.
 #ifndef SANSTLS_TESTING_CERTIFICATES_HPP
 #define SANSTLS_TESTING_CERTIFICATES_HPP
 

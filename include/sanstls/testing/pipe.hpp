@@ -21,6 +21,12 @@
 //   (void)ok, (void)sent;
 //
 // The Pipe holds references: both Objects must outlive it.
+//
+// Threads: a Pipe drives both of its Objects, so the Pipe and the two
+// Objects are used by one thread at a time, as an Object is; Pipes on
+// several threads may connect Objects of the same Contexts
+// (test/threads_test.cpp does). A Transport is a value with a random
+// generator of its own.
 #ifndef SANSTLS_TESTING_PIPE_HPP
 #define SANSTLS_TESTING_PIPE_HPP
 
