@@ -83,8 +83,9 @@ bssl::UniquePtr<SSL_CTX> new_context(const Settings& s, bool client) {
   return ctx;
 }
 
-// The application's transfer buffer: one BIO pair's worth.
-std::array<char, 17 * 1024> g_transfer;
+// The application's transfer buffer: one BIO pair's worth, one per thread
+// (threads_shared_context runs pairs on several threads at once).
+thread_local std::array<char, 17 * 1024> g_transfer;
 
 }  // namespace
 

@@ -227,6 +227,68 @@ void run_handshake(const std::string& name, KeyType key, bool tls12) {
   print_peers(peers, s, kHandshakes, &runs);
 }
 
+// threaded_handshakes_per_second runs |per_thread| full handshakes on each
+// of |threads| threads, all sharing |env|'s client and server contexts, and
+// returns the handshakes per second of all threads together by the wall
+// clock (thread CPU time cannot show how the threads scale). The threads
+// may run on any CPU, whatever the bench is pinned to.
+template <class Impl>
+double threaded_handshakes_per_second(typename Impl::Env& env, int threads, int per_thread) {
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  for (unsigned cpu = 0; cpu < std::thread::hardware_concurrency(); ++cpu) CPU_SET(cpu, &all);
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&env, &all, per_thread] {
+      sched_setaffinity(0, sizeof all, &all);
+      for (int i = 0; i < per_thread; ++i) {
+        typename Impl::Pair pair(env);
+        pair.handshake();
+      }
+    });
+  }
+  for (std::thread& w : workers) w.join();
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+  return threads * per_thread / elapsed.count();
+}
+
+// run_threads_shared_context measures full TLS 1.3 handshakes (as
+// handshake_tls13_ecdsa) by 1, 2 and 4 threads that share one client and
+// one server Context, against raw BoringSSL's threads sharing one SSL_CTX
+// pair: one BENCH line per thread count (threads_shared_context_N), and a
+// note with how each scales from one thread. On two cores, four threads
+// can only match two.
+void run_threads_shared_context(const std::string& name) {
+  Settings settings = handshake_settings(KeyType::ec_p256, false);
+  Sanstls::Env s_env(settings);
+  Baseline::Env b_env(settings);
+  const int warm = g_options.quick ? 2 : 20;
+  double rate = handshakes_per_second<Sanstls>(s_env, warm);
+  handshakes_per_second<Baseline>(b_env, warm);
+  const int per_thread = count_for(rate, 5, 20);
+  double one_thread_sanstls = 0, one_thread_baseline = 0;
+  for (int threads : {1, 2, 4}) {
+    std::vector<double> s_rates, b_rates;
+    for (int rep = 0; rep < g_options.reps; ++rep) {
+      s_rates.push_back(threaded_handshakes_per_second<Sanstls>(s_env, threads, per_thread));
+      b_rates.push_back(threaded_handshakes_per_second<Baseline>(b_env, threads, per_thread));
+    }
+    Summary s = summarize(s_rates);
+    Summary b = summarize(b_rates);
+    if (threads == 1) {
+      one_thread_sanstls = s.median;
+      one_thread_baseline = b.median;
+    }
+    const std::string line = name + "_" + std::to_string(threads);
+    print_bench(line, s, b, kHandshakes);
+    print_note(line + ": " + std::to_string(threads) + " threads x " + std::to_string(per_thread) +
+               " handshakes x " + std::to_string(g_options.reps) + " reps, wall clock; " +
+               describe("baseline", b, 1) + "; scaling from 1 thread: sanstls " +
+               ratio(s.median, one_thread_sanstls) + ", baseline " + ratio(b.median, one_thread_baseline));
+  }
+}
+
 // run_handshake_async_key measures TLS 1.3 handshakes whose server key is
 // behind a signer answering on the next turn of the handshake loop
 // (Settings::async_key), against raw BoringSSL signing synchronously, with
@@ -687,6 +749,7 @@ int run(int argc, char** argv) {
        [] { run_handshake_async_key("handshake_tls13_ecdsa_async_key"); }},
       {"handshake_tls13_rsa2048", true, [] { run_handshake("handshake_tls13_rsa2048", KeyType::rsa2048, false); }},
       {"handshake_tls12_ecdsa", true, [] { run_handshake("handshake_tls12_ecdsa", KeyType::ec_p256, true); }},
+      {"threads_shared_context", false, [] { run_threads_shared_context("threads_shared_context"); }},
       {"resume_tls13", true, [] { run_resume("resume_tls13", false); }},
       {"resume_tls13_early_data", true, [] { run_resume_early_data("resume_tls13_early_data"); }},
       {"resume_tls13_one_ticket", true, [] { run_resume("resume_tls13_one_ticket", false, 1); }},
