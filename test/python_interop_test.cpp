@@ -621,10 +621,12 @@ class Pump {
   Clock::time_point wait_until() const { return std::min(deadline_, last_progress_ + idle_limit); }
 
   std::string timeout_message(const char* what) const {
-    std::string why = "no progress for ";
-    why += std::to_string(idle_limit.count());
-    why += " s ";
-    if (Clock::now() >= deadline_) why = "deadline passed ";
+    std::string why = "deadline passed ";
+    if (Clock::now() < deadline_) {
+      why = "no progress for ";
+      why += std::to_string(idle_limit.count());
+      why += " s ";
+    }
     return why + what + " (incoming " +
            std::to_string(incoming_.pending()) + " bytes, outgoing " +
            std::to_string(outgoing_.pending()) + " bytes, handshake " +

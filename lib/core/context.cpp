@@ -392,11 +392,9 @@ void Context::set_ticket_keys(std::span<const TicketKey> keys) {
   State::TicketKeys& ticket_keys = state_->ticket_keys;
   std::lock_guard lock(ticket_keys.mutex);
   // The old list goes when the last handshake that took it lets it go.
+  const bool first = ticket_keys.keys == nullptr;
   ticket_keys.keys.swap(fresh);
-  if (!ticket_keys.hooked) {
-    SSL_CTX_set_tlsext_ticket_key_cb(state_->ctx.get(), &on_ticket_key);
-    ticket_keys.hooked = true;
-  }
+  if (first) SSL_CTX_set_tlsext_ticket_key_cb(state_->ctx.get(), &on_ticket_key);
 }
 
 void Context::set_sni_callback(SNICallback callback) { state_->sni_callback = std::move(callback); }

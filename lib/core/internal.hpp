@@ -139,10 +139,9 @@ struct Context::State {
   // they took (on_ticket_key in context.cpp).
   struct TicketKeys {
     std::mutex mutex;
-    std::shared_ptr<const std::vector<TicketKey>> keys;  // null until set
-    // hooked is true once the SSL_CTX's ticket key callback is installed:
-    // only the first set_ticket_keys writes to the SSL_CTX.
-    bool hooked = false;
+    // Null until the first set_ticket_keys, which alone installs the
+    // SSL_CTX's ticket key callback.
+    std::shared_ptr<const std::vector<TicketKey>> keys;
     // current returns the list in use, or null.
     std::shared_ptr<const std::vector<TicketKey>> current() {
       std::lock_guard lock(mutex);
