@@ -4,8 +4,10 @@
 // net::Socket with the try_* calls, through the states of Connection.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,6 +20,7 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -49,7 +52,13 @@ constexpr std::string_view usage_text =
     "line, and serves any number of TLS clients at once from one thread: it\n"
     "echoes what each client sends until the client closes, or with --http\n"
     "answers one HTTP request and closes. A client that fails is logged to\n"
-    "standard error and dropped. SIGINT and SIGTERM stop the server.\n"
+    "standard error and dropped. SIGINT and SIGTERM stop the server; SIGUSR1\n"
+    "writes a status line to standard error:\n"
+    "  sanstls server: status: open=N handshaking=N accepted=N finished=N\n"
+    "  dropped=N heap=BYTES rss=BYTES\n"
+    "(heap: what malloc has handed out and not taken back, from mallinfo2).\n"
+    "The server raises its open-file limit (RLIMIT_NOFILE) to the hard limit,\n"
+    "since each connection holds a descriptor.\n"
     "\n"
     "options:\n"
     "  --cert FILE           the server's certificate chain (PEM)\n"
@@ -63,7 +72,11 @@ constexpr std::string_view usage_text =
     "  --early-data          accept TLS 1.3 early data (0-RTT; each ticket's\n"
     "                        once) and treat it as the start of what the\n"
     "                        client sends; the log line says what became of it\n"
-    "  --max-connections N   exit once N connections have finished\n";
+    "  --max-connections N   exit once N connections have finished\n"
+    "  --handshake-timeout S drop a client whose handshake takes longer than S\n"
+    "                        seconds (default 10)\n"
+    "  --stall-timeout S     drop a client that reads nothing the server sends\n"
+    "                        for S seconds (default 30)\n";
 
 struct Options {
   std::string cert;
@@ -75,7 +88,22 @@ struct Options {
   bool http = false;
   bool early_data = false;
   std::optional<std::size_t> max_connections;
+  std::chrono::duration<double> handshake_timeout{10.0};
+  std::chrono::duration<double> stall_timeout{30.0};
 };
+
+std::chrono::duration<double> parse_seconds(std::string_view option, const std::string& text) {
+  double seconds = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+  if (ec != std::errc() || end != text.data() + text.size() || !(seconds > 0) || seconds > 1e6) {
+    std::string message = "'";
+    message += text;
+    message += "' is not a number of seconds for ";
+    message += option;
+    throw UsageError(message);
+  }
+  return std::chrono::duration<double>(seconds);
+}
 
 Options parse(int argc, char** argv) {
   sanstls_tool::Arguments args(argc, argv);
@@ -108,6 +136,10 @@ Options parse(int argc, char** argv) {
         throw UsageError("'" + text + "' is not a positive number of connections");
       }
       o.max_connections = n;
+    } else if (arg == "--handshake-timeout") {
+      o.handshake_timeout = parse_seconds(arg, args.value(arg));
+    } else if (arg == "--stall-timeout") {
+      o.stall_timeout = parse_seconds(arg, args.value(arg));
     } else {
       throw UsageError("unexpected argument '" + args.operand(arg) + "'");
     }
@@ -144,11 +176,13 @@ std::string_view state_name(State state) {
 }
 
 // How long a connection may stay in a state before it is dropped; reading
-// an echo has no limit.
-std::optional<Clock::duration> time_limit(State state, bool http) {
+// an echo has no limit (an idle client may stay), but a client that stops
+// reading what it is sent is dropped after --stall-timeout in any state.
+std::optional<Clock::duration> time_limit(State state, const Options& options) {
   switch (state) {
-    case State::handshaking: return 10s;
-    case State::reading: return http ? std::optional<Clock::duration>(10s) : std::nullopt;
+    case State::handshaking:
+      return std::chrono::duration_cast<Clock::duration>(options.handshake_timeout);
+    case State::reading: return options.http ? std::optional<Clock::duration>(10s) : std::nullopt;
     case State::flushing: return 30s;
     case State::closing: return 5s;
   }
@@ -195,6 +229,11 @@ struct Connection {
   sanstls::net::FileDescriptor unwrapped{};  // the plain socket after unwrap()
   State state = State::handshaking;
   std::optional<Clock::time_point> deadline{};
+  // Since when the connection has waited for the socket to become writable
+  // (set while epoll waits for EPOLLOUT, restarted each time it fires): a
+  // client that reads nothing stalls here, and holds at most the socket
+  // buffers, one record queued and the Socket's 64 KiB.
+  std::optional<Clock::time_point> waiting_to_write{};
   std::uint32_t events = 0;  // what epoll waits for
   std::string queued{};      // plaintext waiting to be sent
   std::size_t queued_sent = 0;
@@ -269,6 +308,7 @@ class Server {
   void enter(Connection& c, State state);
   void finish(std::uint64_t id, const std::string& failure);
   void check_deadlines();
+  void print_status() const;
   void log(const Connection& c, std::string_view what) const {
     std::cerr << "sanstls server: [#" << c.id - kSignalId << ' ' << c.peer << "] " << what << '\n';
   }
@@ -283,7 +323,9 @@ class Server {
   std::uint64_t next_id_ = kSignalId + 1;
   std::size_t accepted_ = 0;
   std::size_t finished_ = 0;
+  std::size_t dropped_ = 0;
   std::optional<Clock::time_point> accept_paused_until_;
+  Clock::time_point deadlines_checked_{};
   std::array<std::byte, 16384> buffer_{};
 };
 
@@ -322,6 +364,7 @@ int Server::run() {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGUSR1);
   if (::sigprocmask(SIG_BLOCK, &stop_signals, nullptr) != 0) throw_errno("sigprocmask");
   ::signal(SIGPIPE, SIG_IGN);
   signals_ = sanstls::net::FileDescriptor(::signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC));
@@ -348,6 +391,10 @@ int Server::run() {
       if (id == kSignalId) {
         signalfd_siginfo info{};
         if (::read(signals_.get(), &info, sizeof info) == sizeof info) {
+          if (info.ssi_signo == SIGUSR1) {
+            print_status();
+            continue;
+          }
           std::cerr << "sanstls server: " << ::strsignal(static_cast<int>(info.ssi_signo))
                     << ", stopping with " << connections_.size() << " connection(s) open\n";
           return 0;
@@ -355,11 +402,18 @@ int Server::run() {
       } else if (id == kListenerId) {
         accept_all();
       } else {
+        if (events[static_cast<std::size_t>(i)].events & EPOLLOUT) {
+          // The socket took bytes again: the stall clock restarts.
+          auto found = connections_.find(id);
+          if (found != connections_.end()) found->second->waiting_to_write.reset();
+        }
         advance(id);
       }
     }
     for (std::uint64_t id : yielded) advance(id);
-    check_deadlines();
+    // Limits are whole seconds or tenths: with 10,000 connections a scan
+    // after every wake-up would cost more than the events it follows.
+    if (Clock::now() - deadlines_checked_ >= 100ms) check_deadlines();
     if (options_.max_connections && finished_ >= *options_.max_connections) {
       std::cerr << "sanstls server: " << finished_ << " connection(s) served, exiting\n";
       return 0;
@@ -399,12 +453,13 @@ void Server::accept_all() {
       continue;
     }
     ++next_id_;
+    ++accepted_;
     const std::uint64_t id = c->id;
     enter(*c, State::handshaking);
     c->events = EPOLLIN;
     watch(fd, id, c->events);
     connections_.emplace(id, std::move(c));
-    if (options_.max_connections && ++accepted_ >= *options_.max_connections) {
+    if (options_.max_connections && accepted_ >= *options_.max_connections) {
       // Enough: the listener closes, the accepted connections finish.
       (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.get(), nullptr);
       listener_.reset();
@@ -415,7 +470,7 @@ void Server::accept_all() {
 
 void Server::enter(Connection& c, State state) {
   c.state = state;
-  std::optional<Clock::duration> limit = time_limit(state, options_.http);
+  std::optional<Clock::duration> limit = time_limit(state, options_);
   c.deadline = limit ? std::optional<Clock::time_point>(Clock::now() + *limit) : std::nullopt;
 }
 
@@ -434,6 +489,11 @@ void Server::advance(std::uint64_t id) {
       // sent (a drive that cannot flush does not read either), else for
       // readability.
       std::uint32_t wanted = c.tls.wants_write() ? EPOLLOUT : EPOLLIN;
+      if (wanted == EPOLLIN) {
+        c.waiting_to_write.reset();
+      } else if (!c.waiting_to_write) {
+        c.waiting_to_write = Clock::now();
+      }
       if (wanted != c.events) {
         epoll_event event{};
         event.events = wanted;
@@ -590,6 +650,7 @@ void Server::finish(std::uint64_t id, const std::string& failure) {
   (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.fd, nullptr);
   if (!failure.empty()) {
     log(c, "dropped: " + failure);
+    ++dropped_;
   } else {
     std::optional<sanstls::Cipher> cipher = c.tls.cipher();
     std::string early;
@@ -607,6 +668,7 @@ void Server::finish(std::uint64_t id, const std::string& failure) {
 
 void Server::check_deadlines() {
   const Clock::time_point now = Clock::now();
+  deadlines_checked_ = now;
   if (accept_paused_until_ && now >= *accept_paused_until_ && listener_) {
     accept_paused_until_.reset();
     watch(listener_.get(), kListenerId, EPOLLIN);
@@ -615,9 +677,41 @@ void Server::check_deadlines() {
   for (const auto& [id, c] : connections_) {
     if (c->deadline && now >= *c->deadline) {
       expired.emplace_back(id, std::string(state_name(c->state)) + ": timed out");
+    } else if (c->waiting_to_write && now - *c->waiting_to_write >= options_.stall_timeout) {
+      std::string why(state_name(c->state));
+      why += ": the client stopped reading (nothing sent for ";
+      why += std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - *c->waiting_to_write).count());
+      why += " s)";
+      expired.emplace_back(id, std::move(why));
     }
   }
   for (const auto& [id, why] : expired) finish(id, why);
+}
+
+// print_status answers SIGUSR1, for load tools and operators: how many
+// connections are where, and what they cost the process.
+void Server::print_status() const {
+  std::size_t handshaking = 0;
+  for (const auto& [id, c] : connections_) handshaking += c->state == State::handshaking ? 1 : 0;
+  const struct mallinfo2 heap = ::mallinfo2();
+  long pages = 0;
+  std::ifstream statm("/proc/self/statm");
+  statm >> pages >> pages;  // size, then resident
+  std::cerr << "sanstls server: status: open=" << connections_.size() << " handshaking=" << handshaking
+            << " accepted=" << accepted_ << " finished=" << finished_ << " dropped=" << dropped_
+            << " heap=" << heap.uordblks + heap.hblkhd
+            << " rss=" << static_cast<unsigned long>(pages) * static_cast<unsigned long>(::sysconf(_SC_PAGESIZE))
+            << std::endl;
+}
+
+// raise_file_limit lets the server hold as many connections as the hard
+// limit allows (the soft limit is often 1,024); failing to is not fatal.
+void raise_file_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &limit);
+  }
 }
 
 }  // namespace
@@ -635,6 +729,7 @@ int run_server(int argc, char** argv) {
         context.set_verify_mode(options.verify_client ? sanstls::VerifyMode::cert_required
                                                       : sanstls::VerifyMode::cert_optional);
       }
+      raise_file_limit();
       Server server(options, std::move(context));
       return server.run();
     } catch (const std::exception& e) {
