@@ -236,10 +236,12 @@ std::size_t Socket::receive_some() {
   for (;;) {
     std::span<std::byte> space = incoming_.prepare(kReceiveChunk);
     ssize_t n = ::recv(fd_.get(), space.data(), space.size(), 0);
-    if (n > 0) {
-      incoming_.commit(static_cast<std::size_t>(n));
-      return static_cast<std::size_t>(n);
-    }
+    const int error = errno;
+    // Every path ends the prepared space: space left prepared keeps the
+    // buffer, and an idle connection would hold 17 KiB it does not use.
+    incoming_.commit(n > 0 ? static_cast<std::size_t>(n) : 0);
+    if (n > 0) return static_cast<std::size_t>(n);
+    errno = error;
     if (n == 0 || errno == ECONNRESET) {
       // A reset is the peer vanishing too; TLS tells a clean close apart.
       incoming_.write_eof();
