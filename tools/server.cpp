@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cerrno>
@@ -56,7 +57,8 @@ constexpr std::string_view usage_text =
     "writes a status line to standard error:\n"
     "  sanstls server: status: open=N handshaking=N accepted=N finished=N\n"
     "  dropped=N heap=BYTES rss=BYTES\n"
-    "(heap: what malloc has handed out and not taken back, from mallinfo2).\n"
+    "(heap: what malloc has handed out and not taken back, from mallinfo2;\n"
+    "n/a under sanitizers).\n"
     "The server raises its open-file limit (RLIMIT_NOFILE) to the hard limit,\n"
     "since each connection holds a descriptor.\n"
     "\n"
@@ -285,6 +287,7 @@ constexpr std::uint64_t kListenerId = 0;
 constexpr std::uint64_t kSignalId = 1;
 constexpr std::size_t kMaxRequest = 16 * 1024;
 constexpr int kReadsPerTurn = 32;
+constexpr std::size_t kTrimAfter = 1024;  // connections at once
 
 class Server {
  public:
@@ -324,6 +327,7 @@ class Server {
   std::size_t accepted_ = 0;
   std::size_t finished_ = 0;
   std::size_t dropped_ = 0;
+  std::size_t peak_open_ = 0;  // since the last malloc_trim
   std::optional<Clock::time_point> accept_paused_until_;
   Clock::time_point deadlines_checked_{};
   std::array<std::byte, 16384> buffer_{};
@@ -459,6 +463,7 @@ void Server::accept_all() {
     c->events = EPOLLIN;
     watch(fd, id, c->events);
     connections_.emplace(id, std::move(c));
+    peak_open_ = std::max(peak_open_, connections_.size());
     if (options_.max_connections && accepted_ >= *options_.max_connections) {
       // Enough: the listener closes, the accepted connections finish.
       (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.get(), nullptr);
@@ -558,7 +563,16 @@ Step Server::on_reading(Connection& c) {
         std::string_view data = sanstls::as_string_view(std::span(buffer_).first(r.bytes));
         c.bytes_in += r.bytes;
         if (!options_.http) {
-          c.queued.append(data);
+          // Echo straight from the read buffer when nothing waits before
+          // it; only what the socket cannot take yet is kept.
+          std::size_t sent = 0;
+          if (c.queued.empty()) {
+            sanstls::Result w = c.tls.try_send(std::span(buffer_).first(r.bytes));
+            if (w.status == sanstls::Status::error) throw ConnectionFailure(w.error->message);
+            if (w.status == sanstls::Status::done) sent = w.bytes;
+            c.bytes_out += sent;
+          }
+          c.queued.append(data.substr(sent));
           continue;
         }
         c.request.append(data);
@@ -638,7 +652,9 @@ bool Server::send_queued(Connection& c) {
     c.queued_sent += w.bytes;
     c.bytes_out += w.bytes;
   }
-  c.queued.clear();
+  // Released, not cleared: an idle connection should not keep the
+  // capacity of the largest burst it ever queued.
+  std::string().swap(c.queued);
   c.queued_sent = 0;
   return !c.tls.wants_write() || c.tls.flush();
 }
@@ -664,6 +680,12 @@ void Server::finish(std::uint64_t id, const std::string& failure) {
   }
   connections_.erase(found);
   ++finished_;
+  if (connections_.empty() && peak_open_ >= kTrimAfter) {
+    // After a crowd has left, give its pages back: malloc keeps a
+    // fragmented heap resident (10,000 idle connections left ~90 MB).
+    ::malloc_trim(0);
+    peak_open_ = 0;
+  }
 }
 
 void Server::check_deadlines() {
@@ -694,12 +716,14 @@ void Server::print_status() const {
   std::size_t handshaking = 0;
   for (const auto& [id, c] : connections_) handshaking += c->state == State::handshaking ? 1 : 0;
   const struct mallinfo2 heap = ::mallinfo2();
+  const std::size_t heap_bytes = heap.uordblks + heap.hblkhd;
   long pages = 0;
   std::ifstream statm("/proc/self/statm");
   statm >> pages >> pages;  // size, then resident
   std::cerr << "sanstls server: status: open=" << connections_.size() << " handshaking=" << handshaking
             << " accepted=" << accepted_ << " finished=" << finished_ << " dropped=" << dropped_
-            << " heap=" << heap.uordblks + heap.hblkhd
+            // A sanitizer's allocator answers mallinfo2 with zeros.
+            << " heap=" << (heap_bytes != 0 ? std::to_string(heap_bytes) : std::string("n/a"))
             << " rss=" << static_cast<unsigned long>(pages) * static_cast<unsigned long>(::sysconf(_SC_PAGESIZE))
             << std::endl;
 }
