@@ -305,6 +305,34 @@ TEST_CASE("a TLS 1.2 server's session cache is counted in session_stats().number
   CHECK(c.server.session_stats().number == 2);
 }
 
+TEST_CASE("set_session_cache_size bounds the server's cache: the oldest session goes first",
+          "[session][stats][tls12]") {
+  Contexts c = contexts(TLSVersion::tlsv1_2);
+  c.server.set_options(c.server.options() | sanstls::Options::no_ticket);
+  CHECK(c.server.session_cache_size() == 20480);
+  c.server.set_session_cache_size(2);
+  CHECK(c.server.session_cache_size() == 2);
+  std::optional<Session> first = connect(c).client.session();
+  std::optional<Session> second = connect(c).client.session();
+  std::optional<Session> third = connect(c).client.session();
+  REQUIRE((first && second && third));
+  CHECK(c.server.session_stats().number == 2);
+  CHECK(c.server.session_stats().cache_full == 1);
+  // Resuming the second does not make it younger: the next newcomer still
+  // pushes it out, and the first was gone already.
+  CHECK(connect(c, second).client.session_reused());
+  CHECK_FALSE(connect(c, first).client.session_reused());  // a full handshake: a 4th session
+  CHECK(c.server.session_stats().cache_full == 2);
+  CHECK(connect(c, third).client.session_reused());
+  CHECK_FALSE(connect(c, second).client.session_reused());
+  CHECK(c.server.session_stats().number == 2);
+
+  // 0: no bound.
+  c.server.set_session_cache_size(0);
+  for (int i = 0; i < 4; ++i) connect(c);
+  CHECK(c.server.session_stats().number == 6);
+}
+
 TEST_CASE("servers sharing ticket keys resume each other's tickets; rotation keeps old tickets",
           "[session][ticket_keys]") {
   const TLSVersion version = GENERATE(TLSVersion::tlsv1_3, TLSVersion::tlsv1_2);

@@ -59,7 +59,6 @@
 #include <utility>
 #include <vector>
 
-#include <sanstls/boringssl.hpp>
 #include <sanstls/sanstls.hpp>
 #include <sanstls/testing/certificates.hpp>
 #include <sanstls/testing/pipe.hpp>
@@ -416,10 +415,7 @@ Soak::Soak(const Options& options)
   server_.load_cert_chain_pem(server_cert.certificate_pem, server_cert.private_key_pem);
   server_.load_verify_locations({.cadata = trust});
   server_.set_verify_mode(sanstls::VerifyMode::cert_optional);
-  // sanstls has no call for the cache's size (Python has none either), so
-  // it is set on the native SSL_CTX, as configuration before any use.
-  SSL_CTX_sess_set_cache_size(sanstls::native_handle(server_),
-                              static_cast<unsigned long>(options.cache_size));
+  server_.set_session_cache_size(options.cache_size);
   // One key to start; rotations add the newest in front (rotate_ticket_keys).
   server_.set_ticket_keys(std::span(keys_).first(1));
 

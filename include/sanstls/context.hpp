@@ -615,6 +615,18 @@ class Context {
   // session_stats returns the session counters.
   SessionStats session_stats() const;
 
+  // session_cache_size returns how many sessions a server's cache holds at
+  // most: 20,480 unless set, 0 for no bound.
+  std::size_t session_cache_size() const noexcept;
+  // set_session_cache_size bounds the server-side session cache (not in
+  // Python's ssl; OpenSSL's SSL_CTX_sess_set_cache_size), as configuration
+  // before connections run. Only TLS 1.2 sessions resumed by session ID
+  // live there: with TLS 1.3, or TLS 1.2 tickets, the client carries its
+  // session and the server keeps nothing. A full cache drops its oldest
+  // entry, however recently that was resumed, and counts it in
+  // session_stats().cache_full; 0 lets the cache grow without bound.
+  void set_session_cache_size(std::size_t n);
+
   // set_ticket_keys makes a server encrypt its session tickets with
   // keys[0] and accept tickets under any of |keys| (a fleet of servers
   // shares them; to rotate, put the new key first and keep the old ones for

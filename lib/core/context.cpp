@@ -365,6 +365,14 @@ void Context::set_num_tickets(std::size_t n) {
   state_->num_tickets = n;
 }
 
+std::size_t Context::session_cache_size() const noexcept {
+  return SSL_CTX_sess_get_cache_size(state_->ctx.get());
+}
+
+void Context::set_session_cache_size(std::size_t n) {
+  SSL_CTX_sess_set_cache_size(state_->ctx.get(), static_cast<unsigned long>(n));
+}
+
 SessionStats Context::session_stats() const {
   const State::Counters& c = state_->counters;
   SessionStats stats;
