@@ -3,10 +3,12 @@
 // a level-triggered epoll loop drives each connection's non-blocking
 // net::Socket with the try_* calls, through the states of Connection.
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <malloc.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -231,11 +233,12 @@ struct Connection {
   sanstls::net::FileDescriptor unwrapped{};  // the plain socket after unwrap()
   State state = State::handshaking;
   std::optional<Clock::time_point> deadline{};
-  // Since when the connection has waited for the socket to become writable
-  // (set while epoll waits for EPOLLOUT, restarted each time it fires): a
-  // client that reads nothing stalls here, and holds at most the socket
-  // buffers, one record queued and the Socket's 64 KiB.
+  // Since when the connection has made no progress sending (set while
+  // epoll waits for EPOLLOUT, restarted each time it fires or the kernel's
+  // send queue shrinks): a client that reads nothing stalls here, and holds
+  // at most the socket buffers, one record queued and the Socket's 64 KiB.
   std::optional<Clock::time_point> waiting_to_write{};
+  int send_queue = -1;  // the kernel's send queue then (SIOCOUTQ)
   std::uint32_t events = 0;  // what epoll waits for
   std::string queued{};      // plaintext waiting to be sent
   std::size_t queued_sent = 0;
@@ -264,6 +267,13 @@ std::string describe_peer(const sockaddr_in& address) {
   char text[INET_ADDRSTRLEN] = "?";
   ::inet_ntop(AF_INET, &address.sin_addr, text, sizeof text);
   return std::string(text) + ":" + std::to_string(ntohs(address.sin_port));
+}
+
+// send_queue_bytes returns the bytes the kernel still holds to send on
+// |fd| (sent but not yet acknowledged, or not yet sent), or -1.
+int send_queue_bytes(int fd) {
+  int bytes = 0;
+  return ::ioctl(fd, SIOCOUTQ, &bytes) == 0 ? bytes : -1;
 }
 
 std::string http_response(const sanstls::net::Socket& tls) {
@@ -498,6 +508,7 @@ void Server::advance(std::uint64_t id) {
         c.waiting_to_write.reset();
       } else if (!c.waiting_to_write) {
         c.waiting_to_write = Clock::now();
+        c.send_queue = send_queue_bytes(c.fd);
       }
       if (wanted != c.events) {
         epoll_event event{};
@@ -700,6 +711,16 @@ void Server::check_deadlines() {
     if (c->deadline && now >= *c->deadline) {
       expired.emplace_back(id, std::string(state_name(c->state)) + ": timed out");
     } else if (c->waiting_to_write && now - *c->waiting_to_write >= options_.stall_timeout) {
+      // Linux reports a socket writable only once a third of its send
+      // buffer (up to 4 MiB) is free, so a client reading slowly but
+      // steadily may not make it writable for a long time: the bytes
+      // leaving the kernel's queue are what show it reads.
+      const int queued = send_queue_bytes(c->fd);
+      if (queued >= 0 && queued < c->send_queue) {
+        c->waiting_to_write = now;
+        c->send_queue = queued;
+        continue;
+      }
       std::string why(state_name(c->state));
       why += ": the client stopped reading (nothing sent for ";
       why += std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - *c->waiting_to_write).count());
