@@ -419,7 +419,7 @@ TEST_CASE("hostile: floods of warning alerts", "[hostile]") {
     End end = attacker.raw().wait_end();
     check_ended(end);
     check_outcome(attacker, end, "[SSL: SSLV3_ALERT_UNEXPECTED_MESSAGE] sslv3 alert unexpected message");
-    check_dropped(s.server, attacker.raw().local_port(), "[SSL: TOO_MANY_WARNING_ALERTS] too many warning alerts");
+    check_dropped(s.server, attacker.raw().local_port(), "reading: [SSL: TOO_MANY_WARNING_ALERTS] too many warning alerts");
   }
 
   SECTION("encrypted, after a TLS 1.3 handshake: any other warning is refused at once") {
@@ -431,7 +431,7 @@ TEST_CASE("hostile: floods of warning alerts", "[hostile]") {
     End end = attacker.raw().wait_end();
     check_ended(end);
     check_outcome(attacker, end, "[SSL: TLSV1_ALERT_DECODE_ERROR] tlsv1 alert decode error");
-    check_dropped(s.server, attacker.raw().local_port(), "[SSL: BAD_ALERT] bad alert");
+    check_dropped(s.server, attacker.raw().local_port(), "reading: [SSL: BAD_ALERT] bad alert");
   }
 
   SECTION("encrypted, after a TLS 1.2 handshake") {
@@ -445,7 +445,7 @@ TEST_CASE("hostile: floods of warning alerts", "[hostile]") {
     End end = attacker.raw().wait_end();
     check_ended(end);
     check_outcome(attacker, end, "[SSL: SSLV3_ALERT_UNEXPECTED_MESSAGE] sslv3 alert unexpected message");
-    check_dropped(s.server, attacker.raw().local_port(), "[SSL: TOO_MANY_WARNING_ALERTS] too many warning alerts");
+    check_dropped(s.server, attacker.raw().local_port(), "reading: [SSL: TOO_MANY_WARNING_ALERTS] too many warning alerts");
   }
   s.end();
 }
@@ -485,7 +485,7 @@ TEST_CASE("hostile: floods of empty records", "[hostile]") {
       check_ended(end);
       check_outcome(attacker, end, "[SSL: SSLV3_ALERT_UNEXPECTED_MESSAGE] sslv3 alert unexpected message");
       check_dropped(s.server, attacker.raw().local_port(),
-                    "[SSL: TOO_MANY_EMPTY_FRAGMENTS] too many empty fragments");
+                    "reading: [SSL: TOO_MANY_EMPTY_FRAGMENTS] too many empty fragments");
     }
   }
   s.end();
@@ -513,7 +513,7 @@ TEST_CASE("hostile: KeyUpdates in a loop", "[hostile]") {
   End end = attacker.raw().wait_end();
   check_ended(end);
   check_outcome(attacker, end, "[SSL: SSLV3_ALERT_UNEXPECTED_MESSAGE] sslv3 alert unexpected message");
-  check_dropped(s.server, attacker.raw().local_port(), "[SSL: TOO_MANY_KEY_UPDATES] too many key updates");
+  check_dropped(s.server, attacker.raw().local_port(), "reading: [SSL: TOO_MANY_KEY_UPDATES] too many key updates");
   s.end();
 }
 
@@ -603,7 +603,7 @@ TEST_CASE("hostile: TLS 1.2 renegotiation attempts are refused", "[hostile]") {
     End end = attacker.raw().wait_end();
     check_ended(end);
     check_outcome(attacker, end, "[SSL: TLSV1_ALERT_NO_RENEGOTIATION] tlsv1 alert no renegotiation");
-    check_dropped(s.server, attacker.raw().local_port(), "[SSL: NO_RENEGOTIATION] no renegotiation");
+    check_dropped(s.server, attacker.raw().local_port(), "reading: [SSL: NO_RENEGOTIATION] no renegotiation");
   }
 
   SECTION("openssl s_client's R command") {
@@ -621,7 +621,7 @@ TEST_CASE("hostile: TLS 1.2 renegotiation attempts are refused", "[hostile]") {
         [](std::string_view l) { return l.find("dropped:") != std::string_view::npos; });
     INFO("server log:\n" << s.server.log_text());
     REQUIRE(line);
-    CHECK_THAT(*line, EndsWith("] dropped: [SSL: NO_RENEGOTIATION] no renegotiation"));
+    CHECK_THAT(*line, EndsWith("] dropped: reading: [SSL: NO_RENEGOTIATION] no renegotiation"));
     CHECK(peer.wait_for("RENEGOTIATING"));
     CHECK(peer.wait_for("alert no renegotiation"));  // s_client reports the server's alert
   }
@@ -672,7 +672,7 @@ TEST_CASE("hostile: ChangeCipherSpec at odd places", "[hostile]") {
     check_ended(end);
     check_outcome(attacker, end, "[SSL: SSLV3_ALERT_BAD_RECORD_MAC] sslv3 alert bad record mac");
     check_dropped(s.server, attacker.raw().local_port(),
-                  "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] decryption failed or bad record mac");
+                  "reading: [SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] decryption failed or bad record mac");
   }
 
   for (bool tls12 : {false, true}) {
@@ -685,7 +685,7 @@ TEST_CASE("hostile: ChangeCipherSpec at odd places", "[hostile]") {
       End end = attacker.raw().wait_end();
       check_ended(end);
       check_outcome(attacker, end, "[SSL: SSLV3_ALERT_UNEXPECTED_MESSAGE] sslv3 alert unexpected message");
-      check_dropped(s.server, attacker.raw().local_port(), "[SSL: UNEXPECTED_RECORD] unexpected record");
+      check_dropped(s.server, attacker.raw().local_port(), "reading: [SSL: UNEXPECTED_RECORD] unexpected record");
     }
   }
   s.end();
@@ -726,7 +726,7 @@ TEST_CASE("hostile: oversized records", "[hostile]") {
     End end = attacker.raw().wait_end();
     check_ended(end);
     check_outcome(attacker, end, "[SSL: TLSV1_ALERT_RECORD_OVERFLOW] tlsv1 alert record overflow");
-    check_dropped(s.server, attacker.raw().local_port(), "[SSL: DATA_LENGTH_TOO_LONG] data length too long");
+    check_dropped(s.server, attacker.raw().local_port(), "reading: [SSL: DATA_LENGTH_TOO_LONG] data length too long");
   }
 
   SECTION("a record header announcing 18,433 bytes after a TLS 1.3 handshake") {
@@ -737,7 +737,7 @@ TEST_CASE("hostile: oversized records", "[hostile]") {
     check_ended(end);
     check_outcome(attacker, end, "[SSL: TLSV1_ALERT_RECORD_OVERFLOW] tlsv1 alert record overflow");
     check_dropped(s.server, attacker.raw().local_port(),
-                  "[SSL: ENCRYPTED_LENGTH_TOO_LONG] encrypted length too long");
+                  "reading: [SSL: ENCRYPTED_LENGTH_TOO_LONG] encrypted length too long");
   }
   s.end();
 }

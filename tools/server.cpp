@@ -579,7 +579,7 @@ Step Server::on_reading(Connection& c) {
           std::size_t sent = 0;
           if (c.queued.empty()) {
             sanstls::Result w = c.tls.try_send(std::span(buffer_).first(r.bytes));
-            if (w.status == sanstls::Status::error) throw ConnectionFailure(w.error->message);
+            if (w.status == sanstls::Status::error) throw ConnectionFailure(std::string(state_name(c.state)) + ": " + w.error->message);
             if (w.status == sanstls::Status::done) sent = w.bytes;
             c.bytes_out += sent;
           }
@@ -598,7 +598,8 @@ Step Server::on_reading(Connection& c) {
         return Step::again;
       case sanstls::Status::want_read:
       case sanstls::Status::want_write: return Step::wait;
-      case sanstls::Status::error: throw ConnectionFailure(r.error->message);
+      case sanstls::Status::error:
+        throw ConnectionFailure(std::string(state_name(c.state)) + ": " + r.error->message);
       case sanstls::Status::want_private_key:
       case sanstls::Status::want_certificate_verify:
       case sanstls::Status::want_client_hello:
@@ -658,7 +659,7 @@ Step Server::on_closing(Connection& c) {
 bool Server::send_queued(Connection& c) {
   while (c.queued_sent < c.queued.size()) {
     sanstls::Result w = c.tls.try_send(sanstls::as_bytes(std::string_view(c.queued).substr(c.queued_sent)));
-    if (w.status == sanstls::Status::error) throw ConnectionFailure(w.error->message);
+    if (w.status == sanstls::Status::error) throw ConnectionFailure(std::string(state_name(c.state)) + ": " + w.error->message);
     if (w.status != sanstls::Status::done) return false;
     c.queued_sent += w.bytes;
     c.bytes_out += w.bytes;
