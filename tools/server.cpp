@@ -187,7 +187,7 @@ std::optional<Clock::duration> time_limit(State state, const Options& options) {
     case State::handshaking:
       return std::chrono::duration_cast<Clock::duration>(options.handshake_timeout);
     case State::reading: return options.http ? std::optional<Clock::duration>(10s) : std::nullopt;
-    case State::flushing: return 30s;
+    case State::flushing: return std::nullopt;  // the stall timeout bounds it
     case State::closing: return 5s;
   }
   return std::nullopt;
