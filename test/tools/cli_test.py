@@ -262,6 +262,11 @@ def check_usage():
         ["server", "--cert", path("server.pem"), "--key", path("server.key"), "--verify-client"],
         ["server", "--cert", path("server.pem"), "--key", path("server.key"), "--port", "x"],
         ["server", "--cert", path("server.pem"), "--key", path("server.key"), "--max-connections", "0"],
+        ["server", "--cert", path("server.pem"), "--key", path("server.key"), "--handshake-timeout", "0"],
+        ["server", "--cert", path("server.pem"), "--key", path("server.key"), "--stall-timeout", "-1"],
+        ["server", "--cert", path("server.pem"), "--key", path("server.key"), "--stall-timeout", "2s"],
+        ["server", "--cert", path("server.pem"), "--key", path("server.key"), "--stall-timeout", "nan"],
+        ["server", "--cert", path("server.pem"), "--key", path("server.key"), "--handshake-timeout"],
         ["client", "", "443"],
         ["client", "localhost", "443", "extra"],
         ["server", "--cert", path("server.pem"), "--key", path("server.key"), "stray"],
@@ -278,6 +283,8 @@ def check_usage():
                         (["server", "--cert", path("server.pem"), "--key", path("server.key"), "stray"],
                          "unexpected argument 'stray'"),
                         (["client", "", "443"], "empty HOST"),
+                        (["server", "--cert", path("server.pem"), "--key", path("server.key"),
+                          "--stall-timeout", "2s"], "'2s' is not a number of seconds for --stall-timeout"),
                         (["get-server-certificate", "localhost"], "expected HOST and PORT")):
         rc, _, err = run(args)
         check("usage error names the problem: %s" % words, rc == 2 and words in err,
