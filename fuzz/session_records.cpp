@@ -147,10 +147,10 @@ void one_input(const std::uint8_t* data, std::size_t size) {
         break;
       case op_peer_key_update: {
         const int requested = input.byte() & 1;
-        if (peer.is_handshake_complete() && peer.version() == "TLSv1.3" && !peer.error()) {
-          if (SSL_key_update(sanstls::native_handle(peer), requested) != 1) bug("SSL_key_update failed");
+        if (peer.is_handshake_complete() && peer.version() == "TLSv1.3" && !peer.error() &&
+            peer.phase() == sanstls::Phase::established) {
+          if (peer.key_update(requested != 0).status != sanstls::Status::done) bug("key_update failed");
         }
-        ERR_clear_error();
         if (peer.write(std::string_view("k")).bytes == 1) peer_sent += 'k';
         break;
       }

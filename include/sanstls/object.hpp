@@ -215,6 +215,17 @@ class Object {
   // close_notify has been read from incoming, and done after that.
   Result unwrap();
 
+  // key_update sends a TLS 1.3 KeyUpdate (RFC 8446 section 4.6.3) and
+  // moves this side's sending keys on; with |request_peer_update| the peer
+  // is asked to move its own on too, which it does with its next record.
+  // Long-lived connections use it to bound what one key encrypts. Not in
+  // Python's ssl module. An error (not sticky) before the handshake is
+  // complete ("HANDSHAKE_NOT_COMPLETE"), on TLS 1.2 ("WRONG_SSL_VERSION")
+  // and after unwrap() ("PROTOCOL_IS_SHUTDOWN").
+  //
+  //   if (bytes_since_update > (std::uint64_t{1} << 34)) (void)tls.key_update(false);
+  Result key_update(bool request_peer_update = false);
+
   // version returns "TLSv1.3", "TLSv1.2", ... once the handshake is
   // complete, and nothing before.
   std::optional<std::string> version() const;

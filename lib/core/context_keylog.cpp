@@ -191,6 +191,11 @@ void sync_keylog(SSL_CTX* ctx, const Hooks& hooks) {
 
 }  // namespace
 
+bool traces_messages(const SSL* ssl) noexcept {
+  const Hooks* hooks = find_hooks(ssl);
+  return hooks != nullptr && static_cast<bool>(hooks->msg_callback);
+}
+
 const std::optional<std::string>& Context::keylog_filename() const noexcept {
   return state_->keylog_filename;
 }

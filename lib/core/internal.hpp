@@ -37,6 +37,10 @@ struct MemoryBIOAccess {
   static bssl::UniquePtr<BIO> new_bio(const MemoryBIO& bio);
 };
 
+// traces_messages says whether |ssl|'s Context has a message-tracing
+// callback (Context::set_msg_callback) installed (context_keylog.cpp).
+bool traces_messages(const SSL* ssl) noexcept;
+
 // certificate_pool is the process-wide pool every Context's SSL_CTX keeps
 // certificates in: identical certificates, from any connection or file,
 // share one CRYPTO_BUFFER, which is what lets ParsedCertificates find a

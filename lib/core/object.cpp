@@ -116,6 +116,11 @@ Result Object::read_into(std::span<std::byte> buffer) {
   State& s = *state_;
   if (s.fatal) return s.fatal_result();
   if (buffer.empty()) return Result{Status::done, 0, nullptr};
+  if (s.records || s.take_over()) {
+    Result r = s.records->read(s, buffer);
+    if (r.status != Status::done) s.settle(r);
+    return r;
+  }
   if (s.early_enabled && s.server_side) {
     // Early data goes to read_early_data(): the handshake, and the early
     // data it meets, first.
@@ -169,6 +174,11 @@ ReadResult Object::read(std::size_t n) {
 Result Object::write(std::span<const std::byte> data) {
   State& s = *state_;
   if (s.fatal) return s.fatal_result();
+  if (s.records || s.take_over()) {
+    Result r = s.records->write(s, data);
+    if (r.status != Status::done) s.settle(r);
+    return r;
+  }
   SSL* ssl = s.ssl.get();
   if ((SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN) != 0) {
     return s.fail(plain_error(ErrorKind::zero_return,
@@ -188,6 +198,7 @@ Result Object::write(std::span<const std::byte> data) {
     // The handshake (or its end) first: the first chunk drives it.
     const int chunk = static_cast<int>(std::min<std::size_t>(data.size(), INT_MAX));
     Result r = s.perform(this, [&] { return s.outcome(SSL_write(ssl, data.data(), chunk), State::Op::write); });
+    s.write_unfinished = r.status != Status::done;
     if (r.status == Status::done && !s.server_side && s.phase == Phase::early_data) s.early_written += r.bytes;
     if (r.status != Status::done || r.bytes == data.size()) return r;
     Result rest = write(data.subspan(r.bytes));
@@ -208,6 +219,7 @@ Result Object::write(std::span<const std::byte> data) {
     }
     total += r.bytes;
   }
+  s.write_unfinished = false;
   s.self = nullptr;
   return Result{Status::done, total, nullptr};
 }
@@ -253,6 +265,7 @@ EarlyData Object::early_data() const {
 }
 
 std::size_t Object::pending() const noexcept {
+  if (state_->records) return state_->records->pending();
   int n = SSL_pending(state_->ssl.get());
   return n > 0 ? static_cast<std::size_t>(n) : 0;
 }
@@ -266,6 +279,11 @@ Result Object::unwrap() {
     // and so Python, refuse.
     return s.fail(error_from_code(ERR_PACK(ERR_LIB_SSL, SSL_R_SHUTDOWN_WHILE_IN_INIT)), false);
   }
+  if (s.records || s.take_over()) {
+    Result r = s.records->shutdown(s);
+    s.settle(r);
+    return r;
+  }
   return s.perform(this, [&s] {
     SSL* ssl = s.ssl.get();
     int ret = SSL_shutdown(ssl);
@@ -275,6 +293,30 @@ Result Object::unwrap() {
     if (ret == 0) return Result{Status::want_read, 0, nullptr};
     return s.outcome(ret, State::Op::shutdown);
   });
+}
+
+Result Object::key_update(bool request_peer_update) {
+  State& s = *state_;
+  if (s.fatal) return s.fatal_result();
+  if (s.records || s.take_over()) {
+    Result r = s.records->key_update(s, request_peer_update);
+    if (r.status != Status::done) s.settle(r);
+    return r;
+  }
+  ErrorGuard guard;
+  SSL* ssl = s.ssl.get();
+  const int type = request_peer_update ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED;
+  if (State::is_handshake_phase(s.phase)) {
+    return s.fail(error_from_code(ERR_PACK(ERR_LIB_SSL, SSL_R_HANDSHAKE_NOT_COMPLETE)), false);
+  }
+  if ((s.shutdown_flags() & SSL_SENT_SHUTDOWN) != 0) {
+    return s.fail(error_from_code(ERR_PACK(ERR_LIB_SSL, SSL_R_PROTOCOL_IS_SHUTDOWN)), false);
+  }
+  if (!SSL_key_update(ssl, type)) return s.fail(error_from_queue("KeyUpdate failed"), false);
+  // BoringSSL queues the message until the next write; a zero-length write
+  // sends it now.
+  static constexpr uint8_t kNothing = 0;
+  return s.outcome(SSL_write(ssl, &kNothing, 0), State::Op::write);
 }
 
 std::optional<std::string> Object::version() const {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "internal.hpp"
+#include "records13.hpp"
 
 namespace sanstls {
 
@@ -56,6 +57,14 @@ struct Object::State {
   // original_context is the context wrap_bio was given, once set_context
   // switched away from it: its session cache and ticket keys stay in use.
   std::optional<Context> original_context;
+  // records is sanstls's own record layer once an established TLS 1.3
+  // connection has been handed over (records13.hpp); may_take_over says a
+  // hand-over is still to be tried, when BoringSSL's buffers are empty.
+  std::unique_ptr<Records13> records;
+  bool may_take_over = false;
+  // write_unfinished: BoringSSL holds part of a write that returned early
+  // (0-RTT at its limit), which only the same SSL_write call can finish.
+  bool write_unfinished = false;
 
   // ---- The lifecycle ----------------------------------------------------
 
@@ -148,12 +157,39 @@ struct Object::State {
       if (phase == Phase::early_data && !server_side) early_offered = true;
       return;
     }
-    switch (SSL_get_shutdown(s)) {
+    switch (shutdown_flags()) {
       case 0: phase = Phase::established; break;
       case SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN: phase = Phase::closed; break;
       default: phase = Phase::closing; break;
     }
-    if (is_handshake_phase(before)) handshake_finished();
+    if (is_handshake_phase(before)) {
+      handshake_finished();
+      may_take_over = SSL_version(s) == TLS1_3_VERSION;
+      take_over();
+    }
+  }
+
+  // shutdown_flags is SSL_get_shutdown's answer, from whichever record
+  // layer the connection is on.
+  int shutdown_flags() const noexcept {
+    return records ? records->shutdown_flags() : SSL_get_shutdown(ssl.get());
+  }
+
+  // take_over hands an established TLS 1.3 connection to Records13 once
+  // nothing is left in BoringSSL's buffers or in app_in; true once records
+  // is set. A message-tracing callback keeps BoringSSL's record layer,
+  // which reports every record to it.
+  bool take_over() {
+    if (!may_take_over || phase != Phase::established || fatal) return false;
+    SSL* s = ssl.get();
+    if (SSL_get_shutdown(s) != 0 || traces_messages(s)) {
+      may_take_over = false;
+      return false;
+    }
+    if (SSL_has_pending(s) || !app_in.empty() || write_unfinished) return false;  // next time
+    may_take_over = false;
+    records = Records13::take_over(s, server_side);
+    return records != nullptr;
   }
 
   static bool is_handshake_phase(Phase p) noexcept {
