@@ -314,9 +314,11 @@ Result Object::key_update(bool request_peer_update) {
   }
   if (!SSL_key_update(ssl, type)) return s.fail(error_from_queue("KeyUpdate failed"), false);
   // BoringSSL queues the message until the next write; a zero-length write
-  // sends it now.
+  // sends it now, and returns 0 when it did.
   static constexpr uint8_t kNothing = 0;
-  return s.outcome(SSL_write(ssl, &kNothing, 0), State::Op::write);
+  const int ret = SSL_write(ssl, &kNothing, 0);
+  if (ret >= 0) return Result{Status::done, 0, nullptr};
+  return s.outcome(ret, State::Op::write);
 }
 
 std::optional<std::string> Object::version() const {
