@@ -25,6 +25,15 @@
 // on these handles (SSL_CTX_get_cert_store, SSL_CTX_get0_param,
 // SSL_get_peer_certificate, SSL_CTX_use_certificate, SSL_CTX_set_verify,
 // ...) are not available. The trust store is native_cert_store's.
+//
+// Once a TLS 1.3 connection is established, sanstls seals and opens its
+// records itself, with keys it takes from BoringSSL, and shuts BoringSSL's
+// record layer: SSL_read, SSL_write, SSL_shutdown and SSL_key_update on
+// the handle then do nothing (SSL_get_shutdown reports both directions
+// shut). Use the Object's calls (Object::key_update for a KeyUpdate).
+// SSL_get_read_sequence, SSL_get_write_sequence and
+// SSL_get_traffic_secrets keep the values of the hand-over. A connection
+// whose Context has a message callback keeps BoringSSL's record layer.
 #ifndef SANSTLS_BORINGSSL_HPP
 #define SANSTLS_BORINGSSL_HPP
 

@@ -593,7 +593,9 @@ class Context {
   // into each connection) and runs on the thread the connection runs on,
   // for connections on several threads at once.
   // An exception thrown by the callback is swallowed: it must not break
-  // the connection.
+  // the connection. A TLS 1.3 connection that has the callback when its
+  // handshake ends keeps BoringSSL's record layer, which reports every
+  // record, rather than sanstls's faster one (see boringssl.hpp).
   void set_msg_callback(std::function<void(const MessageInfo& message)> callback);
 
   // ---- Sessions and SNI -------------------------------------------------
