@@ -561,6 +561,40 @@ TEST_CASE("sanstls client and openssl s_server: client certificates, data both w
   }
 }
 
+// Every TLS 1.3 suite, so that sanstls's own record layer meets OpenSSL's
+// with each AEAD and both hashes (a BoringSSL peer always picks AES-128-GCM
+// or ChaCha20, both SHA-256), and KeyUpdates both ways. (s_server's own
+// "K" command cannot be used: its acknowledgement is not flushed.)
+TEST_CASE("sanstls client and openssl s_server: every TLS 1.3 suite, KeyUpdate both ways", "[net][interop][openssl]") {
+  const std::string suite = GENERATE("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256");
+  INFO(suite);
+  Files f;
+  PeerIO io = s_server_io(f.dir);
+  Peer server(s_server_args(f, {"-tls1_3", "-ciphersuites", suite}), io);
+  const std::uint16_t port = accept_port(server, deadline_from_now());
+  Socket tls = connect_tls(test::client_context(), port, {.suppress_ragged_eofs = false});
+  REQUIRE(tls.cipher());
+  CHECK(tls.cipher()->name == suite);
+  tls.sendall("before any update\n");
+  server.wait_for_output("before any update", deadline_from_now());
+  // Ours, not asking, then asking: OpenSSL follows each (or the line would
+  // not decrypt), and answers the second with a KeyUpdate of its own before
+  // its next line, which only reads if we followed it in turn.
+  for (bool request : {false, true}) {
+    REQUIRE(tls.object().key_update(request).status == sanstls::Status::done);
+    const std::string line = request ? "after an update we asked to be followed" : "after an update of ours alone";
+    tls.sendall(line + "\n");
+    server.wait_for_output(line, deadline_from_now());
+  }
+  server.write_stdin("after both\n");
+  CHECK(recv_exactly(tls, 11) == "after both\n");
+  FileDescriptor plain = tls.unwrap();
+  CHECK(plain);
+  // Each line after one of our KeyUpdates decrypted under the next key:
+  // s_server followed every update.
+  server.wait_for_output("\nDONE\n", deadline_from_now());
+}
+
 // ---- sanstls client ↔ bssl-tool server -------------------------------------
 
 TEST_CASE("sanstls client and bssl-tool server: version, SNI, client certificate, 16 MiB both ways, resumption",

@@ -52,12 +52,13 @@ bool seal_record(const EVP_AEAD_CTX* aead, const std::uint8_t nonce[12], std::ui
          tag_size == 1 + kTag;
 }
 
-// open_record decrypts a record's body in place of |out|, as EVP_AEAD_CTX_open.
+// open_record decrypts a record's body into |out|, which may be the body
+// itself, as EVP_AEAD_CTX_open.
 bool open_record(const EVP_AEAD_CTX* aead, const std::uint8_t nonce[12], std::uint8_t* out, std::size_t* out_size,
                  std::size_t max_out, const std::uint8_t* record, std::size_t length) {
   if (kFuzzerMode) {
     if (length > max_out) return false;
-    std::memcpy(out, record + kHeader, length);
+    std::memmove(out, record + kHeader, length);
     *out_size = length;
     return true;
   }
@@ -198,7 +199,6 @@ Result Records13::take_plain(std::span<std::byte> buffer) noexcept {
 
 void Records13::drop_plain() noexcept {
   plain_.reset();
-  plain_capacity_ = 0;
   plain_begin_ = 0;
   plain_size_ = 0;
 }
@@ -384,30 +384,31 @@ Records13::Step Records13::next_record(ObjectAccess::State& s, std::span<std::by
     failure = fail(s, error_from_code(ERR_PACK(ERR_LIB_SSL, ERR_R_INTERNAL_ERROR)), SSL_AD_INTERNAL_ERROR);
     return Step::failed;
   }
-  // Decrypt straight into the caller's buffer when the record fits it
-  // (every reader with a 16 KiB buffer), into plain_ otherwise.
+  // Decrypt straight into the caller's buffer when the record fits it,
+  // in place otherwise: the record's bytes are incoming's own heap buffer,
+  // which readable() only shows as const. (A 16 KiB record does not fit a
+  // 16 KiB buffer: its inner type takes one byte more.)
   const std::size_t most = length >= kTag ? length - kTag : 0;
-  std::uint8_t* out = nullptr;
   const bool direct = !buffer.empty() && buffer.size() >= most;
-  if (direct) {
-    out = reinterpret_cast<std::uint8_t*>(buffer.data());
-  } else {
-    if (plain_capacity_ < most) {
-      plain_.reset(new std::uint8_t[most]);
-      plain_capacity_ = most;
-    }
-    out = plain_.get();
-  }
+  std::uint8_t* out = direct ? reinterpret_cast<std::uint8_t*>(buffer.data()) : const_cast<std::uint8_t*>(in) + kHeader;
   std::uint8_t nonce[12];
   read_.nonce(nonce);
   std::size_t size = 0;
+  Step step = Step::failed;
   if (length < kTag || !open_record(read_.aead.get(), nonce, out, &size, most, in, length)) {
     ERR_clear_error();
     failure = fail(s, SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC, SSL_AD_BAD_RECORD_MAC);
-    return Step::failed;
+  } else {
+    step = opened(s, in[0], out, size, buffer, direct, got, failure);
   }
-  const std::uint8_t outer = in[0];
+  // Only now: an in-place plaintext lives in incoming's buffer, which
+  // consuming the last record releases.
   s.incoming.consume(kHeader + length);
+  return step;
+}
+
+Records13::Step Records13::opened(ObjectAccess::State& s, std::uint8_t outer, std::uint8_t* out, std::size_t size,
+                                  std::span<std::byte> buffer, bool direct, std::size_t& got, Result& failure) {
   if (++read_.sequence == 0) {
     failure = fail(s, error_from_code(ERR_PACK(ERR_LIB_SSL, ERR_R_OVERFLOW)), SSL_AD_INTERNAL_ERROR);
     return Step::failed;
@@ -453,7 +454,13 @@ Records13::Step Records13::next_record(ObjectAccess::State& s, std::span<std::by
   key_updates_ = 0;
   if (direct) {
     got = size;
+  } else if (!buffer.empty() && size <= buffer.size()) {
+    std::memcpy(buffer.data(), out, size);
+    got = size;
   } else {
+    // A caller reading less than a record at a time: the rest waits here.
+    plain_.reset(new std::uint8_t[size]);
+    std::memcpy(plain_.get(), out, size);
     plain_begin_ = 0;
     plain_size_ = size;
   }

@@ -87,6 +87,10 @@ class Records13 {
   // Outcome of processing one record: data for the caller, or go on.
   enum class Step : std::uint8_t { data, again, closed, want_read, failed };
   Step next_record(ObjectAccess::State& s, std::span<std::byte> buffer, std::size_t& got, Result& failure);
+  // opened goes on with a record that decrypted to |out| (|size| bytes,
+  // inner type and padding included).
+  Step opened(ObjectAccess::State& s, std::uint8_t outer, std::uint8_t* out, std::size_t size,
+              std::span<std::byte> buffer, bool direct, std::size_t& got, Result& failure);
   Step process_alert(ObjectAccess::State& s, const std::uint8_t* body, std::size_t size, Result& failure);
   Step process_handshake(ObjectAccess::State& s, const std::uint8_t* body, std::size_t size, Result& failure);
   Step process_message(ObjectAccess::State& s, std::uint8_t type, std::span<const std::uint8_t> message,
@@ -110,7 +114,6 @@ class Records13 {
   // A record's plaintext that did not fit the caller's buffer, allocated
   // only then and released once taken.
   std::unique_ptr<std::uint8_t[]> plain_;
-  std::size_t plain_capacity_ = 0;
   std::size_t plain_begin_ = 0;
   std::size_t plain_size_ = 0;
   // A post-handshake message split across records.
