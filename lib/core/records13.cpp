@@ -4,7 +4,7 @@
 
 #include <openssl/bytestring.h>
 #include <openssl/err.h>
-#include <openssl/hmac.h>
+#include <openssl/sha.h>
 #include <openssl/nid.h>
 
 #include <algorithm>
@@ -65,43 +65,89 @@ bool open_record(const EVP_AEAD_CTX* aead, const std::uint8_t nonce[12], std::ui
   return EVP_AEAD_CTX_open(aead, out, out_size, max_out, nonce, 12, record + kHeader, length, record, kHeader) == 1;
 }
 
-// Labels is HKDF-Expand-Label with an empty context (RFC 8446 section
-// 7.1) for outputs of at most one hash length, which is all a record
-// layer derives: HMAC is keyed with the secret once, and each label costs
-// one more HMAC over the short HkdfLabel. (HKDF_expand would key HMAC
-// again for every label.)
-class Labels {
- public:
-  Labels(const EVP_MD* md, std::span<const std::uint8_t> secret) {
-    ok_ = HMAC_Init_ex(keyed_.get(), secret.data(), secret.size(), md, nullptr) == 1;
-  }
+// The hashes a TLS 1.3 suite names, for HMAC on the hash's own context,
+// which copies as a plain struct: EVP's HMAC_CTX_copy_ex allocates three
+// times per copy.
+struct Sha256 {
+  using Ctx = SHA256_CTX;
+  static constexpr std::size_t block = SHA256_CBLOCK;
+  static constexpr std::size_t size = SHA256_DIGEST_LENGTH;
+  static void init(Ctx* c) { SHA256_Init(c); }
+  static void update(Ctx* c, const void* data, std::size_t n) { SHA256_Update(c, data, n); }
+  static void final(std::uint8_t* out, Ctx* c) { SHA256_Final(out, c); }
+};
+struct Sha384 {
+  using Ctx = SHA512_CTX;
+  static constexpr std::size_t block = SHA512_CBLOCK;
+  static constexpr std::size_t size = SHA384_DIGEST_LENGTH;
+  static void init(Ctx* c) { SHA384_Init(c); }
+  static void update(Ctx* c, const void* data, std::size_t n) { SHA384_Update(c, data, n); }
+  static void final(std::uint8_t* out, Ctx* c) { SHA384_Final(out, c); }
+};
 
-  bool expand(std::string_view label, std::uint8_t* out, std::size_t out_size) {
+// Label is one output of expand_labels: its label and where it goes.
+struct Label {
+  std::string_view name;
+  std::uint8_t* out;
+  std::size_t size;
+};
+
+// expand_labels is HKDF-Expand-Label with an empty context (RFC 8446
+// section 7.1) for outputs of at most one hash length, which is all a
+// record layer derives, so each is T(1) = HMAC(secret, HkdfLabel || 1).
+// HMAC is keyed once (RFC 2104) for all of them.
+template <class H>
+bool expand_labels(std::span<const std::uint8_t> secret, std::span<const Label> labels) {
+  if (secret.size() > H::block) return false;
+  typename H::Ctx inner, outer;
+  std::array<std::uint8_t, H::block> pad;
+  pad.fill(0x36);
+  for (std::size_t i = 0; i < secret.size(); ++i) pad[i] ^= secret[i];
+  H::init(&inner);
+  H::update(&inner, pad.data(), pad.size());
+  pad.fill(0x5c);
+  for (std::size_t i = 0; i < secret.size(); ++i) pad[i] ^= secret[i];
+  H::init(&outer);
+  H::update(&outer, pad.data(), pad.size());
+  OPENSSL_cleanse(pad.data(), pad.size());
+  bool ok = true;
+  for (const Label& label : labels) {
+    const std::size_t label_size = 6 + label.name.size();
     std::array<std::uint8_t, 2 + 1 + 6 + 16 + 1 + 1> info{};
-    const std::size_t label_size = 6 + label.size();
-    if (!ok_ || label.size() > 16 || out_size > EVP_MAX_MD_SIZE) return false;
-    info[0] = static_cast<std::uint8_t>(out_size >> 8);
-    info[1] = static_cast<std::uint8_t>(out_size);
+    if (label.name.size() > 16 || label.size > H::size) {
+      ok = false;
+      break;
+    }
+    info[0] = static_cast<std::uint8_t>(label.size >> 8);
+    info[1] = static_cast<std::uint8_t>(label.size);
     info[2] = static_cast<std::uint8_t>(label_size);
     std::memcpy(&info[3], "tls13 ", 6);
-    std::memcpy(&info[9], label.data(), label.size());
+    std::memcpy(&info[9], label.name.data(), label.name.size());
     info[3 + label_size] = 0;  // the context's length
-    info[4 + label_size] = 1;  // HKDF's counter: T(1) is the whole output
-    std::array<std::uint8_t, EVP_MAX_MD_SIZE> block{};
-    unsigned block_size = 0;
-    bssl::ScopedHMAC_CTX one;
-    const bool ok = HMAC_CTX_copy_ex(one.get(), keyed_.get()) == 1 &&
-                    HMAC_Update(one.get(), info.data(), 5 + label_size) == 1 &&
-                    HMAC_Final(one.get(), block.data(), &block_size) == 1 && block_size >= out_size;
-    if (ok) std::memcpy(out, block.data(), out_size);
-    OPENSSL_cleanse(block.data(), block.size());
-    return ok;
+    info[4 + label_size] = 1;  // HKDF's counter
+    std::array<std::uint8_t, H::size> digest;
+    typename H::Ctx c = inner;
+    H::update(&c, info.data(), 5 + label_size);
+    H::final(digest.data(), &c);
+    c = outer;
+    H::update(&c, digest.data(), digest.size());
+    H::final(digest.data(), &c);
+    std::memcpy(label.out, digest.data(), label.size);
+    OPENSSL_cleanse(digest.data(), digest.size());
+    OPENSSL_cleanse(&c, sizeof(c));
   }
+  OPENSSL_cleanse(&inner, sizeof(inner));
+  OPENSSL_cleanse(&outer, sizeof(outer));
+  return ok;
+}
 
- private:
-  bssl::ScopedHMAC_CTX keyed_;
-  bool ok_ = false;
-};
+bool expand_labels(const EVP_MD* md, std::span<const std::uint8_t> secret, std::span<const Label> labels) {
+  switch (EVP_MD_type(md)) {
+    case NID_sha256: return expand_labels<Sha256>(secret, labels);
+    case NID_sha384: return expand_labels<Sha384>(secret, labels);
+    default: return false;
+  }
+}
 
 void write_u64(std::uint8_t out[8], std::uint64_t v) noexcept {
   for (int i = 7; i >= 0; --i) {
@@ -122,10 +168,10 @@ void Records13::Direction::set(std::span<const std::uint8_t> traffic_secret) noe
 bool Records13::Direction::derive(const EVP_AEAD* cipher, const EVP_MD* md) {
   std::array<std::uint8_t, EVP_AEAD_MAX_KEY_LENGTH> key{};
   const std::size_t key_size = EVP_AEAD_key_length(cipher);
-  Labels labels(md, std::span(secret.data(), secret_size));
+  const Label labels[] = {{"key", key.data(), key_size}, {"iv", iv.data(), iv.size()}};
   aead.Reset();
   ready = key_size <= key.size() && EVP_AEAD_nonce_length(cipher) == iv.size() &&
-          labels.expand("key", key.data(), key_size) && labels.expand("iv", iv.data(), iv.size()) &&
+          expand_labels(md, std::span(secret.data(), secret_size), labels) &&
           EVP_AEAD_CTX_init(aead.get(), cipher, key.data(), key_size, EVP_AEAD_DEFAULT_TAG_LENGTH, nullptr) == 1;
   OPENSSL_cleanse(key.data(), key.size());
   return ready;
@@ -133,8 +179,8 @@ bool Records13::Direction::derive(const EVP_AEAD* cipher, const EVP_MD* md) {
 
 bool Records13::Direction::update(const EVP_MD* md) {
   std::array<std::uint8_t, EVP_MAX_MD_SIZE> next{};
-  Labels labels(md, std::span(secret.data(), secret_size));
-  if (!labels.expand("traffic upd", next.data(), secret_size)) return false;
+  const Label labels[] = {{"traffic upd", next.data(), secret_size}};
+  if (!expand_labels(md, std::span(secret.data(), secret_size), labels)) return false;
   set(std::span(next.data(), secret_size));
   OPENSSL_cleanse(next.data(), next.size());
   return true;
