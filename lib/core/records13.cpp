@@ -265,6 +265,20 @@ Result Records13::fail(ObjectAccess::State& s, int reason, std::uint8_t alert) {
   return fail(s, error_from_code(ERR_PACK(ERR_LIB_SSL, reason)), alert);
 }
 
+bool Records13::seal_at(std::uint8_t* out, std::uint8_t type, const std::uint8_t* in, std::size_t size) {
+  const std::size_t body = size + 1 + kTag;
+  out[0] = SSL3_RT_APPLICATION_DATA;
+  out[1] = TLS1_2_VERSION >> 8;
+  out[2] = TLS1_2_VERSION & 0xff;
+  out[3] = static_cast<std::uint8_t>(body >> 8);
+  out[4] = static_cast<std::uint8_t>(body);
+  std::uint8_t nonce[12];
+  write_.nonce(nonce);
+  if (!seal_record(write_.aead.get(), nonce, out + kHeader, in, size, type)) return false;
+  ++write_.sequence;
+  return true;
+}
+
 bool Records13::seal(ObjectAccess::State& s, std::uint8_t type, std::span<const std::uint8_t> content) {
   if (write_.sequence == std::numeric_limits<std::uint64_t>::max() || s.outgoing.eof_written()) return false;
   if (!write_.ready && !write_.derive(cipher_, md_)) {
@@ -273,20 +287,11 @@ bool Records13::seal(ObjectAccess::State& s, std::uint8_t type, std::span<const 
   }
   const std::size_t size = kHeader + content.size() + 1 + kTag;
   auto* out = reinterpret_cast<std::uint8_t*>(s.outgoing.prepare(size).data());
-  const std::size_t inner = content.size() + 1;
-  out[0] = SSL3_RT_APPLICATION_DATA;
-  out[1] = TLS1_2_VERSION >> 8;
-  out[2] = TLS1_2_VERSION & 0xff;
-  out[3] = static_cast<std::uint8_t>((inner + kTag) >> 8);
-  out[4] = static_cast<std::uint8_t>(inner + kTag);
-  std::uint8_t nonce[12];
-  write_.nonce(nonce);
-  if (!seal_record(write_.aead.get(), nonce, out + kHeader, content.data(), content.size(), type)) {
+  if (!seal_at(out, type, content.data(), content.size())) {
     ERR_clear_error();
     s.outgoing.commit(0);
     return false;
   }
-  ++write_.sequence;
   s.outgoing.commit(size);
   return true;
 }
@@ -317,22 +322,13 @@ Result Records13::write(ObjectAccess::State& s, std::span<const std::byte> data)
   std::size_t written = 0;
   while (left != 0) {
     const std::size_t n = std::min<std::size_t>(left, SSL3_RT_MAX_PLAIN_LENGTH);
-    const std::size_t inner = n + 1;
-    out[0] = SSL3_RT_APPLICATION_DATA;
-    out[1] = TLS1_2_VERSION >> 8;
-    out[2] = TLS1_2_VERSION & 0xff;
-    out[3] = static_cast<std::uint8_t>((inner + kTag) >> 8);
-    out[4] = static_cast<std::uint8_t>(inner + kTag);
-    std::uint8_t nonce[12];
-    write_.nonce(nonce);
-    if (!seal_record(write_.aead.get(), nonce, out + kHeader, in, n, SSL3_RT_APPLICATION_DATA)) {
+    if (!seal_at(out, SSL3_RT_APPLICATION_DATA, in, n)) {
       s.outgoing.commit(written);
       const std::uint32_t code = take_error_code();
       return fail(s, error_from_code(code != 0 ? code : ERR_PACK(ERR_LIB_SSL, ERR_R_INTERNAL_ERROR)),
                   SSL_AD_INTERNAL_ERROR);
     }
-    ++write_.sequence;
-    const std::size_t record = kHeader + inner + kTag;
+    const std::size_t record = kHeader + n + 1 + kTag;
     out += record;
     written += record;
     in += n;

@@ -96,6 +96,10 @@ class Records13 {
   Step process_message(ObjectAccess::State& s, std::uint8_t type, std::span<const std::uint8_t> message,
                        Result& failure);
 
+  // seal_at writes one record of inner type |type| carrying |size| bytes
+  // from |in| at |out|, which has room for its header, the bytes, the type
+  // and the tag.
+  bool seal_at(std::uint8_t* out, std::uint8_t type, const std::uint8_t* in, std::size_t size);
   // seal appends one record of inner type |type| to outgoing.
   bool seal(ObjectAccess::State& s, std::uint8_t type, std::span<const std::uint8_t> content);
   // fail ends the connection with |error| (sticky), sending a fatal
