@@ -59,6 +59,11 @@ std::string repeat(std::string_view piece, std::size_t count);
 // had written them: the server cannot tell them apart. Once a test sends
 // forged records the Object itself must not write again (its sequence
 // numbers would repeat), but it can still read what the server sends.
+// A TLS 1.3 client seals its own records once established
+// (lib/core/records13.hpp), and BoringSSL then reports the keys and
+// sequence numbers of that hand-over: such a client must not have written
+// since its handshake. One whose Context has a message callback keeps
+// BoringSSL's record layer and has no such limit.
 //
 // TLS 1.3 (RFC 8446 section 5.2): key and IV come from the client's
 // application traffic secret by HKDF-Expand-Label, the nonce is the IV
