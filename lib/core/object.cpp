@@ -116,7 +116,7 @@ Result Object::read_into(std::span<std::byte> buffer) {
   State& s = *state_;
   if (s.fatal) return s.fatal_result();
   if (buffer.empty()) return Result{Status::done, 0, nullptr};
-  if (s.records || s.take_over()) {
+  if (s.records) {
     Result r = s.records->read(s, buffer);
     if (r.status != Status::done) s.settle(r);
     return r;
@@ -140,6 +140,13 @@ Result Object::read_into(std::span<std::byte> buffer) {
   // 64-byte record's decryption).
   if (established && s.incoming.pending() == 0 && !s.incoming.eof_written() && !SSL_has_pending(ssl)) {
     return Result{Status::want_read, 0, nullptr};
+  }
+  // The hand-over waits for the first record either way, so a connection
+  // that stays idle never holds the record layer (about 1.5 KB).
+  if (s.take_over()) {
+    Result r = s.records->read(s, buffer);
+    if (r.status != Status::done) s.settle(r);
+    return r;
   }
   // No ErrorGuard on the record path: SSL_read empties the error queue
   // itself before it starts (ssl_reset_error_state), and outcome() takes

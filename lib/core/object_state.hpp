@@ -164,8 +164,8 @@ struct Object::State {
     }
     if (is_handshake_phase(before)) {
       handshake_finished();
+      // Handed over at the first record read or written (take_over).
       may_take_over = SSL_version(s) == TLS1_3_VERSION;
-      take_over();
     }
   }
 
