@@ -250,13 +250,11 @@ void Records13::drop_plain() noexcept {
 }
 
 Result Records13::fail(ObjectAccess::State& s, Error error, std::uint8_t alert) {
-  if (alert != 0 && !sent_close_notify_ && !write_failed_) {
+  if (alert != 0 && !sent_close_notify_ && !s.fatal) {
     const std::uint8_t body[2] = {SSL3_AL_FATAL, alert};
     // An alert that cannot be sealed is not sent; the error stands.
     (void)seal(s, SSL3_RT_ALERT, body);
   }
-  write_failed_ = true;
-  read_failed_ = true;
   drop_plain();
   return s.fail(std::move(error), true);
 }
@@ -302,7 +300,6 @@ Result Records13::write(ObjectAccess::State& s, std::span<const std::byte> data)
                               "TLS/SSL connection has been closed (EOF): write after unwrap()"),
                   false);
   }
-  if (write_failed_) return s.fail(error_from_code(ERR_PACK(ERR_LIB_SSL, SSL_R_PROTOCOL_IS_SHUTDOWN)), false);
   if (s.outgoing.eof_written()) {
     return s.fail(plain_error(ErrorKind::syscall, "Some I/O error occurred"), true);
   }
@@ -357,7 +354,6 @@ Result Records13::read(ObjectAccess::State& s, std::span<std::byte> buffer) {
 
 Result Records13::shutdown(ObjectAccess::State& s) {
   if (!sent_close_notify_) {
-    if (write_failed_) return s.fail(error_from_code(ERR_PACK(ERR_LIB_SSL, SSL_R_PROTOCOL_IS_SHUTDOWN)), false);
     static constexpr std::uint8_t kCloseNotify[2] = {SSL3_AL_WARNING, SSL_AD_CLOSE_NOTIFY};
     if (!seal(s, SSL3_RT_ALERT, kCloseNotify)) {
       return fail(s, error_from_code(ERR_PACK(ERR_LIB_SSL, ERR_R_OVERFLOW)), 0);
@@ -386,7 +382,7 @@ Result Records13::shutdown(ObjectAccess::State& s) {
 }
 
 Result Records13::key_update(ObjectAccess::State& s, bool request_peer_update) {
-  if (sent_close_notify_ || write_failed_) {
+  if (sent_close_notify_) {
     return s.fail(error_from_code(ERR_PACK(ERR_LIB_SSL, SSL_R_PROTOCOL_IS_SHUTDOWN)), false);
   }
   const std::uint8_t update[5] = {SSL3_MT_KEY_UPDATE, 0, 0, 1,
@@ -417,7 +413,6 @@ Records13::Step Records13::next_record(ObjectAccess::State& s, std::span<std::by
   }
   if (input.size() < kHeader || input.size() - kHeader < length) {
     if (!s.incoming.eof_written()) return Step::want_read;
-    read_failed_ = true;
     failure = s.fail(plain_error(ErrorKind::eof, "EOF occurred in violation of protocol"), true);
     return Step::failed;
   }
@@ -594,7 +589,7 @@ Records13::Step Records13::process_message(ObjectAccess::State& s, std::uint8_t 
       return Step::failed;
     }
     // Answered at once, under the old key, and our key moves on too.
-    if (body[0] == SSL_KEY_UPDATE_REQUESTED && !sent_close_notify_ && !write_failed_) {
+    if (body[0] == SSL_KEY_UPDATE_REQUESTED && !sent_close_notify_) {
       static constexpr std::uint8_t kUpdate[5] = {SSL3_MT_KEY_UPDATE, 0, 0, 1, SSL_KEY_UPDATE_NOT_REQUESTED};
       if (!seal(s, SSL3_RT_HANDSHAKE, kUpdate) || !write_.update(md_)) {
         failure = fail(s, error_from_code(ERR_PACK(ERR_LIB_SSL, ERR_R_INTERNAL_ERROR)), SSL_AD_INTERNAL_ERROR);
@@ -609,7 +604,7 @@ Records13::Step Records13::process_message(ObjectAccess::State& s, std::uint8_t 
     return Step::failed;
   }
   // BoringSSL ignores tickets once it has closed its side.
-  if (sent_close_notify_ || write_failed_) return Step::again;
+  if (sent_close_notify_) return Step::again;
   // The message's shape is checked here, so that BoringSSL only ever
   // fails on what it alone knows (the extensions) and the alert is ours.
   CBS cbs, nonce, ticket, extensions;

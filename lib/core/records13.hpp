@@ -62,7 +62,7 @@ class Records13 {
   // shutdown_flags is SSL_get_shutdown's answer for this layer.
   int shutdown_flags() const noexcept {
     return (sent_close_notify_ ? SSL_SENT_SHUTDOWN : 0) |
-           (received_close_notify_ || read_failed_ ? SSL_RECEIVED_SHUTDOWN : 0);
+           (received_close_notify_ ? SSL_RECEIVED_SHUTDOWN : 0);
   }
 
  private:
@@ -102,8 +102,9 @@ class Records13 {
   bool seal_at(std::uint8_t* out, std::uint8_t type, const std::uint8_t* in, std::size_t size);
   // seal appends one record of inner type |type| to outgoing.
   bool seal(ObjectAccess::State& s, std::uint8_t type, std::span<const std::uint8_t> content);
-  // fail ends the connection with |error| (sticky), sending a fatal
-  // |alert| first unless it is 0 or the write side is closed.
+  // fail ends the connection with |error| (sticky: the Object's fatal
+  // error, which every later call returns first), sending a fatal |alert|
+  // first unless it is 0 or the write side is closed.
   Result fail(ObjectAccess::State& s, Error error, std::uint8_t alert);
   Result fail(ObjectAccess::State& s, int reason, std::uint8_t alert);
   Result take_plain(std::span<std::byte> buffer) noexcept;
@@ -127,8 +128,6 @@ class Records13 {
   std::uint8_t key_updates_ = 0;     // consecutive KeyUpdates, at most 32
   bool sent_close_notify_ = false;
   bool received_close_notify_ = false;
-  bool write_failed_ = false;  // a fatal alert went out, or could not
-  bool read_failed_ = false;
 };
 
 }  // namespace sanstls
