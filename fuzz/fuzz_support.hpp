@@ -219,6 +219,13 @@ inline sanstls::Context make_server_context(std::uint8_t flags) {
   }
   const std::array<sanstls::TicketKey, 1> keys{ticket_key()};
   ctx.set_ticket_keys(keys);
+  // Stapled only for a ClientHello that asks (status_request,
+  // signed_certificate_timestamp), so recorded handshakes are unchanged;
+  // the SNI switch below goes to a context without them.
+  static constexpr char kStaple[] = "fuzz OCSP response";
+  static constexpr char kScts[] = "\x00\x06\x00\x04SCT1";
+  ctx.set_ocsp_response(std::as_bytes(std::span(kStaple, sizeof(kStaple) - 1)));
+  ctx.set_signed_certificate_timestamps(std::as_bytes(std::span(kScts, sizeof(kScts) - 1)));
   if ((flags & config::tls12) != 0) ctx.set_maximum_version(sanstls::TLSVersion::tlsv1_2);
   if ((flags & config::alpn) != 0) ctx.set_alpn_protocols({"http/1.1", "h2"});
   if ((flags & config::client_cert) != 0) {

@@ -441,9 +441,56 @@ std::string common_name(const sanstls::Certificate& cert) {
   return {};
 }
 
+// ocsp_response makes a real OCSP response saying the test server's
+// certificate is good, signed by the test CA, with `openssl ocsp` acting
+// as the CA's responder; returns its DER.
+std::string ocsp_response(const Files& f) {
+  const std::string ca_key = f.dir.write("ca.key", test::pki().ca.root().private_key_pem);
+  Peer serial({"openssl", "x509", "-in", f.server_cert, "-noout", "-serial"}, logs(f.dir, "serial"));
+  REQUIRE(serial.wait_exit(deadline_from_now()) == 0);
+  std::string number = read_file(f.dir.path("serial.out"));  // serial=0123...
+  REQUIRE(number.rfind("serial=", 0) == 0);
+  number = number.substr(7, number.find_first_of("\r\n") - 7);
+  // The responder's database: the certificate is valid (V), expiring in 2030.
+  const std::string index = f.dir.write("index.txt", "V\t301231000000Z\t\t" + number + "\tunknown\t/CN=localhost\n");
+  const std::string out = f.dir.path("ocsp.der");
+  Peer ocsp({"openssl", "ocsp", "-index", index, "-rsigner", f.ca, "-rkey", ca_key, "-CA", f.ca, "-issuer", f.ca,
+             "-cert", f.server_cert, "-respout", out, "-ndays", "1"},
+            logs(f.dir, "ocsp"));
+  REQUIRE(ocsp.wait_exit(deadline_from_now()) == 0);
+  std::string der = read_file(out);
+  REQUIRE(!der.empty());
+  return der;
+}
+
 }  // namespace
 
 // ---- sanstls client ↔ openssl s_server -------------------------------------
+
+TEST_CASE("sanstls client and openssl s_server -status_file: the stapled OCSP response", "[net][interop][openssl]") {
+  const TLSVersion version = GENERATE(TLSVersion::tlsv1_2, TLSVersion::tlsv1_3);
+  INFO(version_name(version));
+  Files f;
+  const std::string der = ocsp_response(f);
+  const std::string der_file = f.dir.path("ocsp.der");
+  Peer server(s_server_args(f, {"-status_file", der_file}), s_server_io(f.dir));
+  const std::uint16_t port = accept_port(server, deadline_from_now());
+  Context ctx = test::client_context();
+  ctx.set_maximum_version(version);
+  ctx.set_minimum_version(version);
+  ctx.set_ocsp_stapling_requested(true);
+  {
+    Socket tls = connect_tls(ctx, port, {.suppress_ragged_eofs = false});
+    CHECK(tls.version() == version_name(version));
+    CHECK((tls.object().ocsp_response() == der));
+    (void)tls.unwrap();  // s_server serves one client at a time
+  }
+  // Without asking, nothing.
+  Socket again = connect_tls(test::client_context(), port, {.suppress_ragged_eofs = false});
+  CHECK_FALSE(again.object().ocsp_response());
+  (void)again.unwrap();
+}
+
 
 TEST_CASE("sanstls client and openssl s_server: version, ALPN, SNI, 16 MiB download, close_notify, resumption",
           "[net][interop][openssl]") {
@@ -859,6 +906,33 @@ TEST_CASE("openssl s_client and a sanstls server: version, ALPN, SNI, client cer
     CHECK(client.wait_exit(deadline_from_now()) == 0);
     CHECK(read_file(f.dir.path("s_client2.out")) == "bye\n");
   }
+}
+
+TEST_CASE("openssl s_client -status and a sanstls server that staples an OCSP response", "[net][interop][openssl]") {
+  const TLSVersion version = GENERATE(TLSVersion::tlsv1_2, TLSVersion::tlsv1_3);
+  INFO(version_name(version));
+  Files f;
+  const std::string der = ocsp_response(f);
+  Context ctx = test::server_context();
+  ctx.set_ocsp_response(sanstls::as_bytes(der));
+  Listener listener = listen_loopback();
+  const std::uint16_t port = listener.port;
+  Socket server = server_socket(ctx, listener);
+  PeerIO io = logs(f.dir, "s_client");
+  io.stdin_path = f.dir.write("request.txt", "status?\n");
+  // Not -quiet, which would hide the response s_client prints.
+  Peer client({"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(port), "-servername", "localhost",
+               "-CAfile", f.ca, "-verify_return_error", version == TLSVersion::tlsv1_3 ? "-tls1_3" : "-tls1_2",
+               "-status"},
+              io);
+  Socket conn = server.accept();
+  CHECK(recv_exactly(conn, 8) == "status?\n");
+  (void)conn.unwrap();
+  CHECK(client.wait_exit(deadline_from_now()) == 0);
+  const std::string out = read_file(f.dir.path("s_client.out"));
+  INFO(out);
+  CHECK(out.find("OCSP Response Status: successful (0x0)") != std::string::npos);
+  CHECK(out.find("Cert Status: good") != std::string::npos);
 }
 
 TEST_CASE("openssl s_client and a sanstls server whose key is only reachable through an asynchronous signer",

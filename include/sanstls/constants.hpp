@@ -118,6 +118,16 @@ inline constexpr bool has_tlsv1_3 = true;
 // certificate's subject commonName is never matched against the host name.
 inline constexpr bool has_never_check_common_name = true;
 
+// has_ocsp_stapling: a server can staple an OCSP response and a client ask
+// for and read one (Context::set_ocsp_response, set_ocsp_stapling_requested,
+// Object::ocsp_response). Not in Python's ssl module.
+inline constexpr bool has_ocsp_stapling = true;
+
+// has_signed_certificate_timestamps: the same for certificate transparency
+// SCTs in their TLS extension (Context::set_signed_certificate_timestamps,
+// Object::signed_certificate_timestamps). Not in Python's ssl module.
+inline constexpr bool has_signed_certificate_timestamps = true;
+
 // has_pha is Python's HAS_PHA: false, BoringSSL has no TLS 1.3
 // post-handshake client authentication (Context::set_post_handshake_auth
 // refuses to turn it on).

@@ -598,6 +598,54 @@ class Context {
   // record, rather than sanstls's faster one (see boringssl.hpp).
   void set_msg_callback(std::function<void(const MessageInfo& message)> callback);
 
+  // ---- OCSP stapling and certificate transparency ------------------------
+  //
+  //   server_ctx.set_ocsp_response(sanstls::as_bytes(ocsp_der));  // refreshed by the application
+  //   client_ctx.set_ocsp_stapling_requested(true);
+  //   ...  // after the handshake, or in a verify callback:
+  //   std::optional<std::string> staple = client.ocsp_response();
+
+  // set_ocsp_response makes a server staple |der|, a DER-encoded
+  // OCSPResponse for this Context's certificate (RFC 6066 section 8; in TLS
+  // 1.3 it travels in the Certificate message), to every handshake whose
+  // client asks for one; std::nullopt staples nothing (the default). The
+  // bytes are sent as given: sanstls does not parse them, and keeping them
+  // fresh (OCSP responses expire within days) is the application's job. It
+  // applies to connections wrapped afterwards, and a connection that
+  // switches Context (Object::set_context, from an SNI or ClientHello
+  // callback) staples the new Context's. Throws std::invalid_argument for
+  // an empty response, which a client could not tell from none.
+  void set_ocsp_response(std::optional<std::span<const std::byte>> der);
+  // ocsp_response returns what set_ocsp_response set.
+  const std::optional<std::string>& ocsp_response() const noexcept;
+
+  // set_signed_certificate_timestamps makes a server send |list|, a
+  // SignedCertificateTimestampList (RFC 6962 section 3.3: a 2-byte length,
+  // then each SCT with a 2-byte length), in the signed_certificate_timestamp
+  // extension to clients that ask; std::nullopt sends none. Like the OCSP
+  // response it is sent as given, applies to connections wrapped
+  // afterwards, and follows Object::set_context. Throws
+  // std::invalid_argument for a list that is empty, holds an empty SCT or
+  // does not parse.
+  void set_signed_certificate_timestamps(std::optional<std::span<const std::byte>> list);
+  // signed_certificate_timestamps returns what
+  // set_signed_certificate_timestamps set.
+  const std::optional<std::string>& signed_certificate_timestamps() const noexcept;
+
+  // set_ocsp_stapling_requested makes a client ask servers to staple an
+  // OCSP response (the status_request extension); default off. What the
+  // server sent is Object::ocsp_response(). A staple that is missing or
+  // bad does not fail the handshake by itself: a verify callback
+  // (set_verify_callback) that wants one rejects the connection.
+  void set_ocsp_stapling_requested(bool requested);
+  bool ocsp_stapling_requested() const noexcept;
+
+  // set_signed_certificate_timestamps_requested makes a client ask for
+  // SCTs (the signed_certificate_timestamp extension); default off. What the
+  // server sent is Object::signed_certificate_timestamps().
+  void set_signed_certificate_timestamps_requested(bool requested);
+  bool signed_certificate_timestamps_requested() const noexcept;
+
   // ---- Sessions and SNI -------------------------------------------------
 
   // num_tickets returns how many TLS 1.3 session tickets a server sends

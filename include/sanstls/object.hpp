@@ -215,6 +215,23 @@ class Object {
   // close_notify has been read from incoming, and done after that.
   Result unwrap();
 
+  // ocsp_response returns the OCSP response (DER) the server stapled, for
+  // a client that asked (Context::set_ocsp_stapling_requested): in a verify
+  // callback or after the handshake, and on a resumed session what the
+  // original handshake received. Nothing when the server sent none, on a
+  // server, and before the server's certificate arrived. sanstls does not
+  // check it; see docs/certificate-status.md for what to check.
+  std::optional<std::string> ocsp_response() const;
+
+  // signed_certificate_timestamps returns the SCTs the server sent in the
+  // signed_certificate_timestamp extension, for a client that asked
+  // (Context::set_signed_certificate_timestamps_requested): each the bytes
+  // of one SerializedSCT (RFC 6962 section 3.3), in the server's order;
+  // empty when it sent none. SCTs embedded in the certificate or in the
+  // OCSP response are not included (they are the certificate's and the
+  // response's bytes). Available when ocsp_response() is.
+  std::vector<std::string> signed_certificate_timestamps() const;
+
   // key_update sends a TLS 1.3 KeyUpdate (RFC 8446 section 4.6.3) and
   // moves this side's sending keys on; with |request_peer_update| the peer
   // is asked to move its own on too, which it does with its next record.

@@ -114,6 +114,15 @@ struct Context::State {
   // the file and the callbacks live with the hooks it keeps on the SSL_CTX.
   std::optional<std::string> keylog_filename;
 
+  // OCSP stapling and certificate transparency (context_status.cpp): what
+  // a server sends, applied to each SSL as it is wrapped or switched to
+  // this Context (BoringSSL's SSL_CTX setters cannot be undone), and
+  // whether a client asks.
+  std::optional<std::string> ocsp_response;
+  std::optional<std::string> sct_list;
+  bool ocsp_requested = false;
+  bool scts_requested = false;
+
   // Sessions and SNI (context.cpp, object.cpp).
   Context::SNICallback sni_callback;
 
@@ -174,6 +183,12 @@ struct ContextAccess {
   static Context::State& state(const Context& context) noexcept { return *context.state_; }
   static SSL_CTX* native(const Context& context) noexcept { return context.state_->ctx.get(); }
 };
+
+// apply_certificate_status gives |ssl| what |context| sends or asks for
+// about certificate status: the server's OCSP response and SCT list, or
+// the client's requests for them (context_status.cpp). Throws SSLError on
+// allocation failure.
+void apply_certificate_status(SSL* ssl, const ContextAccess::State& context, bool server_side);
 
 // PeerCheck is what verify_peer_chain needs to know about one connection.
 struct PeerCheck {

@@ -73,6 +73,8 @@ Object ObjectAccess::make(const Context& context, MemoryBIO incoming, MemoryBIO 
                                       : ssl_renegotiate_freely);
   }
 
+  apply_certificate_status(ssl, cs, server_side);
+
   if (server_hostname) {
     const std::string& name = *server_hostname;
     bssl::UniquePtr<ASN1_OCTET_STRING> ip = parse_ip(name);
@@ -512,6 +514,7 @@ void Object::set_context(const Context& context) {
   }
   if (!s.original_context) s.original_context = s.context;
   s.context = context;
+  apply_certificate_status(s.ssl.get(), ContextAccess::state(context), s.server_side);
 }
 
 void Object::complete_private_key(PrivateKeyReply reply) {
