@@ -27,6 +27,8 @@
 #include <vector>
 
 #include <sanstls/context.hpp>
+#include <openssl/base64.h>
+
 #include <sanstls/error.hpp>
 #include <sanstls/net/socket.hpp>
 #include <sanstls/session.hpp>
@@ -43,6 +45,8 @@ constexpr std::string_view usage_text =
     "Connects to HOST:PORT over TLS and prints, as the first line of standard\n"
     "output, one JSON object: version, cipher, alpn, session_reused,\n"
     "early_data (\"accepted\", \"rejected\" or \"not offered\"),\n"
+    "ocsp_response (the stapled OCSP response in base64, or null) and\n"
+    "sct_count (how many SCTs the server sent; both need --status),\n"
     "peer_certificate (as Python's getpeercert(); {} when not verified) and\n"
     "verify (\"ok\", \"skipped\" with --no-verify, or why verification failed).\n"
     "Then sends --send TEXT, or standard input until its end, and writes what\n"
@@ -67,6 +71,8 @@ constexpr std::string_view usage_text =
     "  --session-out FILE  save the session to FILE (secret: mode 0600) as soon\n"
     "                      as it can be resumed; over TLS 1.3 the client waits\n"
     "                      for a ticket before it closes (or for --timeout)\n"
+    "  --status            ask the server for a stapled OCSP response and for\n"
+    "                      certificate transparency SCTs (reported, not checked)\n"
     "  --send TEXT         send TEXT instead of standard input\n"
     "  --early-data TEXT   send TEXT first, as TLS 1.3 early data (0-RTT) when\n"
     "                      the --session-in session allows it; sent again\n"
@@ -93,6 +99,7 @@ struct Options {
   std::optional<std::string> send;
   std::optional<std::string> early_data;
   std::optional<double> timeout;
+  bool status = false;
 };
 
 // Failure is what the command reports on stderr before exiting with status 1.
@@ -147,6 +154,8 @@ Options parse(int argc, char** argv) {
       o.session_in = args.value(arg);
     } else if (arg == "--session-out") {
       o.session_out = args.value(arg);
+    } else if (arg == "--status") {
+      o.status = true;
     } else if (arg == "--send") {
       o.send = args.value(arg);
     } else if (arg == "--early-data") {
@@ -198,6 +207,8 @@ struct Summary {
   std::optional<std::string> alpn;
   bool session_reused = false;
   std::string early_data = "not offered";
+  std::optional<std::string> ocsp_response_base64;
+  std::size_t sct_count = 0;
   std::optional<std::string> peer_certificate_json;
   std::string verify;
 
@@ -206,10 +217,22 @@ struct Summary {
            ", \"alpn\": " + json_or_null(alpn) +
            ", \"session_reused\": " + (session_reused ? "true" : "false") +
            ", \"early_data\": " + json_string(early_data) +
+           ", \"ocsp_response\": " + json_or_null(ocsp_response_base64) +
+           ", \"sct_count\": " + std::to_string(sct_count) +
            ", \"peer_certificate\": " + peer_certificate_json.value_or("null") +
            ", \"verify\": " + json_string(verify) + "}";
   }
 };
+
+std::string base64(std::string_view bytes) {
+  std::size_t size = 0;
+  if (!EVP_EncodedLength(&size, bytes.size())) throw Failure("an OCSP response too large to encode");
+  std::string out(size, '\0');
+  const std::size_t written = EVP_EncodeBlock(reinterpret_cast<std::uint8_t*>(out.data()),
+                                              reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+  out.resize(written);
+  return out;
+}
 
 std::string read_whole_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -247,6 +270,8 @@ sanstls::Context make_context(const Options& o) {
   if (o.min_version) context.set_minimum_version(*o.min_version);
   if (o.max_version) context.set_maximum_version(*o.max_version);
   if (!o.alpn.empty()) context.set_alpn_protocols(o.alpn);
+  context.set_ocsp_stapling_requested(o.status);
+  context.set_signed_certificate_timestamps_requested(o.status);
   if (o.cert) context.load_cert_chain(*o.cert, o.key.value_or(""));
   if (o.early_data) context.set_early_data_enabled(true);
   return context;
@@ -401,6 +426,8 @@ int client(const Options& o) {
   summary.alpn = tls.selected_alpn_protocol();
   summary.session_reused = tls.session_reused();
   summary.early_data = sanstls_tool::early_data_name(tls.object().early_data().status);
+  if (std::optional<std::string> staple = tls.object().ocsp_response()) summary.ocsp_response_base64 = base64(*staple);
+  summary.sct_count = tls.object().signed_certificate_timestamps().size();
   if (resend) tls.sendall(*o.early_data);
   if (std::optional<sanstls::Certificate> peer = tls.getpeercert()) {
     summary.peer_certificate_json = peer->to_json();

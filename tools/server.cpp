@@ -24,6 +24,7 @@
 #include <cstring>
 #include <exception>
 #include <fstream>
+#include <iterator>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -76,6 +77,10 @@ constexpr std::string_view usage_text =
     "  --early-data          accept TLS 1.3 early data (0-RTT; each ticket's\n"
     "                        once) and treat it as the start of what the\n"
     "                        client sends; the log line says what became of it\n"
+    "  --ocsp-response FILE  staple the OCSP response in FILE (DER) to clients\n"
+    "                        that ask for one\n"
+    "  --sct FILE            send the SignedCertificateTimestampList in FILE\n"
+    "                        (RFC 6962's TLS encoding) to clients that ask\n"
     "  --max-connections N   exit once N connections have finished\n"
     "  --handshake-timeout S drop a client whose handshake takes longer than S\n"
     "                        seconds (default 10)\n"
@@ -91,6 +96,8 @@ struct Options {
   bool verify_client = false;
   bool http = false;
   bool early_data = false;
+  std::optional<std::string> ocsp_response;  // file names
+  std::optional<std::string> sct;
   std::optional<std::size_t> max_connections;
   std::chrono::duration<double> handshake_timeout{10.0};
   std::chrono::duration<double> stall_timeout{30.0};
@@ -132,6 +139,10 @@ Options parse(int argc, char** argv) {
       o.http = true;
     } else if (arg == "--early-data") {
       o.early_data = true;
+    } else if (arg == "--ocsp-response") {
+      o.ocsp_response = args.value(arg);
+    } else if (arg == "--sct") {
+      o.sct = args.value(arg);
     } else if (arg == "--max-connections") {
       std::string text = args.value(arg);
       std::size_t n = 0;
@@ -157,6 +168,12 @@ Options parse(int argc, char** argv) {
 
 [[noreturn]] void throw_errno(const std::string& what) {
   throw std::system_error(errno, std::generic_category(), what);
+}
+
+std::string read_binary_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw_errno("cannot read " + path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 // ---- One connection -------------------------------------------------------
@@ -770,6 +787,10 @@ int run_server(int argc, char** argv) {
       context.load_cert_chain(options.cert, options.key);
       if (!options.alpn.empty()) context.set_alpn_protocols(options.alpn);
       if (options.early_data) context.set_early_data_enabled(true);
+      if (options.ocsp_response) {
+        context.set_ocsp_response(sanstls::as_bytes(read_binary_file(*options.ocsp_response)));
+      }
+      if (options.sct) context.set_signed_certificate_timestamps(sanstls::as_bytes(read_binary_file(*options.sct)));
       if (options.cafile) {
         context.load_verify_locations({.cafile = options.cafile});
         context.set_verify_mode(options.verify_client ? sanstls::VerifyMode::cert_required

@@ -10,6 +10,7 @@ certificate and an unrelated CA with the openssl command in a temporary
 folder; everything runs on 127.0.0.1 with free ports. Prints one line per
 check and a summary; exits 1 when any check fails.
 """
+import base64
 import json
 import os
 import select
@@ -393,6 +394,48 @@ def check_early_data():
               and "early-data=rejected, closed" in log, log)
 
 
+def make_ocsp_response():
+    """A real OCSP response saying the server's certificate is good, signed
+    by the test CA with `openssl ocsp` as its responder; its DER."""
+    serial = subprocess.run(["openssl", "x509", "-in", path("server.pem"), "-noout", "-serial"], check=True,
+                            capture_output=True, text=True, timeout=30).stdout.strip().split("=", 1)[1]
+    with open(path("index.txt"), "w") as f:
+        f.write("V\t301231000000Z\t\t%s\tunknown\t/CN=localhost\n" % serial)
+    openssl("ocsp", "-index", path("index.txt"), "-rsigner", path("ca.pem"), "-rkey", path("ca.key"),
+            "-CA", path("ca.pem"), "-issuer", path("ca.pem"), "-cert", path("server.pem"),
+            "-respout", path("ocsp.der"), "-ndays", "1")
+    with open(path("ocsp.der"), "rb") as f:
+        return f.read()
+
+
+def check_status():
+    """--ocsp-response and --sct on the server, --status on the client: the
+    staple and the SCTs reach a client that asks, and only one that asks;
+    unusable files stop the server before it listens."""
+    der = make_ocsp_response()
+    scts = [b"first SCT", b"second SCT"]
+    body = b"".join(len(x).to_bytes(2, "big") + x for x in scts)
+    with open(path("scts.bin"), "wb") as f:
+        f.write(len(body).to_bytes(2, "big") + body)
+    with Server("--ocsp-response", path("ocsp.der"), "--sct", path("scts.bin")) as server:
+        for version in ("1.2", "1.3"):
+            rc, summary, rest, err = client(server.port, "--status", "--max-version", version, "--send", "x")
+            check("--status over TLS %s: the stapled response (base64) and 2 SCTs" % version,
+                  rc == 0 and summary and summary["ocsp_response"] == base64.b64encode(der).decode()
+                  and summary["sct_count"] == 2 and rest == b"x", describe(rc, summary, rest, err))
+        rc, summary, rest, err = client(server.port, "--send", "x")
+        check("without --status: no response and no SCTs",
+              rc == 0 and summary and summary["ocsp_response"] is None and summary["sct_count"] == 0,
+              describe(rc, summary, rest, err))
+    with open(path("bad-scts.bin"), "wb") as f:
+        f.write(b"\x00\x05\x00\x01x")
+    for option, file, words in (("--sct", path("bad-scts.bin"), "SignedCertificateTimestampList"),
+                                ("--ocsp-response", path("no-such-file.der"), "cannot read")):
+        rc, out, err = run(["server", "--cert", path("server.pem"), "--key", path("server.key"), option, file])
+        check("server %s with an unusable file: exit 1, saying why" % option,
+              rc == 1 and words in err and out == b"", "exit %r\nstdout %r\nstderr %r" % (rc, out, err))
+
+
 def check_client_certificates():
     with Server("--cafile", path("ca.pem"), "--verify-client") as server:
         for version in ("TLSv1.3", "TLSv1.2"):
@@ -730,6 +773,7 @@ def main():
                   rc == 0 and "runtime error" not in log and "Sanitizer" not in log, "exit %r\n%s" % (rc, log))
         check_client_certificates()
         check_early_data()
+        check_status()
         check_http()
         check_against_python()
         check_signals()
