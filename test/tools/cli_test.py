@@ -423,6 +423,16 @@ def check_status():
             check("--status over TLS %s: the stapled response (base64) and 2 SCTs" % version,
                   rc == 0 and summary and summary["ocsp_response"] == base64.b64encode(der).decode()
                   and summary["sct_count"] == 2 and rest == b"x", describe(rc, summary, rest, err))
+        # GnuTLS asks for a staple by default; --save-ocsp writes what came.
+        saved = path("gnutls-ocsp.der")
+        gnutls = subprocess.run(["gnutls-cli", "--port", str(server.port), "--x509cafile", path("ca.pem"),
+                                 "--save-ocsp", saved, "localhost"], stdin=subprocess.DEVNULL,
+                                capture_output=True, text=True, timeout=30)
+        got = open(saved, "rb").read() if os.path.exists(saved) else None
+        check("gnutls-cli --save-ocsp saves the response the server stapled",
+              gnutls.returncode == 0 and got == der,
+              "exit %r\nsaved %r\n%s%s" % (gnutls.returncode, got and len(got), gnutls.stdout[-1500:],
+                                            gnutls.stderr[-1500:]))
         rc, summary, rest, err = client(server.port, "--send", "x")
         check("without --status: no response and no SCTs",
               rc == 0 and summary and summary["ocsp_response"] is None and summary["sct_count"] == 0,
