@@ -638,12 +638,15 @@ class Context {
   // bad does not fail the handshake by itself: a verify callback
   // (set_verify_callback) that wants one rejects the connection.
   void set_ocsp_stapling_requested(bool requested);
+  // ocsp_stapling_requested returns whether a client asks for a staple.
   bool ocsp_stapling_requested() const noexcept;
 
   // set_signed_certificate_timestamps_requested makes a client ask for
   // SCTs (the signed_certificate_timestamp extension); default off. What the
   // server sent is Object::signed_certificate_timestamps().
   void set_signed_certificate_timestamps_requested(bool requested);
+  // signed_certificate_timestamps_requested returns whether a client asks
+  // for SCTs.
   bool signed_certificate_timestamps_requested() const noexcept;
 
   // ---- Sessions and SNI -------------------------------------------------
