@@ -214,9 +214,8 @@ std::unique_ptr<Records13> Records13::take_over(SSL* ssl, bool server_side) {
     ERR_clear_error();
     return nullptr;
   }
-  if (read_secret.size() > EVP_MAX_MD_SIZE || write_secret.size() > EVP_MAX_MD_SIZE ||
-      read_secret.size() != static_cast<std::size_t>(EVP_MD_size(md)) ||
-      write_secret.size() != read_secret.size()) {
+  // A secret is one hash long, which EVP_MAX_MD_SIZE bounds.
+  if (read_secret.size() != EVP_MD_size(md) || write_secret.size() != EVP_MD_size(md)) {
     return nullptr;
   }
   std::unique_ptr<Records13> r(new Records13(ssl, server_side, cipher, md));
