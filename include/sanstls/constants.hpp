@@ -128,6 +128,23 @@ inline constexpr bool has_ocsp_stapling = true;
 // Object::signed_certificate_timestamps). Not in Python's ssl module.
 inline constexpr bool has_signed_certificate_timestamps = true;
 
+// has_certificate_compression: certificates can travel compressed (RFC
+// 8879) with zlib and brotli, which sanstls is always built with
+// (Context::set_certificate_compression, Object::certificate_compression).
+// Not in Python's ssl module.
+inline constexpr bool has_certificate_compression = true;
+
+// CertificateCompression is a certificate compression algorithm of RFC
+// 8879, with its TLS code point. zstd (3) is not offered.
+enum class CertificateCompression : std::uint16_t {
+  zlib = 1,    // RFC 1950 zlib format (what OpenSSL 3.2 and others call "zlib")
+  brotli = 2,  // RFC 7932, the one Chrome and Firefox offer
+};
+
+// certificate_compression_name returns "zlib" or "brotli", as the CLI and
+// logs write it; "unknown" for any other value.
+std::string_view certificate_compression_name(CertificateCompression algorithm) noexcept;
+
 // has_pha is Python's HAS_PHA: false, BoringSSL has no TLS 1.3
 // post-handshake client authentication (Context::set_post_handshake_auth
 // refuses to turn it on).

@@ -649,6 +649,39 @@ class Context {
   // for SCTs.
   bool signed_certificate_timestamps_requested() const noexcept;
 
+  // ---- Certificate compression (RFC 8879) --------------------------------
+  //
+  //   using sanstls::CertificateCompression;
+  //   server_ctx.set_certificate_compression({CertificateCompression::brotli, CertificateCompression::zlib});
+  //   client_ctx.set_certificate_compression({CertificateCompression::brotli});
+  //   ...  // after the handshake, on either side:
+  //   if (client.certificate_compression() == CertificateCompression::brotli) { /* it went compressed */ }
+
+  // set_certificate_compression turns on certificate compression with
+  // |algorithms|, the most preferred first. A client offers them (in the
+  // compress_certificate extension) and can then receive a compressed
+  // certificate; a server compresses its certificate with the first of its
+  // algorithms the client offers. Both sides must turn it on, and only TLS
+  // 1.3 server certificates are compressed (BoringSSL neither asks for nor
+  // sends compressed client certificates); a peer without it just gets the
+  // certificate as it is. Off by default. A server compresses each
+  // certificate once per algorithm and keeps the result (a few entries per
+  // Context), so a handshake pays only a comparison for it.
+  //
+  // BoringSSL cannot take an algorithm back: the list is fixed by the
+  // first call with a non-empty list. Calling again with the same list
+  // does nothing; with another list it throws std::logic_error. Throws
+  // std::invalid_argument for a value that is not a CertificateCompression
+  // or is given twice. The Context the ClientHello arrives at negotiates
+  // compression (BoringSSL reads the extension before the SNI callback
+  // runs), so Object::set_context from an SNI callback throws
+  // std::logic_error when the new Context lacks the algorithm already
+  // agreed on; switching from a ClientHello callback has no such limit.
+  void set_certificate_compression(std::vector<CertificateCompression> algorithms);
+  // certificate_compression returns the algorithms set, in order; empty
+  // when compression is off.
+  const std::vector<CertificateCompression>& certificate_compression() const noexcept;
+
   // ---- Sessions and SNI -------------------------------------------------
 
   // num_tickets returns how many TLS 1.3 session tickets a server sends

@@ -232,6 +232,14 @@ class Object {
   // response's bytes). Available when ocsp_response() is.
   std::vector<std::string> signed_certificate_timestamps() const;
 
+  // certificate_compression returns the algorithm the server's
+  // certificate was compressed with in this handshake (RFC 8879;
+  // Context::set_certificate_compression): on a client once it has
+  // decompressed it (in a verify callback and after), on a server once it
+  // has sent it. Nothing when the certificate went uncompressed, when no
+  // certificate was sent (a resumed session) and before then.
+  std::optional<CertificateCompression> certificate_compression() const noexcept;
+
   // key_update sends a TLS 1.3 KeyUpdate (RFC 8446 section 4.6.3) and
   // moves this side's sending keys on; with |request_peer_update| the peer
   // is asked to move its own on too, which it does with its next record.

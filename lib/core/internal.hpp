@@ -123,6 +123,22 @@ struct Context::State {
   bool ocsp_requested = false;
   bool scts_requested = false;
 
+  // Certificate compression (certificate_compression.cpp): the algorithms
+  // registered on the SSL_CTX, in order, and the server's compressed
+  // certificates, each kept for the Certificate message it was made from.
+  std::vector<CertificateCompression> compression;
+  struct CompressedCertificates {
+    static constexpr std::size_t kCapacity = 8;
+    struct Entry {
+      CertificateCompression algorithm;
+      std::string input;
+      std::string output;
+    };
+    std::mutex mutex;
+    std::vector<Entry> entries;
+    std::size_t next_victim = 0;
+  } compressed_certificates;
+
   // Sessions and SNI (context.cpp, object.cpp).
   Context::SNICallback sni_callback;
 
@@ -189,6 +205,17 @@ struct ContextAccess {
 // the client's requests for them (context_status.cpp). Throws SSLError on
 // allocation failure.
 void apply_certificate_status(SSL* ssl, const ContextAccess::State& context, bool server_side);
+
+// negotiated_compression returns the algorithm a server with |context|
+// compresses its certificate with for a ClientHello that offered the
+// algorithms in |offered| (bit 1 << code point), or nothing
+// (certificate_compression.cpp).
+std::optional<CertificateCompression> negotiated_compression(const ContextAccess::State& context,
+                                                             unsigned offered) noexcept;
+
+// compression_offered returns the algorithms sanstls knows of in a
+// compress_certificate extension's body, as bits 1 << code point.
+unsigned compression_offered(const std::uint8_t* data, std::size_t size) noexcept;
 
 // PeerCheck is what verify_peer_chain needs to know about one connection.
 struct PeerCheck {

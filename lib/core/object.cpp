@@ -508,6 +508,18 @@ void Object::set_context(const Context& context) {
         std::string(phase_description(s.phase)) + ")");
   }
   if (ContextAccess::native(context) == ContextAccess::native(s.context)) return;
+  if (s.in_sni_callback && SSL_version(s.ssl.get()) == TLS1_3_VERSION) {
+    // BoringSSL agreed on an algorithm with the current Context before the
+    // SNI callback ran, and compresses with the new one's: without it the
+    // handshake would fail with an internal error.
+    const auto agreed = negotiated_compression(ContextAccess::state(s.context), s.compression_offered);
+    const auto& offers = ContextAccess::state(context).compression;
+    if (agreed && std::find(offers.begin(), offers.end(), *agreed) == offers.end()) {
+      throw std::logic_error("set_context: this handshake already agreed to compress the certificate with " +
+                             std::string(certificate_compression_name(*agreed)) +
+                             ", which the new Context does not have (set_certificate_compression)");
+    }
+  }
   ErrorGuard guard;
   if (SSL_set_SSL_CTX(s.ssl.get(), ContextAccess::native(context)) == nullptr) {
     throw_from_queue("cannot switch the context");

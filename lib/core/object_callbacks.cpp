@@ -351,6 +351,9 @@ ssl_select_cert_result_t ObjectAccess::on_client_hello(const SSL_CLIENT_HELLO* h
   remember_client_hello(hello, s->shared_suites);
   const uint8_t* data = nullptr;
   size_t len = 0;
+  if (SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_cert_compression, &data, &len)) {
+    s->compression_offered = compression_offered(data, len);
+  }
   // A TLS 1.3 client offers a session as a pre_shared_key; a TLS 1.2 one as
   // a non-empty session ticket or a session ID. TLS 1.3-capable clients
   // send a random session ID anyway, so an ID counts only without

@@ -66,6 +66,12 @@ struct Object::State {
   // (0-RTT at its limit), which only the same SSL_write call can finish.
   bool write_unfinished = false;
 
+  // Certificate compression: the algorithm the server's certificate
+  // travelled with (0: none), and on a server the algorithms the
+  // ClientHello offered (bits 1 << code point), for set_context's check.
+  std::uint16_t certificate_compression = 0;
+  unsigned compression_offered = 0;
+
   // ---- The lifecycle ----------------------------------------------------
 
   Phase phase = Phase::fresh;
