@@ -47,6 +47,7 @@ constexpr std::string_view usage_text =
     "early_data (\"accepted\", \"rejected\" or \"not offered\"),\n"
     "ocsp_response (the stapled OCSP response in base64, or null) and\n"
     "sct_count (how many SCTs the server sent; both need --status),\n"
+    "certificate_compression (\"zlib\", \"brotli\" or \"none\"; see --compress-cert),\n"
     "peer_certificate (as Python's getpeercert(); {} when not verified) and\n"
     "verify (\"ok\", \"skipped\" with --no-verify, or why verification failed).\n"
     "Then sends --send TEXT, or standard input until its end, and writes what\n"
@@ -73,6 +74,8 @@ constexpr std::string_view usage_text =
     "                      for a ticket before it closes (or for --timeout)\n"
     "  --status            ask the server for a stapled OCSP response and for\n"
     "                      certificate transparency SCTs (reported, not checked)\n"
+    "  --compress-cert ALGS  offer to receive the server's certificate\n"
+    "                      compressed (RFC 8879, TLS 1.3) with ALGS: zlib,brotli\n"
     "  --send TEXT         send TEXT instead of standard input\n"
     "  --early-data TEXT   send TEXT first, as TLS 1.3 early data (0-RTT) when\n"
     "                      the --session-in session allows it; sent again\n"
@@ -100,6 +103,7 @@ struct Options {
   std::optional<std::string> early_data;
   std::optional<double> timeout;
   bool status = false;
+  std::vector<sanstls::CertificateCompression> compress_cert;
 };
 
 // Failure is what the command reports on stderr before exiting with status 1.
@@ -156,6 +160,8 @@ Options parse(int argc, char** argv) {
       o.session_out = args.value(arg);
     } else if (arg == "--status") {
       o.status = true;
+    } else if (arg == "--compress-cert") {
+      o.compress_cert = sanstls_tool::parse_compression(args.value(arg));
     } else if (arg == "--send") {
       o.send = args.value(arg);
     } else if (arg == "--early-data") {
@@ -209,6 +215,7 @@ struct Summary {
   std::string early_data = "not offered";
   std::optional<std::string> ocsp_response_base64;
   std::size_t sct_count = 0;
+  std::string certificate_compression = "none";
   std::optional<std::string> peer_certificate_json;
   std::string verify;
 
@@ -219,6 +226,7 @@ struct Summary {
            ", \"early_data\": " + json_string(early_data) +
            ", \"ocsp_response\": " + json_or_null(ocsp_response_base64) +
            ", \"sct_count\": " + std::to_string(sct_count) +
+           ", \"certificate_compression\": " + json_string(certificate_compression) +
            ", \"peer_certificate\": " + peer_certificate_json.value_or("null") +
            ", \"verify\": " + json_string(verify) + "}";
   }
@@ -272,6 +280,7 @@ sanstls::Context make_context(const Options& o) {
   if (!o.alpn.empty()) context.set_alpn_protocols(o.alpn);
   context.set_ocsp_stapling_requested(o.status);
   context.set_signed_certificate_timestamps_requested(o.status);
+  context.set_certificate_compression(o.compress_cert);
   if (o.cert) context.load_cert_chain(*o.cert, o.key.value_or(""));
   if (o.early_data) context.set_early_data_enabled(true);
   return context;
@@ -428,6 +437,7 @@ int client(const Options& o) {
   summary.early_data = sanstls_tool::early_data_name(tls.object().early_data().status);
   if (std::optional<std::string> staple = tls.object().ocsp_response()) summary.ocsp_response_base64 = base64(*staple);
   summary.sct_count = tls.object().signed_certificate_timestamps().size();
+  summary.certificate_compression = sanstls_tool::compression_name(tls.object().certificate_compression());
   if (resend) tls.sendall(*o.early_data);
   if (std::optional<sanstls::Certificate> peer = tls.getpeercert()) {
     summary.peer_certificate_json = peer->to_json();

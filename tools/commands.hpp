@@ -2,6 +2,7 @@
 #ifndef SANSTLS_TOOLS_COMMANDS_HPP
 #define SANSTLS_TOOLS_COMMANDS_HPP
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
@@ -137,6 +138,33 @@ inline std::vector<std::string> split_list(std::string_view text) {
     if (comma == std::string_view::npos) return items;
     start = comma + 1;
   }
+}
+
+// parse_compression reads --compress-cert's "brotli,zlib": certificate
+// compression algorithms, preferred first.
+inline std::vector<sanstls::CertificateCompression> parse_compression(std::string_view text) {
+  std::vector<sanstls::CertificateCompression> algorithms;
+  for (const std::string& name : split_list(text)) {
+    sanstls::CertificateCompression algorithm;
+    if (name == "zlib") {
+      algorithm = sanstls::CertificateCompression::zlib;
+    } else if (name == "brotli") {
+      algorithm = sanstls::CertificateCompression::brotli;
+    } else {
+      throw UsageError("unknown certificate compression '" + name + "' (zlib, brotli)");
+    }
+    if (std::find(algorithms.begin(), algorithms.end(), algorithm) != algorithms.end()) {
+      throw UsageError("'" + name + "' is given twice in --compress-cert");
+    }
+    algorithms.push_back(algorithm);
+  }
+  return algorithms;
+}
+
+// compression_name names the certificate compression a connection used,
+// for the JSON output and the log: "zlib", "brotli" or "none".
+inline std::string_view compression_name(std::optional<sanstls::CertificateCompression> used) {
+  return used ? sanstls::certificate_compression_name(*used) : "none";
 }
 
 }  // namespace sanstls_tool

@@ -81,6 +81,9 @@ constexpr std::string_view usage_text =
     "                        that ask for one\n"
     "  --sct FILE            send the SignedCertificateTimestampList in FILE\n"
     "                        (RFC 6962's TLS encoding) to clients that ask\n"
+    "  --compress-cert ALGS  compress the certificate (TLS 1.3, RFC 8879) for\n"
+    "                        clients that offer one of ALGS (zlib,brotli; the\n"
+    "                        first preferred); the log line says which was used\n"
     "  --max-connections N   exit once N connections have finished\n"
     "  --handshake-timeout S drop a client whose handshake takes longer than S\n"
     "                        seconds (default 10)\n"
@@ -98,6 +101,7 @@ struct Options {
   bool early_data = false;
   std::optional<std::string> ocsp_response;  // file names
   std::optional<std::string> sct;
+  std::vector<sanstls::CertificateCompression> compress_cert;
   std::optional<std::size_t> max_connections;
   std::chrono::duration<double> handshake_timeout{10.0};
   std::chrono::duration<double> stall_timeout{30.0};
@@ -143,6 +147,8 @@ Options parse(int argc, char** argv) {
       o.ocsp_response = args.value(arg);
     } else if (arg == "--sct") {
       o.sct = args.value(arg);
+    } else if (arg == "--compress-cert") {
+      o.compress_cert = sanstls_tool::parse_compression(args.value(arg));
     } else if (arg == "--max-connections") {
       std::string text = args.value(arg);
       std::size_t n = 0;
@@ -703,6 +709,10 @@ void Server::finish(std::uint64_t id, const std::string& failure) {
       early = ", early-data=" + std::string(sanstls_tool::early_data_name(c.tls.object().early_data().status));
       if (c.early_bytes != 0) early += " (" + std::to_string(c.early_bytes) + " bytes)";
     }
+    if (!options_.compress_cert.empty()) {
+      early += ", cert-compression=" +
+               std::string(sanstls_tool::compression_name(c.tls.object().certificate_compression()));
+    }
     log(c, c.tls.version().value_or("?") + " " + (cipher ? cipher->name : "?") + ", " +
                std::to_string(c.bytes_in) + " bytes in, " + std::to_string(c.bytes_out) +
                " bytes out" + early + ", closed");
@@ -791,6 +801,7 @@ int run_server(int argc, char** argv) {
         context.set_ocsp_response(sanstls::as_bytes(read_binary_file(*options.ocsp_response)));
       }
       if (options.sct) context.set_signed_certificate_timestamps(sanstls::as_bytes(read_binary_file(*options.sct)));
+      context.set_certificate_compression(options.compress_cert);
       if (options.cafile) {
         context.load_verify_locations({.cafile = options.cafile});
         context.set_verify_mode(options.verify_client ? sanstls::VerifyMode::cert_required

@@ -446,6 +446,56 @@ def check_status():
               rc == 1 and words in err and out == b"", "exit %r\nstdout %r\nstderr %r" % (rc, out, err))
 
 
+def chromium_get(port):
+    """Headless Chromium fetches https://127.0.0.1:PORT/ (certificate errors
+    ignored: it does not know the test CA); its exit status and output."""
+    with tempfile.TemporaryDirectory(prefix="sanstls-chromium-") as profile:
+        try:
+            done = subprocess.run(["chromium-headless-shell", "--no-sandbox", "--headless", "--disable-gpu",
+                                   "--ignore-certificate-errors", "--user-data-dir=" + profile,
+                                   "--dump-dom", "https://127.0.0.1:%d/" % port],
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=90)
+        except subprocess.TimeoutExpired as e:
+            return None, "timed out: %r" % (e.stderr and e.stderr[-1500:])
+    return done.returncode, done.stdout + done.stderr[-1500:]
+
+
+def check_compression():
+    """--compress-cert on both sides: the server's log line and the client's
+    JSON name the algorithm used, the server's order decides, nothing is
+    compressed over TLS 1.2 or for a client without it, and Chromium (which
+    offers brotli only) gets a brotli-compressed certificate."""
+    with Server("--compress-cert", "brotli,zlib", "--http") as server:
+        cases = (("zlib,brotli", "1.3", "brotli"), ("zlib", "1.3", "zlib"), (None, "1.3", "none"),
+                 ("brotli,zlib", "1.2", "none"))
+        for offer, version, expected in cases:
+            extra = ["--compress-cert", offer] if offer else []
+            rc, summary, rest, err = client(server.port, *extra, "--max-version", version,
+                                            "--send", "GET / HTTP/1.0\r\n\r\n")
+            check("client --compress-cert %s over TLS %s: certificate_compression is %s" % (offer, version, expected),
+                  rc == 0 and summary and summary["certificate_compression"] == expected
+                  and rest.startswith(b"HTTP/1.0 200 OK"), describe(rc, summary, rest, err))
+        lines = [line for line in server.stderr().splitlines() if "cert-compression=" in line]
+        check("the server logs each connection's cert-compression",
+              [line.split("cert-compression=")[1].split(",")[0] for line in lines] ==
+              ["brotli", "zlib", "none", "none"], server.stderr())
+        before = len(lines)
+        rc, output = chromium_get(server.port)
+        log = server.stderr()
+        after = [line for line in log.splitlines() if "cert-compression=" in line][before:]
+        check("headless Chromium fetches the page and gets a brotli-compressed certificate",
+              rc == 0 and "Hello from sanstls." in output and any("TLSv1.3" in line and "cert-compression=brotli"
+                                                                   in line for line in after),
+              "exit %r\n%s\nserver log:\n%s" % (rc, output[-2000:], "\n".join(after)))
+    rc, out, err = run(["client", "127.0.0.1", "1", "--compress-cert", "zstd"])
+    check("client --compress-cert zstd: a usage error naming the algorithms",
+          rc == 2 and "unknown certificate compression 'zstd' (zlib, brotli)" in err, "exit %r\n%r" % (rc, err))
+    rc, out, err = run(["server", "--cert", path("server.pem"), "--key", path("server.key"),
+                        "--compress-cert", "zlib,zlib"])
+    check("server --compress-cert zlib,zlib: a usage error", rc == 2 and "given twice" in err and out == b"",
+          "exit %r\n%r" % (rc, err))
+
+
 def check_client_certificates():
     with Server("--cafile", path("ca.pem"), "--verify-client") as server:
         for version in ("TLSv1.3", "TLSv1.2"):
@@ -784,6 +834,7 @@ def main():
         check_client_certificates()
         check_early_data()
         check_status()
+        check_compression()
         check_http()
         check_against_python()
         check_signals()
