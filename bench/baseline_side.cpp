@@ -1,12 +1,19 @@
 // bench/baseline_side.cpp: see baseline_side.hpp.
 #include "baseline_side.hpp"
 
+#include <brotli/decode.h>
+#include <brotli/encode.h>
+#include <openssl/bytestring.h>
 #include <openssl/err.h>
+#include <openssl/pool.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
+
+#include <zlib.h>
 
 namespace bench {
 
@@ -38,6 +45,51 @@ bssl::UniquePtr<BIO> memory_bio(const std::string& pem) {
   return bio;
 }
 
+// Certificate compression as a raw BoringSSL user would add it: the same
+// settings as sanstls (zlib level 9, brotli quality 11), compressed in
+// every handshake, decompressed one-shot into the declared length.
+int zlib_compress(SSL*, CBB* out, const std::uint8_t* in, std::size_t len) {
+  uLongf size = compressBound(static_cast<uLong>(len));
+  std::uint8_t* data = nullptr;
+  if (!CBB_reserve(out, &data, size) || compress2(data, &size, in, static_cast<uLong>(len), 9) != Z_OK) return 0;
+  return CBB_did_write(out, size);
+}
+
+int brotli_compress(SSL*, CBB* out, const std::uint8_t* in, std::size_t len) {
+  std::size_t size = BrotliEncoderMaxCompressedSize(len);
+  std::uint8_t* data = nullptr;
+  if (size == 0 || !CBB_reserve(out, &data, size) ||
+      !BrotliEncoderCompress(BROTLI_MAX_QUALITY, BROTLI_DEFAULT_WINDOW, BROTLI_MODE_GENERIC, len, in, &size, data)) {
+    return 0;
+  }
+  return CBB_did_write(out, size);
+}
+
+int zlib_decompress(SSL*, CRYPTO_BUFFER** out, std::size_t uncompressed_len, const std::uint8_t* in,
+                    std::size_t in_len) {
+  std::uint8_t* data = nullptr;
+  bssl::UniquePtr<CRYPTO_BUFFER> buffer(CRYPTO_BUFFER_alloc(&data, uncompressed_len));
+  uLongf size = static_cast<uLongf>(uncompressed_len);
+  if (!buffer || uncompress(data, &size, in, static_cast<uLong>(in_len)) != Z_OK || size != uncompressed_len) {
+    return 0;
+  }
+  *out = buffer.release();
+  return 1;
+}
+
+int brotli_decompress(SSL*, CRYPTO_BUFFER** out, std::size_t uncompressed_len, const std::uint8_t* in,
+                      std::size_t in_len) {
+  std::uint8_t* data = nullptr;
+  bssl::UniquePtr<CRYPTO_BUFFER> buffer(CRYPTO_BUFFER_alloc(&data, uncompressed_len));
+  std::size_t size = uncompressed_len;
+  if (!buffer || BrotliDecoderDecompress(in_len, in, &size, data) != BROTLI_DECODER_RESULT_SUCCESS ||
+      size != uncompressed_len) {
+    return 0;
+  }
+  *out = buffer.release();
+  return 1;
+}
+
 bssl::UniquePtr<SSL_CTX> new_context(const Settings& s, bool client) {
   bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
   if (!ctx) fail_ssl("SSL_CTX_new");
@@ -50,7 +102,7 @@ bssl::UniquePtr<SSL_CTX> new_context(const Settings& s, bool client) {
   }
   SSL_CTX_set_verify(c, client ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_NONE,
                      nullptr);
-  const Credentials& cred = credentials(s.key_type);
+  const Credentials& cred = credentials_for(s);
   if (client) {
     bssl::UniquePtr<BIO> bio = memory_bio(cred.ca_pem);
     bssl::UniquePtr<STACK_OF(X509_INFO)> infos(
@@ -70,6 +122,9 @@ bssl::UniquePtr<SSL_CTX> new_context(const Settings& s, bool client) {
         !SSL_CTX_use_PrivateKey(c, key.get())) {
       fail_ssl("server certificate and key");
     }
+    while (bssl::UniquePtr<X509> next{PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr)}) {
+      if (!SSL_CTX_add1_chain_cert(c, next.get())) fail_ssl("chain certificate");
+    }
   }
   if (s.tls12 && !SSL_CTX_set_max_proto_version(c, TLS1_2_VERSION)) fail_ssl("max version");
   if (!s.ciphers.empty() && !SSL_CTX_set_cipher_list(c, s.ciphers.c_str())) fail_ssl("ciphers");
@@ -79,6 +134,14 @@ bssl::UniquePtr<SSL_CTX> new_context(const Settings& s, bool client) {
   }
   SSL_CTX_set_num_tickets(c, static_cast<std::size_t>(s.tls13_tickets));
   if (s.early_data) SSL_CTX_set_early_data_enabled(c, 1);
+  for (sanstls::CertificateCompression algorithm : s.compression) {
+    const bool zlib = algorithm == sanstls::CertificateCompression::zlib;
+    if (!SSL_CTX_add_cert_compression_alg(c, static_cast<std::uint16_t>(algorithm),
+                                          zlib ? &zlib_compress : &brotli_compress,
+                                          zlib ? &zlib_decompress : &brotli_decompress)) {
+      fail_ssl("certificate compression");
+    }
+  }
   ERR_clear_error();
   return ctx;
 }

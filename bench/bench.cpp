@@ -21,6 +21,28 @@ const Credentials& credentials(sanstls::testing::KeyType type) {
   return made.emplace(type, std::move(c)).first->second;
 }
 
+const Credentials& credentials_for(const Settings& settings) {
+  if (!settings.chain3) return credentials(settings.key_type);
+  static const Credentials chain = [] {
+    using sanstls::testing::KeyType;
+    auto root = sanstls::testing::CertificateAuthority::create("sanstls bench Root CA", KeyType::rsa2048);
+    auto upper = root.intermediate("sanstls bench Intermediate CA G2", KeyType::rsa2048);
+    auto issuing = upper.intermediate("sanstls bench TLS Issuing CA R3", KeyType::rsa2048);
+    std::vector<std::string> names{kServerName};
+    for (const char* name : {"www", "api", "cdn", "static", "mail", "shop", "img", "auth", "m"}) {
+      names.push_back(std::string(name) + ".bench.sanstls.example");
+    }
+    sanstls::testing::Issued leaf = issuing.issue({.common_name = kServerName,
+                                                   .organization = "sanstls bench",
+                                                   .dns_names = names,
+                                                   .key_type = KeyType::rsa2048});
+    return Credentials{root.certificate_pem(),
+                       leaf.certificate_pem + issuing.certificate_pem() + upper.certificate_pem(),
+                       leaf.private_key_pem};
+  }();
+  return chain;
+}
+
 namespace pattern {
 namespace {
 

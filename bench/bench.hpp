@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <sanstls/testing/certificates.hpp>
 
@@ -31,10 +32,19 @@ struct Settings {
   bool async_key = false;
   // early_data: TLS 1.3 0-RTT on both sides (the early-data scenarios).
   bool early_data = false;
+  // chain3: the server sends a realistic three-certificate RSA chain (a
+  // leaf with ten names and two intermediates) instead of a lone leaf;
+  // key_type is then ignored.
+  bool chain3 = false;
+  // compression: certificate compression on both sides, server order
+  // (the cert_compression scenarios). The baseline compresses afresh in
+  // every handshake, as a raw BoringSSL user who keeps nothing would.
+  std::vector<sanstls::CertificateCompression> compression{};
 };
 
 // Credentials are PEM texts: the CA the client trusts, and the server's
-// certificate and key (issued by that CA for "localhost").
+// certificate and key (issued by that CA for "localhost"); cert_pem may
+// hold intermediates after the leaf.
 struct Credentials {
   std::string ca_pem;
   std::string cert_pem;
@@ -44,6 +54,10 @@ struct Credentials {
 // credentials returns the credentials for |type|: a CA with a key of that
 // type and a server certificate with a key of that type. Made once.
 const Credentials& credentials(sanstls::testing::KeyType type);
+
+// credentials_for returns the credentials |settings| ask for: chain3's
+// when set, else credentials(key_type).
+const Credentials& credentials_for(const struct Settings& settings);
 
 // kServerName is the name the client asks for and verifies.
 inline constexpr const char* kServerName = "localhost";

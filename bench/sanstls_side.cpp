@@ -18,6 +18,7 @@ void configure(sanstls::Context& ctx, const Settings& s) {
   if (s.tls12) ctx.set_maximum_version(sanstls::TLSVersion::tlsv1_2);
   if (s.early_data) ctx.set_early_data_enabled(true);
   if (!s.ciphers.empty()) ctx.set_ciphers(s.ciphers);
+  ctx.set_certificate_compression(s.compression);
   if (!s.resumption) {
     ctx.set_options(ctx.options() | sanstls::Options::no_ticket);
     SSL_CTX_set_session_cache_mode(sanstls::native_handle(ctx), SSL_SESS_CACHE_OFF);
@@ -39,7 +40,7 @@ SanstlsSide::Env::Env(const Settings& settings)
     : settings_(settings),
       client_(sanstls::Protocol::tls_client),
       server_(sanstls::Protocol::tls_server) {
-  const Credentials& c = credentials(settings.key_type);
+  const Credentials& c = credentials_for(settings);
   if (settings.async_key) {
     signer_ = std::make_shared<Signer>(c.key_pem);
     server_.load_cert_chain_pem_with_signer(
@@ -67,6 +68,7 @@ void SanstlsSide::Pair::move(Side from) {
   sanstls::MemoryBIO& in = from == Side::client ? server_in_ : client_in_;
   std::span<const std::byte> bytes = out.readable();
   if (bytes.empty()) return;
+  (from == Side::client ? client_sent_ : server_sent_) += bytes.size();
   in.write(bytes);
   out.consume(bytes.size());
 }

@@ -10,6 +10,7 @@
 #define SANSTLS_BENCH_SANSTLS_SIDE_HPP
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -87,6 +88,13 @@ struct SanstlsSide {
     std::string version() const;
     // buffered_capacity returns the heap the four MemoryBIOs hold.
     std::size_t buffered_capacity() const noexcept;
+    // sent returns the bytes |from| has sent so far.
+    std::uint64_t sent(Side from) const noexcept { return from == Side::client ? client_sent_ : server_sent_; }
+    // certificate_compression returns the algorithm the client received
+    // the certificate with.
+    std::optional<sanstls::CertificateCompression> certificate_compression() const noexcept {
+      return client_.certificate_compression();
+    }
 
    private:
     void move(Side from);
@@ -95,6 +103,8 @@ struct SanstlsSide {
     sanstls::MemoryBIO client_in_, client_out_, server_in_, server_out_;
     sanstls::Object client_;
     sanstls::Object server_;
+    std::uint64_t client_sent_ = 0;
+    std::uint64_t server_sent_ = 0;
   };
 };
 
