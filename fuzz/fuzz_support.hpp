@@ -182,6 +182,12 @@ inline const sanstls::PrivateKey& server_key() {
 inline sanstls::Context make_client_context(std::uint8_t flags) {
   sanstls::Context ctx(sanstls::Protocol::tls_client);
   ctx.load_verify_locations({.cadata = sanstls::CaData::pem(test_keys::ca_pem)});
+  // Every client asks for a staple and SCTs and offers both compression
+  // algorithms, so that the client target parses what comes back
+  // (status_request, signed_certificate_timestamp, CompressedCertificate).
+  ctx.set_ocsp_stapling_requested(true);
+  ctx.set_signed_certificate_timestamps_requested(true);
+  ctx.set_certificate_compression({sanstls::CertificateCompression::brotli, sanstls::CertificateCompression::zlib});
   if ((flags & config::tls12) != 0) ctx.set_maximum_version(sanstls::TLSVersion::tlsv1_2);
   if ((flags & config::alpn) != 0) ctx.set_alpn_protocols({"h2", "http/1.1"});
   if ((flags & config::client_cert) != 0) {
@@ -220,12 +226,20 @@ inline sanstls::Context make_server_context(std::uint8_t flags) {
   const std::array<sanstls::TicketKey, 1> keys{ticket_key()};
   ctx.set_ticket_keys(keys);
   // Stapled only for a ClientHello that asks (status_request,
-  // signed_certificate_timestamp), so recorded handshakes are unchanged;
-  // the SNI switch below goes to a context without them.
+  // signed_certificate_timestamp), as every fuzz client does; the SNI
+  // switch below goes to a context without them.
   static constexpr char kStaple[] = "fuzz OCSP response";
   static constexpr char kScts[] = "\x00\x06\x00\x04SCT1";
   ctx.set_ocsp_response(std::as_bytes(std::span(kStaple, sizeof(kStaple) - 1)));
   ctx.set_signed_certificate_timestamps(std::as_bytes(std::span(kScts, sizeof(kScts) - 1)));
+  // Both compression algorithms, preferred in turn, so that recorded
+  // client seeds hold certificates compressed both ways.
+  using sanstls::CertificateCompression;
+  if ((flags & config::alpn) != 0) {
+    ctx.set_certificate_compression({CertificateCompression::zlib, CertificateCompression::brotli});
+  } else {
+    ctx.set_certificate_compression({CertificateCompression::brotli, CertificateCompression::zlib});
+  }
   if ((flags & config::tls12) != 0) ctx.set_maximum_version(sanstls::TLSVersion::tlsv1_2);
   if ((flags & config::alpn) != 0) ctx.set_alpn_protocols({"http/1.1", "h2"});
   if ((flags & config::client_cert) != 0) {
@@ -238,6 +252,8 @@ inline sanstls::Context make_server_context(std::uint8_t flags) {
     // ALPN (which must still work mid-handshake).
     sanstls::Context other(sanstls::Protocol::tls_server);
     other.load_cert_chain_pem(test_keys::server_cert_pem, test_keys::server_key_pem);
+    // What this context agreed on must stay possible after the switch.
+    other.set_certificate_compression({CertificateCompression::brotli, CertificateCompression::zlib});
     ctx.set_sni_callback([other](sanstls::Object& object, const std::optional<std::string>& name,
                                  const sanstls::Context&) -> std::optional<sanstls::AlertDescription> {
       if (!name || *name == "localhost") return std::nullopt;
