@@ -424,6 +424,15 @@ TEST_CASE("has_pha: BoringSSL has no post-handshake authentication", "[constants
   CHECK(library_has("SSL_do_handshake"));
 }
 
+TEST_CASE("has_ocsp_stapling, has_signed_certificate_timestamps, has_certificate_compression: what the "
+          "BoringSSL in use offers",
+          "[constants][flags]") {
+  CHECK(library_has("SSL_set_ocsp_response") == sanstls::has_ocsp_stapling);
+  CHECK(library_has("SSL_get0_ocsp_response") == sanstls::has_ocsp_stapling);
+  CHECK(library_has("SSL_set_signed_cert_timestamp_list") == sanstls::has_signed_certificate_timestamps);
+  CHECK(library_has("SSL_CTX_add_cert_compression_alg") == sanstls::has_certificate_compression);
+}
+
 // ---------------------------------------------------------------------------
 // OPENSSL_VERSION_*
 
