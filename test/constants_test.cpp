@@ -431,6 +431,8 @@ TEST_CASE("has_ocsp_stapling, has_signed_certificate_timestamps, has_certificate
   CHECK(library_has("SSL_get0_ocsp_response") == sanstls::has_ocsp_stapling);
   CHECK(library_has("SSL_set_signed_cert_timestamp_list") == sanstls::has_signed_certificate_timestamps);
   CHECK(library_has("SSL_CTX_add_cert_compression_alg") == sanstls::has_certificate_compression);
+  CHECK(library_has("SSL_CTX_set1_ech_keys") == sanstls::has_ech);
+  CHECK(library_has("SSL_set1_ech_config_list") == sanstls::has_ech);
 }
 
 // ---------------------------------------------------------------------------

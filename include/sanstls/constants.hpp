@@ -134,6 +134,11 @@ inline constexpr bool has_signed_certificate_timestamps = true;
 // Not in Python's ssl module.
 inline constexpr bool has_certificate_compression = true;
 
+// has_ech: Encrypted Client Hello (draft-ietf-tls-esni-13) on both sides
+// (EchKeys, Context::set_ech_keys, set_ech_config_list, set_ech_grease,
+// Object::ech_accepted). Not in Python's ssl module.
+inline constexpr bool has_ech = true;
+
 // CertificateCompression is a certificate compression algorithm of RFC
 // 8879, with its TLS code point. zstd (3) is not offered.
 enum class CertificateCompression : std::uint16_t {

@@ -51,6 +51,7 @@
 #include <sanstls/callbacks.hpp>
 #include <sanstls/certificate.hpp>
 #include <sanstls/constants.hpp>
+#include <sanstls/ech.hpp>
 #include <sanstls/error.hpp>
 #include <sanstls/memory_bio.hpp>
 #include <sanstls/session.hpp>
@@ -681,6 +682,52 @@ class Context {
   // certificate_compression returns the algorithms set, in order; empty
   // when compression is off.
   const std::vector<CertificateCompression>& certificate_compression() const noexcept;
+
+  // ---- Encrypted Client Hello (ECH) ---------------------------------------
+  //
+  //   server_ctx.set_ech_keys(sanstls::EchKeys::from_pem(key_file_text));   // ech.hpp
+  //   client_ctx.set_ech_config_list(sanstls::as_bytes(config_list));     // from DNS
+  //   ...  // after the handshake, on either side:
+  //   bool hidden = client.ech_accepted();
+
+  // set_ech_keys makes a server decrypt ClientHellos encrypted to any of
+  // |keys| (a client's configuration names the key by its config id): the
+  // connection then goes on with the inner ClientHello, whose server name
+  // the SNI and ClientHello callbacks see, and Object::ech_accepted() is
+  // true, in those callbacks already. A ClientHello that no key decrypts
+  // is answered from the outer ClientHello, with |keys|' retry configs
+  // (EchKeys::config_list) for the client to try again with; the
+  // certificate for the public name must then be this Context's. Unlike
+  // the other setters it may be called while connections run, to rotate
+  // keys; each handshake uses the keys set when it started. The Context a
+  // connection was wrapped with decrypts: a Context an SNI or ClientHello
+  // callback switches to comes too late for it. Throws
+  // std::invalid_argument when no key is a retry config.
+  void set_ech_keys(const EchKeys& keys);
+
+  // set_ech_config_list makes a client offer ECH with |list|, an
+  // ECHConfigList as a server publishes it (EchKeys::config_list, a DNS
+  // HTTPS record's "ech" value): the ClientHello with the real server name
+  // is encrypted, and the outer one names the configuration's public name.
+  // Only TLS 1.3 has ECH, and a list none of whose configurations this
+  // BoringSSL supports means no ECH. When the server cannot decrypt it,
+  // the handshake runs with the outer ClientHello, verifies the server's
+  // certificate for the public name instead of server_hostname, and then
+  // fails with the error "ECH_REJECTED", whose Error::ech_retry_configs
+  // holds the server's new list: try again with it (an empty one means the
+  // server turned ECH off: try again without). std::nullopt offers none
+  // (the default). Applies to connections wrapped afterwards. Throws
+  // std::invalid_argument for a list that does not parse.
+  void set_ech_config_list(std::optional<std::span<const std::byte>> list);
+  // ech_config_list returns what set_ech_config_list set.
+  const std::optional<std::string>& ech_config_list() const noexcept;
+
+  // set_ech_grease makes a client without an ECHConfigList send a random
+  // ("GREASE") ECH extension, so that connections that use ECH do not
+  // stand out; default off. Applies to connections wrapped afterwards.
+  void set_ech_grease(bool grease);
+  // ech_grease returns whether a client sends GREASE ECH.
+  bool ech_grease() const noexcept;
 
   // ---- Sessions and SNI -------------------------------------------------
 

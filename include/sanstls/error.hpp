@@ -49,6 +49,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -124,6 +125,13 @@ struct Error {
   std::string message;
   // packed_code is BoringSSL's packed error code (ERR_get_error), or 0.
   std::uint32_t packed_code = 0;
+  // ech_retry_configs is, for the reason "ECH_REJECTED" (a server that
+  // could not decrypt the client's Encrypted Client Hello), the
+  // ECHConfigList the server sent to try again with, after the client
+  // verified the server for the configuration's public name; empty when
+  // the server sent none (try again without ECH). Nothing for any other
+  // error.
+  std::optional<std::string> ech_retry_configs;
 };
 
 // Result is the outcome of do_handshake, read, write and unwrap on an Object.

@@ -240,6 +240,13 @@ class Object {
   // certificate was sent (a resumed session) and before then.
   std::optional<CertificateCompression> certificate_compression() const noexcept;
 
+  // ech_accepted returns true when the handshake used Encrypted Client
+  // Hello (Context::set_ech_keys, set_ech_config_list): on a server from
+  // the moment the ClientHello was decrypted (its SNI and ClientHello
+  // callbacks see the inner ClientHello), on a client once the server's
+  // answer arrived. False for GREASE, a rejection, and without ECH.
+  bool ech_accepted() const noexcept;
+
   // key_update sends a TLS 1.3 KeyUpdate (RFC 8446 section 4.6.3) and
   // moves this side's sending keys on; with |request_peer_update| the peer
   // is asked to move its own on too, which it does with its next record.

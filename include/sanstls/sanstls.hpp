@@ -24,6 +24,7 @@
 #include <sanstls/certificate.hpp>
 #include <sanstls/constants.hpp>
 #include <sanstls/context.hpp>
+#include <sanstls/ech.hpp>
 #include <sanstls/error.hpp>
 #include <sanstls/helpers.hpp>
 #include <sanstls/memory_bio.hpp>

@@ -139,6 +139,11 @@ struct Context::State {
     std::size_t next_victim = 0;
   } compressed_certificates;
 
+  // Encrypted Client Hello (ech.cpp): what a client offers; a server's
+  // keys live in the SSL_CTX.
+  std::optional<std::string> ech_config_list;
+  bool ech_grease = false;
+
   // Sessions and SNI (context.cpp, object.cpp).
   Context::SNICallback sni_callback;
 
@@ -216,6 +221,19 @@ std::optional<CertificateCompression> negotiated_compression(const ContextAccess
 // compression_offered returns the algorithms sanstls knows of in a
 // compress_certificate extension's body, as bits 1 << code point.
 unsigned compression_offered(const std::uint8_t* data, std::size_t size) noexcept;
+
+// apply_ech gives a client's |ssl| the ECHConfigList and GREASE setting of
+// |context| (ech.cpp). Throws SSLError on allocation failure.
+void apply_ech(SSL* ssl, const ContextAccess::State& context, bool server_side);
+
+// ech_retry_configs returns the retry configs a server sent, for an
+// ECH_REJECTED error (ech.cpp).
+std::optional<std::string> ech_retry_configs(const SSL* ssl);
+
+// ech_name_override returns the ECH public name a client must verify the
+// server's certificate for, once the server rejected its ECH; else
+// nothing.
+std::optional<std::string> ech_name_override(const SSL* ssl);
 
 // PeerCheck is what verify_peer_chain needs to know about one connection.
 struct PeerCheck {

@@ -74,6 +74,7 @@ Object ObjectAccess::make(const Context& context, MemoryBIO incoming, MemoryBIO 
   }
 
   apply_certificate_status(ssl, cs, server_side);
+  apply_ech(ssl, cs, server_side);
 
   if (server_hostname) {
     const std::string& name = *server_hostname;
@@ -527,6 +528,7 @@ void Object::set_context(const Context& context) {
   if (!s.original_context) s.original_context = s.context;
   s.context = context;
   apply_certificate_status(s.ssl.get(), ContextAccess::state(context), s.server_side);
+  apply_ech(s.ssl.get(), ContextAccess::state(context), s.server_side);
 }
 
 void Object::complete_private_key(PrivateKeyReply reply) {

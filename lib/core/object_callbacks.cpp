@@ -84,7 +84,14 @@ ssl_verify_result_t ObjectAccess::on_verify(SSL* ssl, uint8_t* out_alert) {
   if (!s->verifies_peer && !callback) return ssl_verify_ok;
   PeerCheck check;
   check.server = s->server_side;
-  if (s->checks_host && s->server_hostname) {
+  // A server that rejected ECH answered the outer ClientHello: it proves
+  // itself for the configuration's public name, whatever the name checks
+  // say, and the handshake will fail with ECH_REJECTED however it goes.
+  const std::optional<std::string> public_name = s->server_side ? std::nullopt : ech_name_override(ssl);
+  if (public_name) {
+    check.host = &*public_name;
+    check.host_flags = s->host_flags;
+  } else if (s->checks_host && s->server_hostname) {
     check.host = &*s->server_hostname;
     check.host_is_ip = s->hostname_is_ip;
     check.host_flags = s->host_flags;
@@ -92,6 +99,10 @@ ssl_verify_result_t ObjectAccess::on_verify(SSL* ssl, uint8_t* out_alert) {
   // The context in use now: after an SNI switch, the new one's store.
   const STACK_OF(CRYPTO_BUFFER)* chain = SSL_get0_peer_certificates(ssl);
   s->verdict = verify_peer_chain(ContextAccess::state(s->context), chain, check);
+  if (public_name && s->verdict.code == X509_V_ERR_HOSTNAME_MISMATCH && s->verdict.message.empty()) {
+    s->verdict.message = "Hostname mismatch, certificate is not valid for the ECH public name '" + *public_name +
+                         "' (the server rejected ECH).";
+  }
   if (!callback || s->self == nullptr) {
     if (s->verdict.code == X509_V_OK) {
       ERR_clear_error();
@@ -106,7 +117,7 @@ ssl_verify_result_t ObjectAccess::on_verify(SSL* ssl, uint8_t* out_alert) {
     const CRYPTO_BUFFER* cert = sk_CRYPTO_BUFFER_value(chain, i);
     peer.chain.emplace_back(reinterpret_cast<const char*>(CRYPTO_BUFFER_data(cert)), CRYPTO_BUFFER_len(cert));
   }
-  peer.server_hostname = s->server_hostname;
+  peer.server_hostname = public_name ? public_name : s->server_hostname;
   peer.server_side = s->server_side;
   peer.verify_code = static_cast<VerifyCode>(s->verdict.code);
   if (s->verdict.code == X509_V_OK) {

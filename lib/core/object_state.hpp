@@ -361,6 +361,7 @@ struct Object::State {
         }
         Error e = error_from_code(code);
         if (!callback_error.empty()) e.message += " (" + callback_error + ")";
+        if (lib == ERR_LIB_SSL && reason == SSL_R_ECH_REJECTED) e.ech_retry_configs = ech_retry_configs(ssl.get());
         return fail(std::move(e), sticky);
       }
       default:

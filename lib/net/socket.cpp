@@ -462,7 +462,7 @@ std::string get_server_certificate(const std::string& host, std::uint16_t port,
   Socket tls = wrap_socket(context, create_connection(host, port, timeout),
                            {.server_hostname = host});
   std::optional<std::string> der = tls.getpeercert(binary_form);
-  if (!der) throw SSLError(Error{ErrorKind::ssl, "", "", VerifyCode::ok, "", "the server sent no certificate", 0});
+  if (!der) throw SSLError(Error{ErrorKind::ssl, "", "", VerifyCode::ok, "", "the server sent no certificate", 0, std::nullopt});
   return der_cert_to_pem_cert(as_bytes(*der));
 }
 
