@@ -48,6 +48,7 @@ constexpr std::string_view usage_text =
     "ocsp_response (the stapled OCSP response in base64, or null) and\n"
     "sct_count (how many SCTs the server sent; both need --status),\n"
     "certificate_compression (\"zlib\", \"brotli\" or \"none\"; see --compress-cert),\n"
+    "ech (\"accepted\", \"rejected\", \"grease\" or \"not offered\") and ech_retried,\n"
     "peer_certificate (as Python's getpeercert(); {} when not verified) and\n"
     "verify (\"ok\", \"skipped\" with --no-verify, or why verification failed).\n"
     "Then sends --send TEXT, or standard input until its end, and writes what\n"
@@ -76,6 +77,12 @@ constexpr std::string_view usage_text =
     "                      certificate transparency SCTs (reported, not checked)\n"
     "  --compress-cert ALGS  offer to receive the server's certificate\n"
     "                      compressed (RFC 8879, TLS 1.3) with ALGS: zlib,brotli\n"
+    "  --ech-config-list FILE  offer Encrypted Client Hello with the ECHConfigList\n"
+    "                      in FILE (binary, as sanstls ech-keygen --config-out and\n"
+    "                      bssl-tool generate-ech write it); when the server\n"
+    "                      rejects it, connect once more with the configs it\n"
+    "                      sends, or without ECH if it sends none\n"
+    "  --ech-grease        send a GREASE ECH extension (without --ech-config-list)\n"
     "  --send TEXT         send TEXT instead of standard input\n"
     "  --early-data TEXT   send TEXT first, as TLS 1.3 early data (0-RTT) when\n"
     "                      the --session-in session allows it; sent again\n"
@@ -104,6 +111,8 @@ struct Options {
   std::optional<double> timeout;
   bool status = false;
   std::vector<sanstls::CertificateCompression> compress_cert;
+  std::optional<std::string> ech_config_list;  // a file name
+  bool ech_grease = false;
 };
 
 // Failure is what the command reports on stderr before exiting with status 1.
@@ -162,6 +171,10 @@ Options parse(int argc, char** argv) {
       o.status = true;
     } else if (arg == "--compress-cert") {
       o.compress_cert = sanstls_tool::parse_compression(args.value(arg));
+    } else if (arg == "--ech-config-list") {
+      o.ech_config_list = args.value(arg);
+    } else if (arg == "--ech-grease") {
+      o.ech_grease = true;
     } else if (arg == "--send") {
       o.send = args.value(arg);
     } else if (arg == "--early-data") {
@@ -216,6 +229,8 @@ struct Summary {
   std::optional<std::string> ocsp_response_base64;
   std::size_t sct_count = 0;
   std::string certificate_compression = "none";
+  std::string ech = "not offered";
+  bool ech_retried = false;
   std::optional<std::string> peer_certificate_json;
   std::string verify;
 
@@ -227,6 +242,7 @@ struct Summary {
            ", \"ocsp_response\": " + json_or_null(ocsp_response_base64) +
            ", \"sct_count\": " + std::to_string(sct_count) +
            ", \"certificate_compression\": " + json_string(certificate_compression) +
+           ", \"ech\": " + json_string(ech) + ", \"ech_retried\": " + (ech_retried ? "true" : "false") +
            ", \"peer_certificate\": " + peer_certificate_json.value_or("null") +
            ", \"verify\": " + json_string(verify) + "}";
   }
@@ -281,6 +297,15 @@ sanstls::Context make_context(const Options& o) {
   context.set_ocsp_stapling_requested(o.status);
   context.set_signed_certificate_timestamps_requested(o.status);
   context.set_certificate_compression(o.compress_cert);
+  if (o.ech_config_list) {
+    const std::string list = read_whole_file(*o.ech_config_list);
+    try {
+      context.set_ech_config_list(sanstls::as_bytes(list));
+    } catch (const std::invalid_argument& e) {
+      throw Failure(*o.ech_config_list + ": " + e.what());
+    }
+  }
+  context.set_ech_grease(o.ech_grease);
   if (o.cert) context.load_cert_chain(*o.cert, o.key.value_or(""));
   if (o.early_data) context.set_early_data_enabled(true);
   return context;
@@ -387,47 +412,66 @@ int client(const Options& o) {
     }
   }
 
-  sanstls::net::FileDescriptor fd;
-  try {
-    fd = sanstls::net::create_connection(o.host, o.port, o.timeout);
-  } catch (const sanstls::net::TimeoutError&) {
-    throw Failure("cannot connect to " + o.host + " port " + std::to_string(o.port) + ": timed out");
-  } catch (const std::system_error& e) {
-    std::string why = e.code().value() == EHOSTUNREACH ? e.what() : e.code().message();
-    throw Failure("cannot connect to " + o.host + " port " + std::to_string(o.port) + ": " + why);
-  }
-  sanstls::net::Socket tls = sanstls::net::wrap_socket(
-      context, std::move(fd),
-      {.do_handshake_on_connect = false,
-       .suppress_ragged_eofs = false,
-       .server_hostname = o.servername.value_or(o.host),
-       .session = session});
-  tls.settimeout(o.timeout);
+  // A server that rejects ECH sends the configurations to try again with
+  // (none: it turned ECH off); like a browser, the client tries once more.
+  bool ech_retried = false;
   bool resend = false;
-  try {
-    if (o.early_data) {
-      // Before the handshake: the data goes with the ClientHello when the
-      // session allows 0-RTT, and after the handshake otherwise.
+  std::optional<sanstls::net::Socket> connection;
+  for (;;) {
+    sanstls::net::FileDescriptor fd;
+    try {
+      fd = sanstls::net::create_connection(o.host, o.port, o.timeout);
+    } catch (const sanstls::net::TimeoutError&) {
+      throw Failure("cannot connect to " + o.host + " port " + std::to_string(o.port) + ": timed out");
+    } catch (const std::system_error& e) {
+      std::string why = e.code().value() == EHOSTUNREACH ? e.what() : e.code().message();
+      throw Failure("cannot connect to " + o.host + " port " + std::to_string(o.port) + ": " + why);
+    }
+    connection.emplace(sanstls::net::wrap_socket(
+        context, std::move(fd),
+        {.do_handshake_on_connect = false,
+         .suppress_ragged_eofs = false,
+         .server_hostname = o.servername.value_or(o.host),
+         .session = session}));
+    sanstls::net::Socket& tls = *connection;
+    tls.settimeout(o.timeout);
+    resend = false;
+    try {
+      if (o.early_data) {
+        // Before the handshake: the data goes with the ClientHello when the
+        // session allows 0-RTT, and after the handshake otherwise.
+        try {
+          tls.sendall(*o.early_data);
+        } catch (const sanstls::SSLEarlyDataRejectedError&) {
+          resend = true;
+        }
+      }
       try {
-        tls.sendall(*o.early_data);
+        tls.do_handshake();
       } catch (const sanstls::SSLEarlyDataRejectedError&) {
         resend = true;
+        tls.do_handshake();  // the handshake goes on without it
       }
+    } catch (const sanstls::SSLCertVerificationError& e) {
+      Summary failed;
+      failed.verify = e.what();
+      write_stdout(failed.to_json() + "\n");
+      throw;
+    } catch (const sanstls::net::TimeoutError& e) {
+      throw Failure(std::string("handshake: ") + e.what());
+    } catch (const sanstls::SSLError& e) {
+      if (e.reason() != "ECH_REJECTED" || ech_retried || !e.error().ech_retry_configs) throw;
+      const std::string& retry = *e.error().ech_retry_configs;
+      warn(retry.empty() ? "the server rejected ECH and sent no retry configs: trying again without ECH"
+                         : "the server rejected ECH: trying again with the configs it sent");
+      context.set_ech_config_list(retry.empty() ? std::nullopt
+                                                : std::optional(sanstls::as_bytes(std::string_view(retry))));
+      ech_retried = true;
+      continue;
     }
-    try {
-      tls.do_handshake();
-    } catch (const sanstls::SSLEarlyDataRejectedError&) {
-      resend = true;
-      tls.do_handshake();  // the handshake goes on without it
-    }
-  } catch (const sanstls::SSLCertVerificationError& e) {
-    Summary failed;
-    failed.verify = e.what();
-    write_stdout(failed.to_json() + "\n");
-    throw;
-  } catch (const sanstls::net::TimeoutError& e) {
-    throw Failure(std::string("handshake: ") + e.what());
+    break;
   }
+  sanstls::net::Socket& tls = *connection;
 
   Summary summary;
   summary.version = tls.version();
@@ -438,6 +482,11 @@ int client(const Options& o) {
   if (std::optional<std::string> staple = tls.object().ocsp_response()) summary.ocsp_response_base64 = base64(*staple);
   summary.sct_count = tls.object().signed_certificate_timestamps().size();
   summary.certificate_compression = sanstls_tool::compression_name(tls.object().certificate_compression());
+  summary.ech = tls.object().ech_accepted() ? "accepted"
+                : ech_retried || o.ech_config_list ? "rejected"
+                : o.ech_grease                      ? "grease"
+                                                    : "not offered";
+  summary.ech_retried = ech_retried;
   if (resend) tls.sendall(*o.early_data);
   if (std::optional<sanstls::Certificate> peer = tls.getpeercert()) {
     summary.peer_certificate_json = peer->to_json();

@@ -18,6 +18,7 @@ int run_decode_cert(int argc, char** argv);
 int run_client(int argc, char** argv);
 int run_server(int argc, char** argv);
 int run_get_server_certificate(int argc, char** argv);
+int run_ech_keygen(int argc, char** argv);
 
 // Helpers the networking subcommands share for their arguments.
 #include <sanstls/object.hpp>

@@ -22,8 +22,10 @@ int usage(std::ostream& out) {
          "                     many clients at once from one epoll loop\n"
          "  get-server-certificate HOST PORT\n"
          "                     print the server's certificate as PEM\n"
+         "  ech-keygen --public-name NAME --key-out FILE --config-out FILE\n"
+         "                     make an Encrypted Client Hello key and its ECHConfigList\n"
          "\n"
-         "'sanstls client --help' (server, get-server-certificate) lists the options.\n";
+         "'sanstls client --help' (server, get-server-certificate, ech-keygen) lists the options.\n";
   return 2;
 }
 
@@ -37,6 +39,7 @@ int main(int argc, char** argv) {
   if (command == "client") return run_client(argc - 2, argv + 2);
   if (command == "server") return run_server(argc - 2, argv + 2);
   if (command == "get-server-certificate") return run_get_server_certificate(argc - 2, argv + 2);
+  if (command == "ech-keygen") return run_ech_keygen(argc - 2, argv + 2);
   if (command == "-h" || command == "--help" || command == "help") {
     usage(std::cout);
     return 0;

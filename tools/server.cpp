@@ -84,6 +84,9 @@ constexpr std::string_view usage_text =
     "  --compress-cert ALGS  compress the certificate (TLS 1.3, RFC 8879) for\n"
     "                        clients that offer one of ALGS (zlib,brotli; the\n"
     "                        first preferred); the log line says which was used\n"
+    "  --ech-key FILE        decrypt Encrypted Client Hellos with the keys in FILE\n"
+    "                        (PEM, as sanstls ech-keygen writes it); the log line\n"
+    "                        says ech=accepted or ech=not-accepted\n"
     "  --max-connections N   exit once N connections have finished\n"
     "  --handshake-timeout S drop a client whose handshake takes longer than S\n"
     "                        seconds (default 10)\n"
@@ -102,6 +105,7 @@ struct Options {
   std::optional<std::string> ocsp_response;  // file names
   std::optional<std::string> sct;
   std::vector<sanstls::CertificateCompression> compress_cert;
+  std::optional<std::string> ech_key;  // a file name
   std::optional<std::size_t> max_connections;
   std::chrono::duration<double> handshake_timeout{10.0};
   std::chrono::duration<double> stall_timeout{30.0};
@@ -149,6 +153,8 @@ Options parse(int argc, char** argv) {
       o.sct = args.value(arg);
     } else if (arg == "--compress-cert") {
       o.compress_cert = sanstls_tool::parse_compression(args.value(arg));
+    } else if (arg == "--ech-key") {
+      o.ech_key = args.value(arg);
     } else if (arg == "--max-connections") {
       std::string text = args.value(arg);
       std::size_t n = 0;
@@ -709,6 +715,7 @@ void Server::finish(std::uint64_t id, const std::string& failure) {
       early = ", early-data=" + std::string(sanstls_tool::early_data_name(c.tls.object().early_data().status));
       if (c.early_bytes != 0) early += " (" + std::to_string(c.early_bytes) + " bytes)";
     }
+    if (options_.ech_key) early += c.tls.object().ech_accepted() ? ", ech=accepted" : ", ech=not-accepted";
     if (!options_.compress_cert.empty()) {
       early += ", cert-compression=" +
                std::string(sanstls_tool::compression_name(c.tls.object().certificate_compression()));
@@ -802,6 +809,13 @@ int run_server(int argc, char** argv) {
       }
       if (options.sct) context.set_signed_certificate_timestamps(sanstls::as_bytes(read_binary_file(*options.sct)));
       context.set_certificate_compression(options.compress_cert);
+      if (options.ech_key) {
+        try {
+          context.set_ech_keys(sanstls::EchKeys::from_pem(read_binary_file(*options.ech_key)));
+        } catch (const std::invalid_argument& e) {
+          throw std::runtime_error(*options.ech_key + ": " + e.what());
+        }
+      }
       if (options.cafile) {
         context.load_verify_locations({.cafile = options.cafile});
         context.set_verify_mode(options.verify_client ? sanstls::VerifyMode::cert_required

@@ -496,6 +496,121 @@ def check_compression():
           "exit %r\n%r" % (rc, err))
 
 
+class BsslServer:
+    """`bssl-tool server` (BoringSSL's own tool) on a free port, started and
+    always stopped."""
+
+    def __init__(self, *args):
+        self.port = free_port()
+        self.args = ["bssl-tool", "server", "-accept", str(self.port), "-loop"] + list(args)
+        self.log_path = path("bssl-server-%d.log" % self.port)
+
+    def __enter__(self):
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                # The probe was a connection: -loop accepts the next one.
+                return self
+            except OSError:
+                time.sleep(0.05)
+        self.__exit__()
+        raise RuntimeError("bssl-tool server did not start: %r" % self.output())
+
+    def output(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+
+def check_ech():
+    """sanstls ech-keygen, server --ech-key, client --ech-config-list and
+    --ech-grease: accepted, rejected with retry configs (the client tries
+    again), a server without ECH, bssl-tool as the client and as the server,
+    and unusable files."""
+    make_leaf("ech", "localhost", "ca",
+              "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+              "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,DNS:public.example\n")
+    rc, out, err = run(["ech-keygen", "--public-name", "public.example", "--key-out", path("ech-key.pem"),
+                        "--config-out", path("ech.list"), "--config-id", "7"])
+    pem = open(path("ech-key.pem")).read() if rc == 0 else ""
+    config = open(path("ech.list"), "rb").read() if rc == 0 else b""
+    check("ech-keygen writes a PEM key file (mode 0600) and an ECHConfigList",
+          rc == 0 and "-----BEGIN PRIVATE KEY-----" in pem and "-----BEGIN ECHCONFIG-----" in pem
+          and os.stat(path("ech-key.pem")).st_mode & 0o777 == 0o600
+          and int.from_bytes(config[:2], "big") == len(config) - 2 and config[2:4] == b"\xfe\x0d"
+          and config[6] == 7 and b"public.example" in config, "exit %r\n%s" % (rc, err))
+    run(["ech-keygen", "--public-name", "public.example", "--key-out", path("stale-key.pem"),
+         "--config-out", path("stale.list")])
+    ech_cert = ("--cert", path("ech.pem"), "--key", path("ech.key"))
+    with Server(*ech_cert, "--ech-key", path("ech-key.pem")) as server:
+        rc, summary, rest, err = client(server.port, "--ech-config-list", path("ech.list"), "--send", "hidden")
+        check("client --ech-config-list: ECH accepted, data echoed",
+              rc == 0 and summary and summary["ech"] == "accepted" and not summary["ech_retried"]
+              and rest == b"hidden", describe(rc, summary, rest, err))
+        rc, summary, rest, err = client(server.port, "--ech-config-list", path("stale.list"), "--send", "x")
+        check("client with a stale ECHConfigList: rejected, then accepted with the server's retry configs",
+              rc == 0 and summary and summary["ech"] == "accepted" and summary["ech_retried"]
+              and "rejected ECH: trying again with the configs it sent" in err, describe(rc, summary, rest, err))
+        rc, summary, rest, err = client(server.port, "--ech-grease", "--send", "x")
+        check("client --ech-grease: a normal handshake", rc == 0 and summary and summary["ech"] == "grease",
+              describe(rc, summary, rest, err))
+        bssl = subprocess.run(["bssl-tool", "client", "-connect", "127.0.0.1:%d" % server.port,
+                               "-server-name", "localhost", "-ech-config-list", path("ech.list")],
+                              input=b"", capture_output=True, timeout=30)
+        bssl_out = bssl.stdout.decode("utf-8", "replace") + bssl.stderr.decode("utf-8", "replace")
+        check("bssl-tool client -ech-config-list: Encrypted ClientHello: yes", "Encrypted ClientHello: yes"
+              in bssl_out, bssl_out[-2000:])
+        time.sleep(0.2)
+        log = server.stderr()
+        accepted = log.count("ech=accepted")
+        check("the server logs ech=accepted for the three ECH connections and ech=not-accepted for GREASE",
+              accepted == 3 and log.count("ech=not-accepted") == 1 and "TLSV1_ALERT_ECH_REQUIRED" in log, log)
+    with Server(*ech_cert) as server:
+        rc, summary, rest, err = client(server.port, "--ech-config-list", path("ech.list"), "--send", "x")
+        check("a server without ECH: rejected without retry configs, then a handshake without ECH",
+              rc == 0 and summary and summary["ech"] == "rejected" and summary["ech_retried"]
+              and "sent no retry configs" in err, describe(rc, summary, rest, err))
+    # bssl-tool's own server, with a key it made.
+    subprocess.run(["bssl-tool", "generate-ech", "-out-ech-config-list", path("bssl.list"),
+                    "-out-ech-config", path("bssl.config"), "-out-private-key", path("bssl.key"),
+                    "-public-name", "public.example", "-config-id", "1", "-max-name-length", "0"],
+                   check=True, capture_output=True, timeout=30)
+    with BsslServer("-key", path("ech.key"), "-cert", path("ech.pem"), "-ech-key", path("bssl.key"),
+                    "-ech-config", path("bssl.config")) as bssl_server:
+        rc, summary, rest, err = client(bssl_server.port, "--ech-config-list", path("bssl.list"), "--send", "x",
+                                        "--timeout", "2")
+        check("client --ech-config-list against bssl-tool server: ECH accepted",
+              summary is not None and summary["ech"] == "accepted" and not summary["ech_retried"],
+              describe(rc, summary, rest, err))
+        rc, summary, rest, err = client(bssl_server.port, "--ech-config-list", path("ech.list"), "--send", "x",
+                                        "--timeout", "2")
+        check("against bssl-tool server with another key's config: rejected, retried, accepted",
+              summary is not None and summary["ech"] == "accepted" and summary["ech_retried"],
+              describe(rc, summary, rest, err) + "\n" + bssl_server.output()[-1500:])
+    with open(path("garbage.list"), "wb") as f:
+        f.write(b"\x00\x05nope!")
+    rc, out, err = run(["client", "localhost", "1", "--ech-config-list", path("garbage.list")])
+    check("client --ech-config-list with garbage: exit 1, naming the file",
+          rc == 1 and "garbage.list" in err and "ECHConfigList" in err, "exit %r\n%r" % (rc, err))
+    rc, out, err = run(["server", *ech_cert, "--ech-key", path("ech.list")])
+    check("server --ech-key with a file that is not a key: exit 1 before listening",
+          rc == 1 and out == b"" and "ECH key file" in err, "exit %r\n%r\n%r" % (rc, out, err))
+    rc, out, err = run(["ech-keygen", "--public-name", "127.0.0.1", "--key-out", path("x.pem"),
+                        "--config-out", path("x.list")])
+    check("ech-keygen --public-name 127.0.0.1: refused (exit 1), saying why",
+          rc == 1 and "not a public name ECH allows" in err, "exit %r\n%r" % (rc, err))
+    rc, out, err = run(["ech-keygen", "--public-name", "a.example"])
+    check("ech-keygen without --key-out: a usage error", rc == 2 and "--key-out" in err, "exit %r\n%r" % (rc, err))
+
+
 def check_client_certificates():
     with Server("--cafile", path("ca.pem"), "--verify-client") as server:
         for version in ("TLSv1.3", "TLSv1.2"):
@@ -835,6 +950,7 @@ def main():
         check_early_data()
         check_status()
         check_compression()
+        check_ech()
         check_http()
         check_against_python()
         check_signals()
