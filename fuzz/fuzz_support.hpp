@@ -19,6 +19,8 @@
 #include <string_view>
 #include <vector>
 
+#include <openssl/curve25519.h>
+
 #include <sanstls/callbacks.hpp>
 #include <sanstls/context.hpp>
 #include <sanstls/error.hpp>
@@ -157,6 +159,26 @@ inline sanstls::TicketKey ticket_key() {
   return key;
 }
 
+// ech_keys is the fixed ECH key of every fuzz server (public name
+// "localhost", config id 1), so that recorded ClientHellos encrypted to it
+// decrypt in the server target: a fixed X25519 private key and the
+// ECHConfig made for it by hand (draft-13: HKDF-SHA256 with AES-128-GCM).
+inline const sanstls::EchKeys& ech_keys() {
+  static const sanstls::EchKeys keys = [] {
+    std::uint8_t private_key[32];
+    for (std::size_t i = 0; i < sizeof private_key; ++i) private_key[i] = static_cast<std::uint8_t>(0x11 * (i % 15 + 1));
+    std::uint8_t public_key[32];
+    X25519_public_from_private(public_key, private_key);
+    std::string contents = std::string("\x01\x00\x20\x00\x20", 5) +
+                           std::string(reinterpret_cast<const char*>(public_key), 32) +
+                           std::string("\x00\x04\x00\x01\x00\x01\x00\x09localhost\x00\x00", 19);
+    std::string config = std::string("\xfe\x0d", 2) + static_cast<char>(contents.size() >> 8) +
+                         static_cast<char>(contents.size() & 0xff) + contents;
+    return sanstls::EchKeys::from_raw(config, std::string(reinterpret_cast<const char*>(private_key), 32));
+  }();
+  return keys;
+}
+
 // Waits is what the callbacks of one input left for drive_handshake, and
 // how they should answer: one per thread, as each input runs on its own
 // thread in deep mode.
@@ -188,6 +210,14 @@ inline sanstls::Context make_client_context(std::uint8_t flags) {
   ctx.set_ocsp_stapling_requested(true);
   ctx.set_signed_certificate_timestamps_requested(true);
   ctx.set_certificate_compression({sanstls::CertificateCompression::brotli, sanstls::CertificateCompression::zlib});
+  // ECH: the ALPN clients encrypt their ClientHello to the servers' key,
+  // the others send GREASE.
+  if ((flags & config::alpn) != 0) {
+    const std::string list = ech_keys().config_list();
+    ctx.set_ech_config_list(std::as_bytes(std::span(list.data(), list.size())));
+  } else {
+    ctx.set_ech_grease(true);
+  }
   if ((flags & config::tls12) != 0) ctx.set_maximum_version(sanstls::TLSVersion::tlsv1_2);
   if ((flags & config::alpn) != 0) ctx.set_alpn_protocols({"h2", "http/1.1"});
   if ((flags & config::client_cert) != 0) {
@@ -232,6 +262,7 @@ inline sanstls::Context make_server_context(std::uint8_t flags) {
   static constexpr char kScts[] = "\x00\x06\x00\x04SCT1";
   ctx.set_ocsp_response(std::as_bytes(std::span(kStaple, sizeof(kStaple) - 1)));
   ctx.set_signed_certificate_timestamps(std::as_bytes(std::span(kScts, sizeof(kScts) - 1)));
+  ctx.set_ech_keys(ech_keys());
   // Both compression algorithms, preferred in turn, so that recorded
   // client seeds hold certificates compressed both ways.
   using sanstls::CertificateCompression;
