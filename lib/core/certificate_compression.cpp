@@ -100,6 +100,18 @@ void budget_free(void* opaque, void* address) {
   std::free(base);
 }
 
+// at_end checks a stream that ended: it must have filled the declared
+// length and used all of its input.
+std::optional<std::string> at_end(std::size_t out_len, std::size_t out_left, std::size_t in_left,
+                                  const char* format) {
+  if (out_left != 0) {
+    return "decompresses to " + std::to_string(out_len - out_left) + " bytes, fewer than the " +
+           std::to_string(out_len) + " it declared";
+  }
+  if (in_left != 0) return "has " + std::to_string(in_left) + " bytes after the end of its " + format + " stream";
+  return std::nullopt;
+}
+
 // decompress fills |out| exactly from |in|; on failure it returns why, in
 // words that follow "the server's <algorithm>-compressed certificate".
 std::optional<std::string> decompress(CertificateCompression algorithm, const std::uint8_t* in, std::size_t len,
@@ -118,15 +130,11 @@ std::optional<std::string> decompress(CertificateCompression algorithm, const st
     inflateEnd(&z);
     switch (ret) {
       case Z_STREAM_END:
-        if (out_left != 0) {
-          return "decompresses to " + std::to_string(out_len - out_left) + " bytes, fewer than the " + declared +
-                 " it declared";
-        }
-        if (in_left != 0) return "has " + std::to_string(in_left) + " bytes after the end of its zlib stream";
-        return std::nullopt;
+        return at_end(out_len, out_left, in_left, "zlib");
       case Z_BUF_ERROR:
-        if (out_left == 0) return "decompresses to more than the " + declared + " bytes it declared";
-        return "is cut short: its zlib stream ends early";
+        // Out of input, or out of room with input left.
+        if (in_left == 0) return "is cut short: its zlib stream ends early";
+        return "decompresses to more than the " + declared + " bytes it declared";
       case Z_NEED_DICT:
         return "needs a preset zlib dictionary";
       default:
@@ -146,12 +154,7 @@ std::optional<std::string> decompress(CertificateCompression algorithm, const st
   BrotliDecoderDestroyInstance(state);
   switch (ret) {
     case BROTLI_DECODER_RESULT_SUCCESS:
-      if (out_left != 0) {
-        return "decompresses to " + std::to_string(out_len - out_left) + " bytes, fewer than the " + declared +
-               " it declared";
-      }
-      if (in_left != 0) return "has " + std::to_string(in_left) + " bytes after the end of its brotli stream";
-      return std::nullopt;
+      return at_end(out_len, out_left, in_left, "brotli");
     case BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT:
       return "decompresses to more than the " + declared + " bytes it declared";
     case BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT:
