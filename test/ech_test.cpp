@@ -74,6 +74,13 @@ TEST_CASE("ECH hides the server name and the server sees it", "[ech]") {
     accepted_in_callback = object.ech_accepted();
     return std::nullopt;
   });
+  std::optional<std::string> hello_name;
+  bool accepted_in_hello_callback = false;
+  server.set_client_hello_callback([&](Object& object, const sanstls::ClientHello& hello) {
+    hello_name = hello.server_name;
+    accepted_in_hello_callback = object.ech_accepted();
+    return sanstls::ClientHelloReply::proceed();
+  });
   const Context client = ech_client();
   test::Pair p = test::make_pair(client, server, kSecret);
   Pipe pipe(p.client, p.server, one_byte ? Transport::byte_at_a_time() : Transport::everything(),
@@ -83,6 +90,8 @@ TEST_CASE("ECH hides the server name and the server sees it", "[ech]") {
   CHECK(p.server.ech_accepted());
   CHECK(seen_name == kSecret);
   CHECK(accepted_in_callback);
+  CHECK(hello_name == kSecret);
+  CHECK(accepted_in_hello_callback);
   CHECK(p.client.version() == "TLSv1.3");
   CHECK(pipe.send(Side::client, "hidden").status == sanstls::Status::done);
   CHECK(pipe.take_received(Side::server) == "hidden");
