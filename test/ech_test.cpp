@@ -210,6 +210,15 @@ TEST_CASE("key rotation: old keys still decrypt, only new ones are retry configs
   CHECK_THROWS_AS(ctx.set_ech_keys(only_old), std::invalid_argument);
 }
 
+TEST_CASE("a client that switches to an ECH Context before its handshake offers ECH", "[ech]") {
+  test::Pair p = test::make_pair(test::client_context(), ech_server(), kSecret);
+  p.client.set_context(ech_client());
+  Pipe pipe(p.client, p.server);
+  REQUIRE(pipe.handshake());
+  CHECK(p.client.ech_accepted());
+  CHECK(p.server.ech_accepted());
+}
+
 TEST_CASE("a resumed handshake uses ECH too", "[ech]") {
   const Context client = ech_client();
   const Context server = ech_server();

@@ -716,8 +716,11 @@ class Context {
   // fails with the error "ECH_REJECTED", whose Error::ech_retry_configs
   // holds the server's new list: try again with it (an empty one means the
   // server turned ECH off: try again without). std::nullopt offers none
-  // (the default). Applies to connections wrapped afterwards. Throws
-  // std::invalid_argument for a list that does not parse.
+  // (the default). Applies to connections wrapped afterwards, and to a
+  // client Object that switches to this Context before its handshake; one
+  // that switches from a Context with a list to one without keeps the
+  // list (BoringSSL cannot take it back). Throws std::invalid_argument for
+  // a list that does not parse.
   void set_ech_config_list(std::optional<std::span<const std::byte>> list);
   // ech_config_list returns what set_ech_config_list set.
   const std::optional<std::string>& ech_config_list() const noexcept;
