@@ -264,18 +264,6 @@ std::string read_whole_file(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-// write_secret_file writes |data| to |path|, readable by its owner only.
-void write_secret_file(const std::string& path, std::string_view data) {
-  sanstls::net::FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!fd) throw Failure("cannot write " + path + ": " + std::strerror(errno));
-  while (!data.empty()) {
-    ssize_t n = ::write(fd.get(), data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw Failure("cannot write " + path + ": " + std::strerror(errno));
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
-
 void write_stdout(std::string_view data) {
   std::cout.write(data.data(), static_cast<std::streamsize>(data.size()));
   std::cout.flush();
@@ -503,7 +491,7 @@ int client(const Options& o) {
     if (!s) throw Failure("no session to save");
     if (!s->is_resumable() && !last_chance) return false;
     if (!s->is_resumable()) warn("the session is not resumable (the server sent no ticket)");
-    write_secret_file(*o.session_out, s->to_bytes());
+    sanstls_tool::write_file(*o.session_out, s->to_bytes(), 0600);  // a secret
     saved = true;
     return true;
   };

@@ -2,10 +2,16 @@
 #ifndef SANSTLS_TOOLS_COMMANDS_HPP
 #define SANSTLS_TOOLS_COMMANDS_HPP
 
+#include <fcntl.h>
+#include <sys/types.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <optional>
 #include <stdexcept>
@@ -21,6 +27,7 @@ int run_get_server_certificate(int argc, char** argv);
 int run_ech_keygen(int argc, char** argv);
 
 // Helpers the networking subcommands share for their arguments.
+#include <sanstls/net/socket.hpp>  // FileDescriptor
 #include <sanstls/object.hpp>
 
 namespace sanstls_tool {
@@ -138,6 +145,20 @@ inline std::vector<std::string> split_list(std::string_view text) {
     if (items.back().empty()) throw UsageError("empty name in '" + std::string(text) + "'");
     if (comma == std::string_view::npos) return items;
     start = comma + 1;
+  }
+}
+
+// write_file writes |data| to |path|, created with |mode| (0600: readable
+// by its owner only, for secrets). Throws std::runtime_error naming the
+// file and why.
+inline void write_file(const std::string& path, std::string_view data, mode_t mode) {
+  sanstls::net::FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (!fd) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
+  while (!data.empty()) {
+    ssize_t n = ::write(fd.get(), data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
+    data.remove_prefix(static_cast<std::size_t>(n));
   }
 }
 

@@ -2,12 +2,7 @@
 // makes an Encrypted Client Hello key for sanstls server --ech-key and the
 // ECHConfigList clients need (sanstls client --ech-config-list, bssl-tool
 // client -ech-config-list).
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <charconv>
-#include <cstring>
 #include <iostream>
 #include <optional>
 #include <stdexcept>
@@ -15,7 +10,6 @@
 #include <string_view>
 
 #include <sanstls/ech.hpp>
-#include <sanstls/net/socket.hpp>  // FileDescriptor
 
 #include "commands.hpp"
 
@@ -86,26 +80,14 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-// write_file writes |data| to |path| with |mode| (for a new file).
-void write_file(const std::string& path, std::string_view data, mode_t mode) {
-  sanstls::net::FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
-  if (!fd) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
-  while (!data.empty()) {
-    ssize_t n = ::write(fd.get(), data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
-
 }  // namespace
 
 int run_ech_keygen(int argc, char** argv) {
   return sanstls_tool::command_main("ech-keygen", usage_text, argc, argv, &parse, [&](const Options& o) -> int {
     try {
       const sanstls::EchKeys keys = sanstls::EchKeys::generate(o.public_name, o.config_id, o.max_name_length);
-      write_file(o.key_out, keys.to_pem(), 0600);
-      write_file(o.config_out, keys.config_list(), 0644);
+      sanstls_tool::write_file(o.key_out, keys.to_pem(), 0600);
+      sanstls_tool::write_file(o.config_out, keys.config_list(), 0644);
       return 0;
     } catch (const std::exception& e) {
       std::cerr << "sanstls ech-keygen: " << e.what() << '\n';
