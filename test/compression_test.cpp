@@ -110,17 +110,10 @@ TEST_CASE("nothing is compressed on TLS 1.2 or when no certificate is sent", "[c
   }
   SECTION("a resumed session") {
     const Context client = compressing_client({kBrotli});
-    test::Handshake first = test::handshake(client, server);
-    test::require_ok(first);
-    CHECK(first.client.certificate_compression() == kBrotli);
-    // TLS 1.3 tickets arrive after the handshake.
-    Pipe pipe(first.client, first.server);
-    pipe.run();
-    REQUIRE(first.client.session());
-    test::Pair p = test::make_pair(client, server);
-    p.client.set_session(*first.client.session());
-    Pipe second(p.client, p.server);
-    REQUIRE(second.handshake());
+    test::Resumption r = test::resumption(client, server);
+    CHECK(r.first.client.certificate_compression() == kBrotli);
+    REQUIRE(r.second.ok);
+    test::Handshake& p = r.second;
     REQUIRE(p.client.session_reused());
     CHECK_FALSE(p.client.certificate_compression());
     CHECK_FALSE(p.server.certificate_compression());

@@ -222,14 +222,9 @@ TEST_CASE("a client that switches to an ECH Context before its handshake offers 
 TEST_CASE("a resumed handshake uses ECH too", "[ech]") {
   const Context client = ech_client();
   const Context server = ech_server();
-  test::Handshake first = test::handshake(client, server, kSecret);
-  test::require_ok(first);
-  Pipe(first.client, first.server).run();  // the tickets
-  REQUIRE(first.client.session());
-  test::Pair p = test::make_pair(client, server, kSecret);
-  p.client.set_session(*first.client.session());
-  Pipe pipe(p.client, p.server);
-  REQUIRE(pipe.handshake());
+  test::Resumption r = test::resumption(client, server, kSecret);
+  REQUIRE(r.second.ok);
+  test::Handshake& p = r.second;
   CHECK(p.client.session_reused());
   CHECK(p.client.ech_accepted());
   CHECK(p.server.ech_accepted());

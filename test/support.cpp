@@ -66,6 +66,25 @@ Handshake handshake(const sanstls::Context& client_ctx, const sanstls::Context& 
   return h;
 }
 
+Resumption resumption(const sanstls::Context& client_ctx, const sanstls::Context& server_ctx,
+                      std::optional<std::string> server_hostname) {
+  Handshake first = handshake(client_ctx, server_ctx, server_hostname);
+  require_ok(first);
+  // A TLS 1.3 server's tickets come after the handshake: a byte from the
+  // server makes the client read them.
+  sanstls::testing::Pipe link(first.client, first.server);
+  REQUIRE(link.send(sanstls::testing::Side::server, "x").status == sanstls::Status::done);
+  std::optional<sanstls::Session> session = first.client.session();
+  REQUIRE(session);
+  Handshake second{client_ctx.wrap_bio({}, {}, false, std::move(server_hostname), std::move(session)),
+                   server_ctx.wrap_bio({}, {}, true), false, {}, {}};
+  sanstls::testing::Pipe again(second.client, second.server);
+  second.ok = again.handshake();
+  second.client_result = again.last(sanstls::testing::Side::client);
+  second.server_result = again.last(sanstls::testing::Side::server);
+  return {std::move(first), std::move(second)};
+}
+
 void require_ok(const Handshake& h) {
   INFO("client: " << describe(h.client_result));
   INFO("server: " << describe(h.server_result));

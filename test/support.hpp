@@ -53,6 +53,17 @@ struct Handshake {
 Handshake handshake(const sanstls::Context& client_ctx, const sanstls::Context& server_ctx,
                     std::optional<std::string> server_hostname = "localhost");
 
+// Resumption is a full handshake and a second one that offered the first's
+// session (after the first handshake's tickets were read).
+struct Resumption {
+  Handshake first;
+  Handshake second;
+};
+
+// resumption runs both; the first must complete and leave a session.
+Resumption resumption(const sanstls::Context& client_ctx, const sanstls::Context& server_ctx,
+                      std::optional<std::string> server_hostname = "localhost");
+
 // describe says what a Result holds (status, error kind, reason, verify
 // code and message), for failure messages.
 std::string describe(const sanstls::Result& r);
