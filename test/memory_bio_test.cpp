@@ -607,6 +607,133 @@ TEST_CASE("randomized model: any mix of writes, reads, prepare/commit and consum
   CHECK(written > 10'000'000);
 }
 
+TEST_CASE("take_readable moves the buffered bytes into a Block without copying them",
+          "[memory_bio][zero_copy][take]") {
+  MemoryBIO bio;
+  CHECK(bio.take_readable().empty());  // nothing buffered: an empty Block
+  bio.write(std::string_view("hello "));
+  bio.write(std::string_view("world"));
+  const std::byte* where = bio.readable().data();
+  MemoryBIO::Block block = bio.take_readable();
+  CHECK(block.bytes().data() == where);  // the same memory, not a copy
+  CHECK(to_string(block.bytes()) == "hello world");
+  CHECK(block.size() == 11);
+  CHECK(bio.pending() == 0);
+  CHECK(bio.capacity() == 0);  // the buffer went with the Block
+
+  // Writes after the take land elsewhere, however much they grow the
+  // buffer, and the Block's bytes stay where and what they were: this is
+  // what lets a send from the Block be in flight while the Object writes.
+  const std::string big = test::pattern(1 << 20, 3);
+  bio.write(std::string_view("next"));
+  bio.write(big);
+  CHECK(block.bytes().data() == where);
+  CHECK(to_string(block.bytes()) == "hello world");
+  CHECK(bio.read(4) == "next");
+  CHECK(bio.read() == big);
+
+  // A short send: consume what went, the rest stays in place.
+  block.consume(6);
+  CHECK(to_string(block.bytes()) == "world");
+  CHECK(block.bytes().data() == where + 6);
+  try {
+    block.consume(6);
+    FAIL("consume(6) of a 5-byte Block did not throw");
+  } catch (const std::out_of_range& e) {
+    INFO("message: " << e.what());
+    CHECK(std::string(e.what()).find('5') != std::string::npos);
+  }
+  CHECK(block.size() == 5);
+  block.consume(5);
+  CHECK(block.empty());
+
+  // Move-only: the bytes move with the Block, the moved-from one is empty.
+  bio.write(std::string_view("abc"));
+  MemoryBIO::Block first = bio.take_readable();
+  MemoryBIO::Block second = std::move(first);
+  CHECK(first.empty());  // NOLINT(bugprone-use-after-move): documented state
+  CHECK(to_string(second.bytes()) == "abc");
+  bio.write(std::string_view("def"));
+  first = bio.take_readable();
+  second = std::move(first);  // frees "abc", takes "def"
+  CHECK(to_string(second.bytes()) == "def");
+  CHECK(bio.pending() == 0);
+}
+
+TEST_CASE("take_readable while prepared space is being filled copies the readable bytes and keeps the space",
+          "[memory_bio][zero_copy][take]") {
+  MemoryBIO bio;
+  bio.write(std::string_view("abc"));
+  std::span<std::byte> space = bio.prepare(8);
+  MemoryBIO::Block block = bio.take_readable();
+  CHECK(to_string(block.bytes()) == "abc");
+  CHECK(bio.pending() == 0);
+  CHECK(bio.capacity() > 0);  // the prepared space is still there
+  copy_text("defg", space);  // the fill finishes after the take
+  bio.commit(4);
+  CHECK(bio.read() == "defg");
+  CHECK(to_string(block.bytes()) == "abc");  // the copy is the Block's own
+}
+
+TEST_CASE("take_readable keeps eof: a Block taken after write_eof leaves the buffer at eof",
+          "[memory_bio][zero_copy][take]") {
+  MemoryBIO bio;
+  bio.write(std::string_view("last"));
+  bio.write_eof();
+  CHECK_FALSE(bio.eof());
+  MemoryBIO::Block block = bio.take_readable();
+  CHECK(bio.eof());
+  CHECK(to_string(block.bytes()) == "last");
+}
+
+TEST_CASE("randomized full duplex: a sender holding Blocks while writes continue sees the stream intact",
+          "[memory_bio][model][take]") {
+  // The sender is a completion-based transport: it takes what is readable,
+  // sends it in short pieces over several turns, and only takes more when
+  // its Block is used up, while the writer keeps appending in between (as
+  // the Object does when it answers a KeyUpdate or echoes data).
+  std::mt19937 rng(20261207);
+  auto uniform = [&rng](std::size_t lo, std::size_t hi) {
+    return std::uniform_int_distribution<std::size_t>(lo, hi)(rng);
+  };
+  MemoryBIO bio;
+  MemoryBIO::Block sending;
+  std::uint64_t written = 0;
+  std::uint64_t sent = 0;
+  std::uint64_t wrong = 0;
+  std::uint64_t zero_copy_takes = 0;
+  std::string scratch;
+  for (int op = 0; op < 100'000; ++op) {
+    if (uniform(0, 1) == 0) {
+      const std::size_t n = uniform(0, 99) < 95 ? uniform(0, 300) : uniform(0, 40'000);
+      scratch.resize(n);
+      for (std::size_t i = 0; i < n; ++i) scratch[i] = static_cast<char>(stream_byte(written + i));
+      written += n;
+      bio.write(scratch);
+      continue;
+    }
+    if (sending.empty()) {
+      const std::byte* front = bio.readable().data();
+      sending = bio.take_readable();
+      if (!sending.empty() && sending.bytes().data() == front) ++zero_copy_takes;
+    }
+    const std::size_t k = uniform(0, std::min<std::size_t>(sending.size(), 5000));
+    std::span<const std::byte> piece = sending.bytes().first(k);
+    for (std::size_t i = 0; i < k; ++i) wrong += piece[i] != stream_byte(sent + i);
+    sent += k;
+    sending.consume(k);
+    REQUIRE(wrong == 0);
+    REQUIRE(written - sent == bio.pending() + sending.size());
+  }
+  for (std::byte b : sending.bytes()) wrong += b != stream_byte(sent++);
+  sending = bio.take_readable();
+  for (std::byte b : sending.bytes()) wrong += b != stream_byte(sent++);
+  CHECK(wrong == 0);
+  CHECK(sent == written);
+  CHECK(bio.pending() == 0);
+  CHECK(zero_copy_takes > 1000);
+}
+
 TEST_CASE("64 MiB in 16-byte writes and reads with 1 MiB buffered arrive intact (no quadratic memmove)",
           "[memory_bio][performance]") {
   // With 1 MiB buffered, a buffer that moved the unread bytes on every read

@@ -18,6 +18,13 @@
 //   in.commit(got);
 //   std::span<const std::byte> ready = in.readable();  // 3 bytes
 //   in.consume(ready.size());
+//   // Full duplex: take the bytes out to send them while more are written.
+//   sanstls::MemoryBIO out;
+//   out.write(std::string_view("record one"));
+//   sanstls::MemoryBIO::Block sending = out.take_readable();  // no copy
+//   out.write(std::string_view("record two"));  // fresh memory: sending stays
+//   sending.consume(4);                         // a short send: 6 bytes left
+//   (void)sending.bytes();
 //
 // A MemoryBIO is a handle: copies share one buffer, exactly as the caller and
 // the Object share a Python MemoryBIO.
@@ -40,6 +47,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <sanstls/bytes.hpp>
 
@@ -85,8 +93,23 @@ class MemoryBIO {
   void write_eof() noexcept;
 
   // readable returns the buffered bytes without removing them. The span
-  // stays valid until the next write, prepare, read or consume.
+  // stays valid until the next write, prepare, read or consume. A transport
+  // that sends while the Object may still write (a completion-based socket
+  // doing reads and writes at once) takes them out with take_readable().
   std::span<const std::byte> readable() const noexcept;
+
+  class Block;
+
+  // take_readable removes every buffered byte and returns them in a Block
+  // that owns their memory. Nothing is copied: the buffer itself moves into
+  // the Block, and later writes go to other memory, so the Block's bytes
+  // stay where they are however much is written after. This is how an
+  // asynchronous send (asio, libuv, io_uring) goes straight from the
+  // buffer while the Object keeps writing records behind it. The one copy
+  // is when prepare()d space is still being filled: that space stays, and
+  // the buffered bytes are copied out instead. Empty when nothing is
+  // buffered.
+  Block take_readable();
 
   // consume removes the first |n| readable bytes. Throws std::out_of_range,
   // naming pending(), when |n| is larger than pending(); nothing is removed.
@@ -116,11 +139,57 @@ class MemoryBIO {
     return state_ == other.state_;
   }
 
-
  private:
   struct State;
   friend struct MemoryBIOAccess;  // the engine's bridge to BoringSSL's BIO
   std::shared_ptr<State> state_;
+};
+
+// MemoryBIO::Block is bytes taken out of a MemoryBIO by take_readable(): it
+// owns their memory, which goes back to the thread's buffer cache when the
+// Block is destroyed (on any thread). Move-only. A transport sends
+// bytes(), calls consume() with what a short send took, and sends the rest.
+class MemoryBIO::Block {
+ public:
+  // Block creates an empty block.
+  Block() noexcept = default;
+  // Block takes |other|'s bytes, leaving it empty.
+  Block(Block&& other) noexcept { swap(other); }
+  // operator= takes |other|'s bytes and frees this block's.
+  Block& operator=(Block&& other) noexcept {
+    Block(std::move(other)).swap(*this);
+    return *this;
+  }
+  Block(const Block&) = delete;
+  Block& operator=(const Block&) = delete;
+  // ~Block gives the memory back to this thread's buffer cache.
+  ~Block();
+
+  // bytes returns the bytes not yet consumed. They do not move until the
+  // Block is destroyed or assigned to.
+  std::span<const std::byte> bytes() const noexcept { return {data_ + begin_, end_ - begin_}; }
+  // size returns bytes().size().
+  std::size_t size() const noexcept { return end_ - begin_; }
+  // empty returns true when every byte was consumed, or none was taken.
+  bool empty() const noexcept { return begin_ == end_; }
+
+  // consume drops the first |n| bytes, once they are sent. Throws
+  // std::out_of_range, naming size(), when |n| is larger; nothing is
+  // dropped then.
+  void consume(std::size_t n);
+
+ private:
+  friend class MemoryBIO;
+  void swap(Block& other) noexcept {
+    std::swap(data_, other.data_);
+    std::swap(capacity_, other.capacity_);
+    std::swap(begin_, other.begin_);
+    std::swap(end_, other.end_);
+  }
+  std::byte* data_ = nullptr;
+  std::size_t capacity_ = 0;
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
 };
 
 }  // namespace sanstls

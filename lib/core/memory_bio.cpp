@@ -270,6 +270,47 @@ void MemoryBIO::commit(std::size_t n) {
 
 std::size_t MemoryBIO::capacity() const noexcept { return state_->capacity; }
 
+MemoryBIO::Block MemoryBIO::take_readable() {
+  State& s = *state_;
+  Block block;
+  const std::size_t n = s.size();
+  if (n == 0) return block;
+  if (s.prepared != 0) {
+    // The space after end is being filled by someone else: the buffer stays,
+    // and only the readable bytes leave, copied.
+    std::size_t capacity = std::max(n, kMinimumCapacity);
+    std::byte* copy = buffer_cache.take(capacity, capacity);
+    if (copy == nullptr) copy = static_cast<std::byte*>(std::malloc(capacity));
+    if (copy == nullptr) throw std::bad_alloc();
+    std::memcpy(copy, s.data + s.begin, n);
+    block.data_ = copy;
+    block.capacity_ = capacity;
+    block.end_ = n;
+    s.begin = s.end;
+    return block;
+  }
+  block.data_ = s.data;
+  block.capacity_ = s.capacity;
+  block.begin_ = s.begin;
+  block.end_ = s.end;
+  s.data = nullptr;
+  s.capacity = 0;
+  s.begin = s.end = 0;
+  return block;
+}
+
+MemoryBIO::Block::~Block() {
+  if (data_ != nullptr) buffer_cache.give(data_, capacity_);
+}
+
+void MemoryBIO::Block::consume(std::size_t n) {
+  if (n > size()) {
+    throw std::out_of_range("MemoryBIO::Block::consume(" + std::to_string(n) + "): only " +
+                            std::to_string(size()) + " bytes are left");
+  }
+  begin_ += n;
+}
+
 // The BIO bridge. BoringSSL calls these for every record it reads or
 // writes; the BIO's data pointer is a heap-allocated shared_ptr so the
 // buffer outlives any handle the caller drops.
