@@ -694,3 +694,36 @@ TEST_CASE("Objects destroyed while a verify or ClientHello callback is pending l
   p.server.complete_client_hello(ClientHelloReply::proceed());
   CHECK(pipe.handshake());
 }
+
+TEST_CASE("a callback finds its connection through the Object's user data", "[callbacks][user_data]") {
+  // One Context serves many connections; the callback is given the Object,
+  // and the application's pointer on it says which connection asks.
+  struct Connection {
+    std::string name;
+    int signatures = 0;
+  };
+  auto key = std::make_shared<sanstls::PrivateKey>(
+      sanstls::PrivateKey::from_pem(server_cert(KeyType::ec_p256).private_key_pem));
+  Context server(Protocol::tls_server);
+  server.load_cert_chain_pem_with_signer(server_cert(KeyType::ec_p256).certificate_pem,
+                                         [key](Object& tls, const PrivateKeyRequest& r) {
+                                           static_cast<Connection*>(tls.user_data())->signatures++;
+                                           return key->perform(r);
+                                         });
+  Connection first{"first"}, second{"second"};
+  test::Pair a = test::make_pair(test::client_context(), server);
+  test::Pair b = test::make_pair(test::client_context(), server);
+  CHECK(a.server.user_data() == nullptr);
+  a.server.set_user_data(&first);
+  b.server.set_user_data(&second);
+  Object moved = std::move(b.server);  // the pointer moves with the Object
+  CHECK(moved.user_data() == &second);
+  sanstls::testing::Pipe pa(a.client, a.server);
+  REQUIRE(pa.handshake());
+  CHECK(first.signatures == 1);
+  CHECK(second.signatures == 0);
+  sanstls::testing::Pipe pb(b.client, moved);
+  REQUIRE(pb.handshake());
+  CHECK(second.signatures == 1);
+  CHECK(first.signatures == 1);
+}

@@ -436,3 +436,75 @@ TEST_CASE("reads and writes keep BoringSSL's error queue to themselves", "[error
   CHECK(after.error == bad.error);
   CHECK(ERR_peek_error() == 0);
 }
+
+// ---------------------------------------------------------------------------
+// std::error_code: what an asio-style caller sees.
+
+TEST_CASE("make_error_code gives a protocol error its packed code and Python's message", "[error][error_code]") {
+  GarbageFedClient c;
+  Result r = c.fail();
+  REQUIRE(r.error != nullptr);
+  std::error_code ec = sanstls::make_error_code(*r.error);
+  CHECK(ec);
+  CHECK(&ec.category() == &sanstls::error_category());
+  CHECK(std::string(ec.category().name()) == "sanstls");
+  CHECK(static_cast<std::uint32_t>(ec.value()) == r.error->packed_code);
+  CHECK(ERR_GET_REASON(static_cast<std::uint32_t>(ec.value())) == SSL_R_WRONG_VERSION_NUMBER);
+  CHECK(ec.message() == "[SSL: WRONG_VERSION_NUMBER] wrong version number");
+  CHECK(ec != sanstls::errc::stream_truncated);
+}
+
+TEST_CASE("make_error_code puts a verification failure in the verify category with its VerifyCode",
+          "[error][error_code]") {
+  // The client trusts another CA: unable to get local issuer certificate.
+  test::Handshake h = test::handshake(test::client_trusting(test::other_pki().ca.certificate_pem()),
+                                      test::server_context());
+  REQUIRE(h.client_result.status == Status::error);
+  const Error& e = *h.client_result.error;
+  std::error_code ec = sanstls::make_error_code(e);
+  CHECK(&ec.category() == &sanstls::verify_error_category());
+  CHECK(std::string(ec.category().name()) == "sanstls.verify");
+  CHECK(static_cast<sanstls::VerifyCode>(ec.value()) == e.verify_code);
+  CHECK(ec.value() == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+  CHECK(ec.message() ==
+        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer certificate");
+  CHECK(ec.message() == e.message);  // here the full text has nothing more
+
+  // A hostname mismatch: the code says which check failed; the name is in
+  // the Error's message only.
+  test::Handshake m = test::handshake(test::client_context(), test::server_context(), "example.com");
+  REQUIRE(m.client_result.status == Status::error);
+  std::error_code mismatch = sanstls::make_error_code(*m.client_result.error);
+  CHECK(&mismatch.category() == &sanstls::verify_error_category());
+  CHECK(mismatch.value() == X509_V_ERR_HOSTNAME_MISMATCH);
+  CHECK(m.client_result.error->message.find("'example.com'") != std::string::npos);
+}
+
+TEST_CASE("make_error_code maps errors without a BoringSSL code to errc", "[error][error_code]") {
+  auto code_of = [](ErrorKind kind) {
+    Error e;
+    e.kind = kind;
+    e.message = "x";
+    return sanstls::make_error_code(e);
+  };
+  CHECK(code_of(ErrorKind::eof) == sanstls::errc::stream_truncated);
+  CHECK(code_of(ErrorKind::zero_return) == sanstls::errc::closed);
+  CHECK(code_of(ErrorKind::early_data_rejected) == sanstls::errc::early_data_rejected);
+  CHECK(code_of(ErrorKind::ssl) == sanstls::errc::other);
+  CHECK(code_of(ErrorKind::syscall) == sanstls::errc::other);
+  // A verification Error without a code (an application's rejection with
+  // no reason) is not put in the verify category as "ok".
+  CHECK(code_of(ErrorKind::cert_verification) == sanstls::errc::other);
+
+  std::error_code truncated = sanstls::errc::stream_truncated;
+  CHECK(truncated.message() == "EOF occurred in violation of protocol");
+  CHECK(std::error_code(sanstls::errc::closed).message() == "TLS/SSL connection has been closed (EOF)");
+  // A real truncated stream: the server's handshake bytes end early.
+  sanstls::MemoryBIO in, out;
+  sanstls::Object client = test::client_context().wrap_bio(in, out, false, "localhost");
+  CHECK(client.do_handshake().status == Status::want_read);
+  in.write_eof();
+  Result r = client.do_handshake();
+  REQUIRE(r.status == Status::error);
+  CHECK(sanstls::make_error_code(*r.error) == sanstls::errc::stream_truncated);
+}

@@ -39,6 +39,17 @@
 // Python's ValueError and TypeError are std::invalid_argument; its
 // FileNotFoundError and other OSErrors are std::system_error.
 //
+// For code built on std::error_code (asio, and the integrations in
+// sanstls/asio/), make_error_code(const Error&) gives each failure a code:
+//
+//   std::error_code ec = sanstls::make_error_code(*r.error);
+//   if (ec == sanstls::errc::stream_truncated) { /* EOF, no close_notify */ }
+//   if (ec.category() == sanstls::verify_error_category()) {
+//     auto code = static_cast<sanstls::VerifyCode>(ec.value());  // why
+//     (void)code;
+//   }
+//   std::string text = ec.message();  // "[SSL: ...] ..." as Python prints
+//
 // Threads: these are values. A Result's error is shared with its Object
 // and never changes once made, so a Result, an Error or a caught exception
 // may be read, copied or rethrown (std::exception_ptr) on any thread, also
@@ -245,6 +256,49 @@ class NotImplementedError : public std::logic_error {
 // throw_error throws the exception matching |error|.kind.
 [[noreturn]] void throw_error(const Error& error);
 
+// ---- std::error_code ------------------------------------------------------
+
+// errc names the failures in error_category() that have no BoringSSL error
+// code of their own. Every other value in that category is a BoringSSL
+// packed error code (Error::packed_code), which is never this small.
+enum class errc {
+  // The transport ended without a close_notify: "EOF occurred in violation
+  // of protocol" (SSLEOFError; asio::ssl's stream_truncated).
+  stream_truncated = 1,
+  // The connection is closed for writing: this side called unwrap(), or
+  // the peer's close_notify came (SSLZeroReturnError).
+  closed = 2,
+  // The server refused 0-RTT data (SSLEarlyDataRejectedError).
+  early_data_rejected = 3,
+  // Any other failure that BoringSSL did not report with a code.
+  other = 4,
+};
+
+// error_category is "sanstls": errc values, and BoringSSL's packed error
+// codes, whose message() is the text Python prints, such as "[SSL:
+// WRONG_VERSION_NUMBER] wrong version number".
+const std::error_category& error_category() noexcept;
+
+// verify_error_category is "sanstls.verify": certificate verification
+// failures, whose value is the VerifyCode (X509_V_ERR_*) and whose
+// message() is "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify
+// failed: " and the code's text. The full text, with the host name of a
+// mismatch, is Error::message.
+const std::error_category& verify_error_category() noexcept;
+
+// make_error_code makes errc values std::error_codes (so that ec ==
+// errc::stream_truncated compiles).
+std::error_code make_error_code(errc e) noexcept;
+
+// make_error_code returns the code of |error|: a verification failure in
+// verify_error_category(), a BoringSSL error by its packed code, and the
+// rest as errc. A default error_code never comes out: every Error fails.
+std::error_code make_error_code(const Error& error) noexcept;
+
 }  // namespace sanstls
+
+// errc converts to std::error_code implicitly, as the std enums do.
+template <>
+struct std::is_error_code_enum<sanstls::errc> : std::true_type {};
 
 #endif  // SANSTLS_ERROR_HPP

@@ -329,6 +329,14 @@ class Object {
   // outgoing returns the MemoryBIO this side's bytes are written to.
   const MemoryBIO& outgoing() const noexcept;
 
+  // set_user_data keeps |data| for the application: sanstls never reads it.
+  // It is how a Context's callbacks, which are given the Object, find the
+  // connection they belong to; sanstls::asio::stream keeps itself here
+  // (stream::from). The Object does not own it.
+  void set_user_data(void* data) noexcept;
+  // user_data returns what set_user_data kept, or null.
+  void* user_data() const noexcept;
+
   // set_context switches a server connection to another context while its
   // SNI callback runs (Python's SSLObject.context = ...), while its
   // ClientHello callback runs or is pending, or before the handshake: the

@@ -1,6 +1,7 @@
 #include <sanstls/error.hpp>
 
 #include <cctype>
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -207,6 +208,69 @@ void throw_pem_lib(std::string_view what) {
   e.message = "[SSL] PEM lib: " + std::string(what);
   if (detail.packed_code != 0) e.message += " (" + detail.message + ")";
   throw SSLError(std::move(e));
+}
+
+}  // namespace sanstls
+
+namespace sanstls {
+
+namespace {
+
+class ErrorCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "sanstls"; }
+  std::string message(int value) const override {
+    switch (static_cast<errc>(value)) {
+      case errc::stream_truncated: return "EOF occurred in violation of protocol";
+      case errc::closed: return "TLS/SSL connection has been closed (EOF)";
+      case errc::early_data_rejected: return "the server rejected the early data";
+      case errc::other: return "TLS error";
+    }
+    return error_from_code(static_cast<std::uint32_t>(value)).message;
+  }
+};
+
+class VerifyErrorCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "sanstls.verify"; }
+  std::string message(int value) const override {
+    return "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: " +
+           std::string(X509_verify_cert_error_string(value));
+  }
+};
+
+}  // namespace
+
+const std::error_category& error_category() noexcept {
+  static const ErrorCategory category;
+  return category;
+}
+
+const std::error_category& verify_error_category() noexcept {
+  static const VerifyErrorCategory category;
+  return category;
+}
+
+std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
+
+std::error_code make_error_code(const Error& error) noexcept {
+  if (error.kind == ErrorKind::cert_verification && error.verify_code != VerifyCode::ok) {
+    return {static_cast<int>(error.verify_code), verify_error_category()};
+  }
+  // A packed code is (library << 24) | reason: positive as an int, and far
+  // above the errc values.
+  if (error.packed_code > static_cast<std::uint32_t>(errc::other) &&
+      error.packed_code <= static_cast<std::uint32_t>(std::numeric_limits<int>::max())) {
+    return {static_cast<int>(error.packed_code), error_category()};
+  }
+  switch (error.kind) {
+    case ErrorKind::eof: return make_error_code(errc::stream_truncated);
+    case ErrorKind::zero_return: return make_error_code(errc::closed);
+    case ErrorKind::early_data_rejected: return make_error_code(errc::early_data_rejected);
+    default: return make_error_code(errc::other);
+  }
 }
 
 }  // namespace sanstls

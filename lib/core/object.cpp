@@ -442,6 +442,10 @@ bool Object::is_handshake_complete() const noexcept {
 
 bool Object::server_side() const noexcept { return state_->server_side; }
 
+void Object::set_user_data(void* data) noexcept { state_->user_data = data; }
+
+void* Object::user_data() const noexcept { return state_->user_data; }
+
 const std::optional<std::string>& Object::server_hostname() const noexcept {
   return state_->server_hostname;
 }

@@ -62,6 +62,7 @@ struct Object::State {
   // hand-over is still to be tried, when BoringSSL's buffers are empty.
   std::unique_ptr<Records13> records;
   bool may_take_over = false;
+  void* user_data = nullptr;  // the application's (Object::set_user_data)
   // write_unfinished: BoringSSL holds part of a write that returned early
   // (0-RTT at its limit), which only the same SSL_write call can finish.
   bool write_unfinished = false;
