@@ -327,12 +327,12 @@ class Server {
     if (status < 0) {
       // UV_ECANCELED only comes from uv_close(), when the outcome is known.
       if (status != UV_ECANCELED) fail(c, std::string("send: ") + uv_strerror(status));
-      return;
-    }
-    if (reads_in(c.state) && !c.reading && !c.incoming.eof_written() &&
-        c.queued <= resume_reading_at) {
+    } else if (reads_in(c.state) && !c.reading && !c.incoming.eof_written() &&
+               c.queued <= resume_reading_at) {
       start_reading(c);
     }
+    // Also after an error: a connection already failing (a reset seen by
+    // the read side first) ends with its last write, failed or not.
     finish_if_written(c);
   }
 

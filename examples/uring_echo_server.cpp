@@ -466,7 +466,11 @@ class Server {
     c.send_in_flight = false;
     if (res < 0) {
       c.sending = MemoryBIO::Block();
-      return fail(c, "send: " + errno_text(res));
+      fail(c, "send: " + errno_text(res));
+      // Also when it was failing already (a reset seen by the receive side
+      // first): what is left goes out (or fails) at once, and it ends.
+      flush(c);
+      return finish_if_sent(c);
     }
     c.sending.consume(static_cast<std::size_t>(res));
     if (!c.sending.empty()) return submit_send(c);  // a short send: the rest of the same Block
