@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Run a sanstls echo server example against many concurrent Python ssl clients.
 
-usage: echo_clients.py SERVER_BINARY [--connections 64] [--scale 1.0] [--timeout 120]
+usage: echo_clients.py SERVER_BINARY [--connections 64] [--scale 1.0]
+                       [--max-clients M] [--timeout 120]
 
 The server (libuv_echo_server, uring_echo_server) is started with --ca-out
 and --serve N in a temporary folder; it prints "listening on PORT". Then N
@@ -25,7 +26,8 @@ pass, 1 a failure, 77 (the server's own 77: no io_uring here) a skip.
 
 Only hang protection depends on time: no check measures speed, so slow and
 sanitizer builds pass as long as they finish. --scale shrinks or grows the
-duplex clients' data.
+duplex clients' data; --max-clients makes the server hold the clients beyond
+M in its listen backlog until others are done.
 """
 
 import argparse
@@ -435,9 +437,12 @@ def plan(connections):
 class Server:
     """The server process, its output lines and its log."""
 
-    def __init__(self, binary, ca_path, serve):
+    def __init__(self, binary, ca_path, serve, max_clients):
+        command = [binary, "--ca-out", ca_path, "--serve", str(serve)]
+        if max_clients:
+            command += ["--max-clients", str(max_clients)]
         try:
-            self.proc = subprocess.Popen([binary, "--ca-out", ca_path, "--serve", str(serve)],
+            self.proc = subprocess.Popen(command,
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         except OSError as e:
             raise Failure(f"cannot start {binary}: {e}") from None
@@ -476,7 +481,7 @@ def run(args, ca_path):
     clients = plan(args.connections)
     expected_clean = sum(1 for _, _, good in clients if good)
     expected_errors = len(clients) - expected_clean
-    server = Server(args.server, ca_path, len(clients))
+    server = Server(args.server, ca_path, len(clients), args.max_clients)
     try:
         first = server.line(args.timeout)
         if first is None:
@@ -521,7 +526,8 @@ def run(args, ca_path):
         try:
             status = server.proc.wait(timeout=args.timeout)
         except subprocess.TimeoutExpired:
-            raise Failure(f"the server did not exit within {args.timeout} s of the last client") from None
+            failures.append(f"the server did not exit within {args.timeout} s of the last client")
+            raise Failure("\n  ".join(failures)) from None
         server.stderr_done.join(5)
         lines = []
         while (line := server.line(5)) is not None:
@@ -554,6 +560,8 @@ def main():
                         help="clients in all, at least %d (default 64)" % (len(MISBEHAVING) + 5))
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiply the duplex clients' message sizes (default 1.0)")
+    parser.add_argument("--max-clients", type=int, default=0,
+                        help="run the server with --max-clients: the rest wait in the backlog")
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="hang protection: seconds any one wait may take (default 120)")
     args = parser.parse_args()
