@@ -344,7 +344,15 @@ def stalled_reader_client(ctx, port, index, args):
     sock.settimeout(args.timeout)
     # The rest goes out while the echoes are read: only now does the
     # server read again.
-    sender = threading.Thread(target=lambda: sock.sendall(unsent), daemon=True)
+    sender_error = []
+
+    def send_rest():
+        try:
+            sock.sendall(unsent)
+        except OSError as e:
+            sender_error.append(e)
+
+    sender = threading.Thread(target=send_rest, daemon=True)
     sender.start()
     received = 0
     while received < written:
@@ -352,6 +360,8 @@ def stalled_reader_client(ctx, port, index, args):
         check_echo(stream, received, data, "echo after the stall")
         received += len(data)
     sender.join(args.timeout)
+    if sender.is_alive() or sender_error:
+        raise Failure(f"sending the rest after the stall: {sender_error or 'hangs'}")
     client.unwrap()
     return written
 

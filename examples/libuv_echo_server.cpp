@@ -148,17 +148,22 @@ class Server {
     return ntohs(addr.sin_port);
   }
 
+  // The summary's counts: connections that ended, with a close_notify
+  // both ways, and with an error.
   std::uint64_t ended() const noexcept { return clean_ + errors_; }
   std::uint64_t clean() const noexcept { return clean_; }
   std::uint64_t errors() const noexcept { return errors_; }
 
  private:
+  // check turns a failed setup call into an exception for main(). Not for
+  // callbacks: an exception must not unwind through libuv's C frames.
   static void check(int rc, const char* what) {
     if (rc < 0) throw std::runtime_error(std::string(what) + ": " + uv_strerror(rc));
   }
 
   // ---- Accepting -------------------------------------------------------
 
+  // on_connection: libuv has accepted a connection and holds it for us.
   static void on_connection(uv_stream_t* listener, int status) {
     Server& server = *static_cast<Server*>(listener->data);
     if (status < 0) {
@@ -166,9 +171,15 @@ class Server {
       return;
     }
     server.accept_waiting_ = true;
+    server.try_accept();
+  }
+
+  // try_accept is accept() for callbacks: an exception (out of memory) must
+  // not unwind through libuv's C frames.
+  void try_accept() {
     try {
-      server.accept();
-    } catch (const std::exception& e) {  // must not unwind through libuv
+      accept();
+    } catch (const std::exception& e) {
       std::fprintf(stderr, "%s: accept: %s\n", program, e.what());
     }
   }
@@ -179,10 +190,10 @@ class Server {
   void accept() {
     if (!accept_waiting_ || !listener_open_) return;
     if (options_.max_clients != 0 && connections_.size() >= options_.max_clients) return;
-    accept_waiting_ = false;
     auto owned = std::make_unique<Connection>(++next_id_, ctx_);
     Connection& c = *owned;
     check(uv_tcp_init(loop_, &c.tcp), "uv_tcp_init");  // only fails for a bad loop
+    accept_waiting_ = false;
     c.tcp.data = &c;
     connections_.emplace(c.id, std::move(owned));
     if (int rc = uv_accept(as_stream(listener_), as_stream(c.tcp)); rc < 0) {
@@ -203,6 +214,8 @@ class Server {
 
   // ---- Reading -----------------------------------------------------------
 
+  // start_reading and stop_reading switch the connection's reads on and
+  // off: off for back-pressure and once its input no longer matters.
   void start_reading(Connection& c) {
     if (int rc = uv_read_start(as_stream(c.tcp), on_alloc, on_read); rc < 0) {
       return fail(c, std::string("uv_read_start: ") + uv_strerror(rc));
@@ -230,12 +243,15 @@ class Server {
     }
   }
 
+  // on_read: libuv filled the space on_alloc gave (nread > 0), found
+  // nothing after all (0), or reports the end of the stream or an error.
   static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
     Connection& c = *static_cast<Connection*>(stream->data);
     Server& server = *static_cast<Server*>(stream->loop->data);
     server.guarded(c, [&] { server.received(c, nread); });
   }
 
+  // received takes what a read brought into the engine and answers it.
   void received(Connection& c, ssize_t nread) {
     if (nread == 0 || !reads_in(c.state)) return;  // 0: EAGAIN, nothing to commit
     if (nread == UV_EOF) {
@@ -313,6 +329,8 @@ class Server {
     (void)request.release();  // on_written deletes it
   }
 
+  // on_written: the kernel has every byte of one request (or the write
+  // failed, or uv_close cancelled it).
   static void on_written(uv_write_t* req, int status) {
     std::unique_ptr<WriteRequest> request(static_cast<WriteRequest*>(req->data));
     Connection& c = *static_cast<Connection*>(req->handle->data);
@@ -323,6 +341,8 @@ class Server {
     server.guarded(c, [&] { server.written(c, status); });
   }
 
+  // written resumes reading once the queue has drained (back-pressure)
+  // and ends a closing or failing connection with its last write.
   void written(Connection& c, int status) {
     if (status < 0) {
       // UV_ECANCELED only comes from uv_close(), when the outcome is known.
@@ -376,11 +396,13 @@ class Server {
     uv_close(as_handle(c.tcp), on_closed);
   }
 
+  // on_closed: libuv is done with the handle, and has called back every
+  // write request first, so nothing points into the connection any more.
   static void on_closed(uv_handle_t* handle) {
     Connection& c = *static_cast<Connection*>(handle->data);
     Server& server = *static_cast<Server*>(handle->loop->data);
     server.connections_.erase(c.id);  // frees c
-    server.accept();  // a --max-clients slot is free
+    server.try_accept();  // a --max-clients slot is free
   }
 
   uv_loop_t* loop_;
@@ -414,6 +436,8 @@ std::uint64_t parse_count(std::string_view option, const char* text) {
   return value;
 }
 
+// parse_options reads the command line; std::invalid_argument says what is
+// wrong with it.
 Options parse_options(int argc, char** argv) {
   Options options;
   for (int i = 1; i < argc; ++i) {
@@ -433,6 +457,8 @@ Options parse_options(int argc, char** argv) {
   return options;
 }
 
+// run makes the certificates, serves, prints the summary and returns the
+// exit status; setup failures throw.
 int run(const Options& options) {
   sanstls::testing::CertificateAuthority ca = sanstls::testing::CertificateAuthority::create("libuv echo CA");
   sanstls::testing::Issued cert =

@@ -166,7 +166,9 @@ class Ring {
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;
 
+  // error is io_uring_queue_init's result: 0, or a negated errno.
   int error() const noexcept { return error_; }
+  // get returns the ring for liburing's calls.
   io_uring* get() noexcept { return &ring_; }
 
  private:
@@ -248,11 +250,15 @@ class Server {
     }
   }
 
+  // The summary's counts: connections that ended, with a close_notify
+  // both ways, and with an error.
   std::uint64_t ended() const noexcept { return clean_ + errors_; }
   std::uint64_t clean() const noexcept { return clean_; }
   std::uint64_t errors() const noexcept { return errors_; }
 
  private:
+  // finished: --serve connections were served and the kernel holds
+  // nothing of ours any more (every connection and the listener freed).
   bool finished() const noexcept {
     return options_.serve != 0 && accepted_ >= options_.serve && connections_.empty() && listener_ < 0;
   }
@@ -276,7 +282,11 @@ class Server {
     const Op op = static_cast<Op>(user_data & op_bits);
     auto* c = reinterpret_cast<Connection*>(static_cast<std::uintptr_t>(user_data & ~op_bits));
     if (c == nullptr) {
-      if (op == Op::accept) accepted(res, flags);
+      try {
+        if (op == Op::accept) accepted(res, flags);
+      } catch (const std::exception& e) {  // out of memory, a full queue
+        std::fprintf(stderr, "%s: accept: %s\n", program, e.what());
+      }
       if (op == Op::cancel) --listener_cancels_;
       return update_accept();
     }
@@ -326,6 +336,8 @@ class Server {
     }
   }
 
+  // accepted takes one accept completion: a new connection (res is its
+  // socket), the end of a cancelled multishot accept, or an error.
   void accepted(int res, unsigned flags) {
     // A multishot accept goes on while the kernel sets F_MORE; without it
     // this was its last completion (or a one-shot accept's only one).
@@ -348,7 +360,13 @@ class Server {
     ++accepted_;
     const int one = 1;
     (void)::setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // echoes are latency-bound
-    auto owned = std::make_unique<Connection>(++next_id_, res, ctx_);
+    std::unique_ptr<Connection> owned;
+    try {
+      owned = std::make_unique<Connection>(++next_id_, res, ctx_);
+    } catch (...) {
+      ::close(res);
+      throw;
+    }
     Connection& c = *owned;
     connections_.emplace(c.id, std::move(owned));
     try {
@@ -382,6 +400,8 @@ class Server {
     ++c.cancels;
   }
 
+  // received takes a RECV completion into the engine, answers it and
+  // submits the next RECV unless back-pressure holds it.
   void received(Connection& c, int res) {
     c.receiving = false;
     c.receive_cancelled = false;
@@ -462,6 +482,9 @@ class Server {
     c.send_in_flight = true;
   }
 
+  // sent takes a SEND completion: the rest of a short send, or the next
+  // Block; resumes receiving once the queue has drained; ends a closing or
+  // failing connection once everything is out.
   void sent(Connection& c, int res) {
     c.send_in_flight = false;
     if (res < 0) {
@@ -554,6 +577,8 @@ std::uint64_t parse_count(std::string_view option, const char* text) {
   return value;
 }
 
+// parse_options reads the command line; std::invalid_argument says what is
+// wrong with it.
 Options parse_options(int argc, char** argv) {
   Options options;
   for (int i = 1; i < argc; ++i) {
@@ -573,6 +598,8 @@ Options parse_options(int argc, char** argv) {
   return options;
 }
 
+// run checks for io_uring, makes the certificates, serves, prints the
+// summary and returns the exit status; setup failures throw.
 int run(const Options& options) {
   Ring ring;
   if (std::string why = unavailable_reason(ring); !why.empty()) {
