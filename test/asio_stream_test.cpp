@@ -1,0 +1,540 @@
+// sanstls::asio::stream on real loopback TCP: coroutine clients and
+// servers of our own, Python's ssl and OpenSSL's s_server and s_client as
+// peers, 16 MiB both ways at once, cancellation, timeouts, peers that
+// vanish or send garbage, errors as std::error_codes, the synchronous
+// forms, and callbacks answered from other threads.
+//
+// Every io_context run is bounded by a watchdog (kHang) that only exists
+// to turn a hang into a failure; no check depends on how fast anything is.
+#include <catch.hpp>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <future>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <asio.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/experimental/deferred.hpp>
+
+#include <sanstls/asio/stream.hpp>
+#include <sanstls/sanstls.hpp>
+
+#include "peer_process.hpp"
+#include "support.hpp"
+
+namespace {
+
+using asio::awaitable;
+using asio::use_awaitable;
+using asio::ip::tcp;
+using sanstls::Context;
+using Stream = sanstls::asio::stream<tcp::socket>;
+using namespace asio::experimental::awaitable_operators;
+using namespace std::chrono_literals;
+
+constexpr auto kHang = 120s;  // a watchdog against hangs, never a measure
+constexpr auto as_tuple = asio::experimental::as_tuple(use_awaitable);
+
+// SocketPair is two connected loopback TCP sockets.
+struct SocketPair {
+  tcp::socket client;
+  tcp::socket server;
+};
+
+SocketPair socket_pair(asio::io_context& io) {
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+  tcp::socket client(io);
+  client.connect(acceptor.local_endpoint());
+  tcp::socket server = acceptor.accept();
+  return {std::move(client), std::move(server)};
+}
+
+// run spawns |coroutines| on |io| and runs it until they all finished,
+// rethrowing the first exception one of them threw.
+template <class... Coroutines>
+void run(asio::io_context& io, Coroutines&&... coroutines) {
+  std::exception_ptr failure;
+  int left = sizeof...(coroutines);
+  auto done = [&](std::exception_ptr e) {
+    if (e && !failure) failure = e;
+    --left;
+  };
+  (asio::co_spawn(io, std::forward<Coroutines>(coroutines), done), ...);
+  asio::steady_timer watchdog(io, kHang);
+  watchdog.async_wait([&](std::error_code ec) {
+    if (!ec) io.stop();
+  });
+  while (left > 0 && !io.stopped()) io.run_one();
+  watchdog.cancel();
+  io.restart();
+  io.poll();
+  if (failure) std::rethrow_exception(failure);
+  if (left > 0) FAIL("the coroutines did not finish within the watchdog's time: a hang");
+}
+
+// Two streams over a socket pair, with the test PKI: the client verifies
+// the server as "localhost".
+struct Pair {
+  Pair(asio::io_context& io, const Context& client_ctx, const Context& server_ctx) : Pair(socket_pair(io), client_ctx, server_ctx) {}
+  Pair(SocketPair sockets, const Context& client_ctx, const Context& server_ctx)
+      : client(std::move(sockets.client), client_ctx), server(std::move(sockets.server), server_ctx) {
+    client.set_server_hostname("localhost");
+  }
+  Stream client;
+  Stream server;
+};
+
+}  // namespace
+
+TEST_CASE("a coroutine client and server: handshake, an HTTP-style exchange and shutdown",
+          "[asio][coroutines]") {
+  asio::io_context io;
+  Context server_ctx = test::server_context();
+  server_ctx.set_alpn_protocols({"http/1.1"});
+  Context client_ctx = test::client_context();
+  client_ctx.set_alpn_protocols({"h2", "http/1.1"});
+  Pair p(io, client_ctx, server_ctx);
+  std::string request_seen;
+  std::string response_seen;
+  std::error_code client_end;
+
+  auto server = [&]() -> awaitable<void> {
+    co_await p.server.async_handshake(Stream::server, use_awaitable);
+    std::string request;
+    std::size_t n = co_await asio::async_read_until(p.server, asio::dynamic_buffer(request), "\r\n\r\n",
+                                                    use_awaitable);
+    request_seen = request.substr(0, n);
+    const std::string body = test::pattern(100'000, 3);
+    std::string response = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
+                           "\r\nConnection: close\r\n\r\n" + body;
+    co_await asio::async_write(p.server, asio::buffer(response), use_awaitable);
+    co_await p.server.async_shutdown(use_awaitable);
+  };
+  auto client = [&]() -> awaitable<void> {
+    co_await p.client.async_handshake(Stream::client, use_awaitable);
+    CHECK(p.client.object().selected_alpn_protocol() == "http/1.1");
+    CHECK(p.client.object().version() == "TLSv1.3");
+    co_await asio::async_write(p.client, asio::buffer(std::string_view("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")),
+                               use_awaitable);
+    std::string response;
+    auto [ec, n] = co_await asio::async_read(p.client, asio::dynamic_buffer(response), as_tuple);
+    client_end = ec;
+    response_seen = response;
+    // The server's close_notify came; ours answers it.
+    co_await p.client.async_shutdown(use_awaitable);
+  };
+  run(io, server(), client());
+  CHECK(request_seen == "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  CHECK(client_end == asio::error::eof);  // a clean end: the peer's close_notify
+  REQUIRE(response_seen.size() > 100'000);
+  CHECK(response_seen.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(response_seen.ends_with(test::pattern(100'000, 3)));
+  CHECK(p.server.object().phase() == sanstls::Phase::closed);
+  CHECK(p.client.object().phase() == sanstls::Phase::closed);
+  CHECK(Stream::from(p.client.object()) == &p.client);
+  CHECK(Stream::from(p.server.object()) == &p.server);
+}
+
+TEST_CASE("16 MiB both ways at once: a read and a write outstanding on each stream (full duplex)",
+          "[asio][duplex]") {
+  asio::io_context io;
+  Pair p(io, test::client_context(), test::server_context());
+  constexpr std::size_t kSize = 16u << 20;
+  const std::string to_server = test::pattern(kSize, 11);
+  const std::string to_client = test::pattern(kSize, 12);
+  std::string got_by_server(kSize, '\0');
+  std::string got_by_client(kSize, '\0');
+  std::size_t most_buffered = 0;
+
+  // Each side writes everything while it reads everything: neither would
+  // finish if the stream serialised reads behind writes, because both
+  // peers' socket buffers fill long before 16 MiB.
+  auto side = [&](Stream& s, Stream::handshake_type type, const std::string& out,
+                  std::string& in) -> awaitable<void> {
+    co_await s.async_handshake(type, use_awaitable);
+    auto write_all = [&]() -> awaitable<void> {
+      co_await asio::async_write(s, asio::buffer(out), use_awaitable);
+    };
+    auto read_all = [&]() -> awaitable<void> {
+      std::size_t got = 0;
+      while (got < in.size()) {
+        got += co_await s.async_read_some(asio::buffer(in.data() + got, in.size() - got), use_awaitable);
+        most_buffered = std::max({most_buffered, s.object().incoming().capacity(),
+                                  s.object().outgoing().capacity()});
+      }
+    };
+    co_await (write_all() && read_all());
+    co_await s.async_shutdown(use_awaitable);
+  };
+  run(io, side(p.server, Stream::server, to_client, got_by_server),
+      side(p.client, Stream::client, to_server, got_by_client));
+  CHECK((got_by_server == to_server));
+  CHECK((got_by_client == to_client));
+  // Bounded: never more than a read's and a write's worth of ciphertext.
+  INFO("largest buffer seen: " << most_buffered);
+  CHECK(most_buffered <= 256 * 1024);
+}
+
+TEST_CASE("a read cancelled while it waits completes with operation_aborted and loses nothing",
+          "[asio][cancellation]") {
+  asio::io_context io;
+  Pair p(io, test::client_context(), test::server_context());
+  asio::cancellation_signal cancel;
+  std::error_code cancelled_with;
+  std::string after;
+
+  auto server = [&]() -> awaitable<void> {
+    co_await p.server.async_handshake(Stream::server, use_awaitable);
+    // Wait until the client's read was cancelled before sending anything,
+    // so the read was certainly waiting on the socket.
+    std::array<char, 1> go{};
+    co_await asio::async_read(p.server, asio::buffer(go), use_awaitable);
+    co_await asio::async_write(p.server, asio::buffer(std::string_view("after the cancel")), use_awaitable);
+    co_await p.server.async_shutdown(use_awaitable);
+  };
+  auto client = [&]() -> awaitable<void> {
+    co_await p.client.async_handshake(Stream::client, use_awaitable);
+    std::array<char, 64> buf{};
+    std::promise<std::pair<std::error_code, std::size_t>> first;
+    p.client.async_read_some(asio::buffer(buf), asio::bind_cancellation_slot(cancel.slot(), [&](std::error_code ec, std::size_t n) {
+                                first.set_value({ec, n});
+                              }));
+    // Let the read reach the socket, then cancel it.
+    co_await asio::post(io, use_awaitable);
+    cancel.emit(asio::cancellation_type::total);
+    auto result = first.get_future();
+    while (result.wait_for(0s) != std::future_status::ready) co_await asio::post(io, use_awaitable);
+    auto [ec, n] = result.get();
+    cancelled_with = ec;
+    CHECK(n == 0);
+    co_await asio::async_write(p.client, asio::buffer(std::string_view("!")), use_awaitable);
+    std::string rest;
+    auto [end, m] = co_await asio::async_read(p.client, asio::dynamic_buffer(rest), as_tuple);
+    CHECK(end == asio::error::eof);
+    after = rest;
+    co_await p.client.async_shutdown(use_awaitable);
+  };
+  run(io, server(), client());
+  CHECK(cancelled_with == asio::error::operation_aborted);
+  CHECK(after == "after the cancel");
+}
+
+TEST_CASE("a steady_timer bounds a read from a silent peer; the stream goes on afterwards",
+          "[asio][timeout]") {
+  asio::io_context io;
+  Pair p(io, test::client_context(), test::server_context());
+  bool timed_out = false;
+  std::string later;
+
+  auto server = [&]() -> awaitable<void> {
+    co_await p.server.async_handshake(Stream::server, use_awaitable);
+    std::array<char, 1> go{};
+    co_await asio::async_read(p.server, asio::buffer(go), use_awaitable);  // silent until told
+    co_await asio::async_write(p.server, asio::buffer(std::string_view("late")), use_awaitable);
+  };
+  auto client = [&]() -> awaitable<void> {
+    co_await p.client.async_handshake(Stream::client, use_awaitable);
+    std::array<char, 16> buf{};
+    asio::steady_timer timer(io, 50ms);
+    // The server says nothing until the client writes, so the timer wins
+    // however slow the machine is.
+    std::variant<std::size_t, std::monostate> first =
+        co_await (p.client.async_read_some(asio::buffer(buf), use_awaitable) || timer.async_wait(use_awaitable));
+    timed_out = first.index() == 1;
+    co_await asio::async_write(p.client, asio::buffer(std::string_view("?")), use_awaitable);
+    std::size_t n = co_await asio::async_read(p.client, asio::buffer(buf, 4), use_awaitable);
+    later.assign(buf.data(), n);
+  };
+  run(io, server(), client());
+  CHECK(timed_out);
+  CHECK(later == "late");
+}
+
+TEST_CASE("peers that vanish or misbehave give errors of the right kind", "[asio][errors]") {
+  asio::io_context io;
+  SECTION("the server closes TCP after reading the ClientHello: stream_truncated") {
+    SocketPair s = socket_pair(io);
+    Stream client(std::move(s.client), test::client_context());
+    client.set_server_hostname("localhost");
+    std::error_code ec;
+    auto server = [&]() -> awaitable<void> {
+      std::array<char, 5> header{};
+      co_await asio::async_read(s.server, asio::buffer(header), use_awaitable);
+      s.server.shutdown(tcp::socket::shutdown_send);
+      co_return;
+    };
+    auto go = [&]() -> awaitable<void> {
+      std::tie(ec) = co_await client.async_handshake(Stream::client, as_tuple);
+    };
+    run(io, server(), go());
+    CHECK(ec == sanstls::errc::stream_truncated);
+    CHECK(ec.message() == "EOF occurred in violation of protocol");
+  }
+  SECTION("the server closes TCP mid-stream without close_notify: a read ends with stream_truncated") {
+    Pair p(io, test::client_context(), test::server_context());
+    std::error_code ec;
+    std::string got;
+    auto server = [&]() -> awaitable<void> {
+      co_await p.server.async_handshake(Stream::server, use_awaitable);
+      co_await asio::async_write(p.server, asio::buffer(std::string_view("partial")), use_awaitable);
+      p.server.next_layer().shutdown(tcp::socket::shutdown_send);
+    };
+    auto client = [&]() -> awaitable<void> {
+      co_await p.client.async_handshake(Stream::client, use_awaitable);
+      std::size_t n = 0;
+      std::tie(ec, n) = co_await asio::async_read(p.client, asio::dynamic_buffer(got), as_tuple);
+    };
+    run(io, server(), client());
+    CHECK(got == "partial");  // what came before the cut is delivered
+    CHECK(ec == sanstls::errc::stream_truncated);
+  }
+  SECTION("garbage instead of a ServerHello: a TLS error with Python's message") {
+    SocketPair s = socket_pair(io);
+    Stream client(std::move(s.client), test::client_context());
+    client.set_server_hostname("localhost");
+    std::error_code ec;
+    auto server = [&]() -> awaitable<void> {
+      std::array<char, 5> header{};
+      co_await asio::async_read(s.server, asio::buffer(header), use_awaitable);
+      co_await asio::async_write(s.server, asio::buffer(std::string_view("HTTP/1.1 400 Bad Request\r\n\r\n")),
+                                 use_awaitable);
+    };
+    auto go = [&]() -> awaitable<void> {
+      std::tie(ec) = co_await client.async_handshake(Stream::client, as_tuple);
+    };
+    run(io, server(), go());
+    CHECK(&ec.category() == &sanstls::error_category());
+    CHECK(ec.message() == "[SSL: WRONG_VERSION_NUMBER] wrong version number");
+    REQUIRE(client.last_error() != nullptr);
+    CHECK(client.last_error()->reason == "WRONG_VERSION_NUMBER");
+  }
+  SECTION("a certificate for another name: the verify category, the VerifyCode and Python's whole message") {
+    SocketPair s = socket_pair(io);
+    Stream client(std::move(s.client), test::client_context());
+    Stream server(std::move(s.server), test::server_context());
+    client.set_server_hostname("example.com");
+    std::error_code client_ec, server_ec;
+    auto c = [&]() -> awaitable<void> {
+      std::tie(client_ec) = co_await client.async_handshake(Stream::client, as_tuple);
+    };
+    auto v = [&]() -> awaitable<void> {
+      std::tie(server_ec) = co_await server.async_handshake(Stream::server, as_tuple);
+    };
+    run(io, c(), v());
+    CHECK(&client_ec.category() == &sanstls::verify_error_category());
+    CHECK(client_ec.value() == static_cast<int>(sanstls::VerifyCode::hostname_mismatch));
+    REQUIRE(client.last_error() != nullptr);
+    CHECK(client.last_error()->message ==
+          "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: Hostname mismatch, certificate is not "
+          "valid for 'example.com'.");
+    // The client's alert reached the server before the client closed.
+    CHECK(&server_ec.category() == &sanstls::error_category());
+    CHECK(server_ec.message().find("ALERT") != std::string::npos);
+  }
+  SECTION("a read before the handshake fails at once, with a message") {
+    SocketPair s = socket_pair(io);
+    Stream client(std::move(s.client), test::client_context());
+    std::array<char, 4> buf{};
+    std::error_code ec;
+    client.async_read_some(asio::buffer(buf), [&](std::error_code e, std::size_t) { ec = e; });
+    CHECK_FALSE(ec);  // never inside the initiating function
+    io.run();
+    CHECK(ec == sanstls::errc::other);
+    REQUIRE(client.last_error() != nullptr);
+    CHECK(client.last_error()->message.find("before the handshake") != std::string::npos);
+  }
+}
+
+TEST_CASE("async_shutdown while a read waits: the read ends with eof, both sides close cleanly",
+          "[asio][shutdown]") {
+  asio::io_context io;
+  Pair p(io, test::client_context(), test::server_context());
+  std::error_code read_end;
+  auto server = [&]() -> awaitable<void> {
+    co_await p.server.async_handshake(Stream::server, use_awaitable);
+    std::string all;
+    auto [ec, n] = co_await asio::async_read(p.server, asio::dynamic_buffer(all), as_tuple);
+    CHECK(ec == asio::error::eof);
+    CHECK(all == "bye");
+    co_await p.server.async_shutdown(use_awaitable);
+  };
+  auto client = [&]() -> awaitable<void> {
+    co_await p.client.async_handshake(Stream::client, use_awaitable);
+    co_await asio::async_write(p.client, asio::buffer(std::string_view("bye")), use_awaitable);
+    std::array<char, 16> buf{};
+    auto reader = [&]() -> awaitable<void> {
+      auto [ec, n] = co_await p.client.async_read_some(asio::buffer(buf), as_tuple);
+      read_end = ec;
+    };
+    co_await (reader() && p.client.async_shutdown(use_awaitable));
+  };
+  run(io, server(), client());
+  CHECK(read_end == asio::error::eof);
+  CHECK(p.client.object().phase() == sanstls::Phase::closed);
+}
+
+TEST_CASE("completion tokens: callbacks, std::future and deferred", "[asio][tokens]") {
+  asio::io_context io;
+  Pair p(io, test::client_context(), test::server_context());
+  std::error_code server_ec{asio::error::would_block};
+  p.server.async_handshake(Stream::server, [&](std::error_code ec) {
+    server_ec = ec;
+    // A callback chain: echo one message.
+    auto buf = std::make_shared<std::array<char, 5>>();
+    asio::async_read(p.server, asio::buffer(*buf), [&, buf](std::error_code, std::size_t) {
+      asio::async_write(p.server, asio::buffer(*buf), [](std::error_code, std::size_t) {});
+    });
+  });
+  auto deferred_handshake = p.client.async_handshake(Stream::client, asio::experimental::deferred);
+  std::promise<std::error_code> client_done;
+  std::move(deferred_handshake)([&](std::error_code ec) { client_done.set_value(ec); });
+  // The io_context runs on another thread; this one waits on futures. The
+  // stream's operations are started on the io_context's thread (posted),
+  // as the stream's threading rule requires.
+  std::thread runner([&] { io.run(); });
+  REQUIRE_FALSE(client_done.get_future().get());
+  std::array<char, 5> echo{};
+  std::promise<std::pair<std::future<std::size_t>, std::future<std::size_t>>> started;
+  asio::post(io, [&] {
+    auto wrote = asio::async_write(p.client, asio::buffer(std::string_view("hello")), asio::use_future);
+    auto read = asio::async_read(p.client, asio::buffer(echo), asio::use_future);
+    started.set_value({std::move(wrote), std::move(read)});
+  });
+  auto [wrote, read] = started.get_future().get();
+  CHECK(wrote.get() == 5);
+  CHECK(read.get() == 5);
+  runner.join();
+  CHECK_FALSE(server_ec);
+  CHECK(std::string(echo.data(), 5) == "hello");
+}
+
+TEST_CASE("the synchronous forms: blocking calls on two threads, failures as std::system_error",
+          "[asio][sync]") {
+  asio::io_context io;
+  SECTION("echo and a clean shutdown") {
+    Pair p(io, test::client_context(), test::server_context());
+    std::thread server([&] {
+      p.server.handshake(Stream::server);
+      std::array<char, 1024> buf{};
+      std::size_t n = p.server.read_some(asio::buffer(buf));
+      asio::write(p.server, asio::buffer(buf.data(), n));
+      std::error_code ec;
+      p.server.read_some(asio::buffer(buf), ec);
+      CHECK(ec == asio::error::eof);
+      p.server.shutdown();
+    });
+    p.client.handshake(Stream::client);
+    const std::string big = test::pattern(300'000, 5);
+    std::string back;
+    CHECK(p.client.write_some(asio::buffer(std::string_view("ping"))) == 4);
+    back.resize(4);
+    asio::read(p.client, asio::buffer(back));
+    p.client.shutdown();
+    server.join();
+    CHECK(back == "ping");
+  }
+  SECTION("a verification failure throws std::system_error carrying the verify code") {
+    Pair p(io, test::client_trusting(test::other_pki().ca.certificate_pem()), test::server_context());
+    std::thread server([&] {
+      std::error_code ec;
+      p.server.handshake(Stream::server, ec);
+      CHECK(ec);
+    });
+    try {
+      p.client.handshake(Stream::client);
+      FAIL("the handshake with an untrusted server did not throw");
+    } catch (const std::system_error& e) {
+      CHECK(&e.code().category() == &sanstls::verify_error_category());
+      CHECK(e.code().value() == static_cast<int>(sanstls::VerifyCode::unable_to_get_issuer_cert_locally));
+      CHECK(std::string(e.what()).find("unable to get local issuer certificate") != std::string::npos);
+    }
+    server.join();
+  }
+}
+
+TEST_CASE("callbacks answered pending are completed from other threads through the stream",
+          "[asio][callbacks]") {
+  // The server's key is only reachable through a signer that hands the
+  // work to a thread; the client's verify callback does the same. Both
+  // answer through Stream::from(tls).complete_*, from those threads.
+  auto key = std::make_shared<sanstls::PrivateKey>(sanstls::PrivateKey::from_pem(test::pki().server.private_key_pem));
+  // The callbacks run on the threads that drive each side (two in the
+  // synchronous case), so the list of workers has a lock.
+  std::mutex workers_lock;
+  std::vector<std::thread> workers;
+  auto start = [&](std::function<void()> job) {
+    std::lock_guard lock(workers_lock);
+    workers.emplace_back(std::move(job));
+  };
+  std::atomic<int> signed_count{0}, verified_count{0};
+  Context server_ctx(sanstls::Protocol::tls_server);
+  server_ctx.load_cert_chain_pem_with_signer(
+      test::pki().server.certificate_pem, [&](sanstls::Object& tls, const sanstls::PrivateKeyRequest& request) {
+        Stream* s = Stream::from(tls);
+        REQUIRE(s != nullptr);
+        start([s, request, key, &signed_count] {
+          ++signed_count;
+          s->complete_private_key(key->perform(request));
+        });
+        return sanstls::PrivateKeyReply::pending();
+      });
+  Context client_ctx = test::client_context();
+  client_ctx.set_verify_callback([&](sanstls::Object& tls, const sanstls::PeerCertificates& peer) {
+    Stream* s = Stream::from(tls);
+    REQUIRE(s != nullptr);
+    const bool ok = peer.verify_code == sanstls::VerifyCode::ok;
+    start([s, ok, &verified_count] {
+      ++verified_count;
+      s->complete_certificate_verify(ok ? sanstls::VerifyReply::accept() : sanstls::VerifyReply::reject("no"));
+    });
+    return sanstls::VerifyReply::pending();
+  });
+
+  SECTION("asynchronous handshakes") {
+    asio::io_context io;
+    Pair p(io, client_ctx, server_ctx);
+    std::string echoed;
+    auto server = [&]() -> awaitable<void> {
+      co_await p.server.async_handshake(Stream::server, use_awaitable);
+      std::array<char, 2> buf{};
+      co_await asio::async_read(p.server, asio::buffer(buf), use_awaitable);
+      co_await asio::async_write(p.server, asio::buffer(buf), use_awaitable);
+    };
+    auto client = [&]() -> awaitable<void> {
+      co_await p.client.async_handshake(Stream::client, use_awaitable);
+      co_await asio::async_write(p.client, asio::buffer(std::string_view("ok")), use_awaitable);
+      std::array<char, 2> buf{};
+      co_await asio::async_read(p.client, asio::buffer(buf), use_awaitable);
+      echoed.assign(buf.data(), 2);
+    };
+    run(io, server(), client());
+    CHECK(echoed == "ok");
+  }
+  SECTION("synchronous handshakes") {
+    asio::io_context io;
+    Pair p(io, client_ctx, server_ctx);
+    std::thread server([&] { p.server.handshake(Stream::server); });
+    p.client.handshake(Stream::client);
+    server.join();
+    CHECK(p.client.object().is_handshake_complete());
+  }
+  for (std::thread& t : workers) t.join();
+  CHECK(signed_count == 1);
+  CHECK(verified_count == 1);
+}
