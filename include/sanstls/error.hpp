@@ -297,8 +297,11 @@ std::error_code make_error_code(const Error& error) noexcept;
 
 }  // namespace sanstls
 
-// errc converts to std::error_code implicitly, as the std enums do.
+namespace std {
+// is_error_code_enum makes sanstls::errc convert to std::error_code
+// implicitly, as the std enums do.
 template <>
-struct std::is_error_code_enum<sanstls::errc> : std::true_type {};
+struct is_error_code_enum<sanstls::errc> : true_type {};
+}  // namespace std
 
 #endif  // SANSTLS_ERROR_HPP

@@ -15,7 +15,8 @@ have paragraphs; the first other line ends it.
 
 The output includes the header (first, so the example also proves the header
 is self-contained), then <cstring>, <string>, <span>, <vector> and
-<optional>, and wraps the code in
+<optional> (and, for sanstls/asio/ headers, <asio.hpp> and the experimental
+as_tuple token, which their examples use alongside), and wraps the code in
 
     [[maybe_unused]] static void example_<name>() { ... }
 
@@ -30,6 +31,7 @@ README's API tour, a complete program) as it is, after a #line directive.
 import sys
 
 EXTRA_INCLUDES = ["cstring", "string", "span", "vector", "optional"]
+ASIO_INCLUDES = ["asio.hpp", "asio/experimental/as_tuple.hpp"]
 
 
 class ExampleError(Exception):
@@ -107,7 +109,8 @@ def render(include_name, header_path, first_line, code):
         f"#include <{include_name}>",
         "",
     ]
-    out += [f"#include <{name}>" for name in EXTRA_INCLUDES]
+    extra = EXTRA_INCLUDES + (ASIO_INCLUDES if include_name.startswith("sanstls/asio/") else [])
+    out += [f"#include <{name}>" for name in extra]
     out += [
         "",
         f"[[maybe_unused]] static void {function_name(include_name)}() {{",
