@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <filesystem>
 #include <future>
 #include <functional>
 #include <memory>
@@ -21,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -537,4 +539,160 @@ TEST_CASE("callbacks answered pending are completed from other threads through t
   for (std::thread& t : workers) t.join();
   CHECK(signed_count == 1);
   CHECK(verified_count == 1);
+}
+
+// ---- Real peers: Python's ssl and OpenSSL ---------------------------------
+
+namespace {
+
+// PeerFiles are the test PKI's PEM files on disk, for the peer programs.
+struct PeerFiles {
+  test::TempDir dir;
+  std::string ca = dir.write("ca.pem", test::pki().ca.certificate_pem());
+  std::string cert = dir.write("server.pem", test::pki().server.certificate_pem);
+  std::string key = dir.write("server.key", test::pki().server.private_key_pem);
+};
+
+// python_peer_script finds test/peers/python_peer.py next to the test data.
+std::string python_peer_script() {
+  std::filesystem::path data = test::data_path("");
+  while (!data.empty() && data.filename().empty()) data = data.parent_path();  // trailing '/'
+  return (data.parent_path() / "peers" / "python_peer.py").string();
+}
+
+test::Clock::time_point peer_deadline() { return test::Clock::now() + std::chrono::seconds(60); }
+
+// port_line waits for the Python peer's first line, "PORT <n>".
+std::uint16_t python_port(test::Peer& peer) {
+  std::uint16_t port = 0;
+  peer.wait_until(
+      [&] {
+        std::string out = peer.stdout_text();
+        std::size_t at = out.find("PORT ");
+        std::size_t end = out.find('\n', at);
+        if (at == std::string::npos || end == std::string::npos) return false;
+        port = static_cast<std::uint16_t>(std::stoi(out.substr(at + 5, end - at - 5)));
+        return true;
+      },
+      "its PORT line", peer_deadline());
+  return port;
+}
+
+}  // namespace
+
+TEST_CASE("a coroutine client against Python's ssl server: 1 MiB echoed, close_notify both ways",
+          "[asio][interop][python]") {
+  PeerFiles f;
+  const std::string payload = test::pattern(1 << 20, 21);
+  test::Peer python({test::python3(), python_peer_script(), "server", "--cert", f.cert, "--key", f.key},
+                    test::logs(f.dir, "python"));
+  const std::uint16_t port = python_port(python);
+  asio::io_context io;
+  Stream tls(io, test::client_context());
+  tls.set_server_hostname("localhost");
+  std::string back(payload.size(), '\0');
+  auto client = [&]() -> awaitable<void> {
+    co_await tls.next_layer().async_connect(tcp::endpoint(asio::ip::address_v4::loopback(), port), use_awaitable);
+    co_await tls.async_handshake(Stream::client, use_awaitable);
+    co_await (asio::async_write(tls, asio::buffer(payload), use_awaitable) &&
+              asio::async_read(tls, asio::buffer(back), use_awaitable));
+    // Our close_notify; Python's echo loop answers with unwrap().
+    co_await tls.async_shutdown(use_awaitable);
+  };
+  run(io, client());
+  CHECK((back == payload));
+  CHECK(python.wait_exit(peer_deadline()) == 0);
+  const std::string report = python.stdout_text();
+  INFO(report);
+  CHECK(report.find("\"unwrapped\": true") != std::string::npos);
+  CHECK(report.find("\"version\": \"TLSv1.3\"") != std::string::npos);
+}
+
+TEST_CASE("Python's ssl client against a coroutine server: the echo checks out, both close cleanly",
+          "[asio][interop][python]") {
+  PeerFiles f;
+  const std::string payload_file = f.dir.write("payload.bin", test::pattern(1 << 20, 22));
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+  test::Peer python({test::python3(), python_peer_script(), "client", "--port",
+                     std::to_string(acceptor.local_endpoint().port()), "--ca", f.ca, "--payload-file",
+                     payload_file},
+                    test::logs(f.dir, "python"));
+  std::size_t echoed = 0;
+  std::error_code end;
+  auto server = [&]() -> awaitable<void> {
+    Stream tls(co_await acceptor.async_accept(use_awaitable), test::server_context());
+    co_await tls.async_handshake(Stream::server, use_awaitable);
+    std::array<char, 16384> buf{};
+    for (;;) {
+      auto [ec, n] = co_await tls.async_read_some(asio::buffer(buf), as_tuple);
+      if (ec) {
+        end = ec;
+        break;
+      }
+      co_await asio::async_write(tls, asio::buffer(buf.data(), n), use_awaitable);
+      echoed += n;
+    }
+    co_await tls.async_shutdown(use_awaitable);
+  };
+  run(io, server());
+  CHECK(end == asio::error::eof);  // Python's close_notify
+  CHECK(echoed == 1u << 20);
+  CHECK(python.wait_exit(peer_deadline()) == 0);
+  const std::string report = python.stdout_text();
+  INFO(report);
+  CHECK(report.find("\"echo_ok\": true") != std::string::npos);
+  CHECK(report.find("\"unwrapped\": true") != std::string::npos);
+}
+
+TEST_CASE("a coroutine client fetches a page from openssl s_server -www", "[asio][interop][openssl]") {
+  PeerFiles f;
+  test::Peer server({"openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", f.cert, "-key", f.key, "-www"},
+                    test::s_server_io(f.dir));
+  const std::uint16_t port = test::accept_port(server, peer_deadline());
+  asio::io_context io;
+  Context ctx = test::client_context();
+  Stream tls(io, ctx);
+  tls.set_server_hostname("localhost");
+  std::string page;
+  std::error_code end;
+  auto client = [&]() -> awaitable<void> {
+    co_await tls.next_layer().async_connect(tcp::endpoint(asio::ip::address_v4::loopback(), port), use_awaitable);
+    co_await tls.async_handshake(Stream::client, use_awaitable);
+    co_await asio::async_write(tls, asio::buffer(std::string_view("GET / HTTP/1.0\r\n\r\n")), use_awaitable);
+    std::size_t n = 0;
+    std::tie(end, n) = co_await asio::async_read(tls, asio::dynamic_buffer(page), as_tuple);
+  };
+  run(io, client());
+  INFO(page);
+  CHECK(page.starts_with("HTTP/1.0 200 ok"));
+  CHECK(page.find("New, TLSv1.3, Cipher is") != std::string::npos);  // s_server's status page
+  CHECK(end == asio::error::eof);                                   // s_server ends with close_notify
+}
+
+TEST_CASE("openssl s_client against a coroutine server: a line echoed, close_notify answered",
+          "[asio][interop][openssl]") {
+  PeerFiles f;
+  const std::string request = f.dir.write("request.txt", "hello from s_client\n");
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+  test::PeerIO pio = test::logs(f.dir, "s_client");
+  pio.stdin_path = request;
+  test::Peer client({"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()),
+                     "-servername", "localhost", "-CAfile", f.ca, "-verify_return_error", "-verify_hostname",
+                     "localhost", "-quiet"},
+                    pio);
+  std::string line;
+  auto server = [&]() -> awaitable<void> {
+    Stream tls(co_await acceptor.async_accept(use_awaitable), test::server_context());
+    co_await tls.async_handshake(Stream::server, use_awaitable);
+    co_await asio::async_read_until(tls, asio::dynamic_buffer(line), '\n', use_awaitable);
+    co_await asio::async_write(tls, asio::buffer(line), use_awaitable);
+    // s_client answers our close_notify with its own, or this fails.
+    co_await tls.async_shutdown(use_awaitable);
+  };
+  run(io, server());
+  CHECK(line == "hello from s_client\n");
+  CHECK(client.wait_exit(peer_deadline()) == 0);
+  CHECK(client.stdout_text() == "hello from s_client\n");
 }
