@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -101,11 +102,16 @@ bool Peer::start(const std::vector<std::string>& command, int reps, double targe
   to_ = ::fdopen(in[1], "w");
   from_ = ::fdopen(out[0], "r");
   if (to_ == nullptr || from_ == nullptr) fail("fdopen: " + std::string(std::strerror(errno)));
-  for (;;) {  // notes, then READY
+  for (;;) {  // notes, perhaps the scenarios it runs, then READY
     std::string line = read_line();
     if (line == "READY") break;
     if (line.rfind("# ", 0) == 0) {
       print_note(name_ + ": " + line.substr(2));
+    } else if (line.rfind("SCENARIOS ", 0) == 0) {
+      std::stringstream names(line.substr(10));
+      for (std::string scenario; std::getline(names, scenario, ',');) {
+        if (!scenario.empty()) scenarios_.push_back(scenario);
+      }
     } else {
       fail_with("did not start: " + line);
     }
@@ -152,6 +158,11 @@ std::string Peer::command(const std::string& line) {
       return answer;
     }
   }
+}
+
+bool Peer::takes(const std::string& scenario, bool loopback) const {
+  if (scenarios_.empty()) return !loopback;
+  return std::find(scenarios_.begin(), scenarios_.end(), scenario) != scenarios_.end();
 }
 
 void Peer::fail_with(const std::string& what) const { fail(name_ + " peer: " + what); }

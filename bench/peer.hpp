@@ -34,6 +34,11 @@ class Peer {
   bool start(const std::vector<std::string>& command, int reps, double target_seconds,
              bool quick, bool wall_clock);
   const std::string& name() const noexcept { return name_; }
+  // takes says whether to ask the peer about |scenario|: a peer that
+  // listed its scenarios at start (SCENARIOS) runs those only; one that
+  // did not is asked about every in-memory scenario, never about a
+  // |loopback| one (over TCP), which it would not know.
+  bool takes(const std::string& scenario, bool loopback) const;
   bool active() const noexcept { return pid_ > 0; }
 
   // warm warms |scenario| up and sizes its repetitions. Returns false,
@@ -61,6 +66,7 @@ class Peer {
   std::FILE* to_ = nullptr;
   std::FILE* from_ = nullptr;
   std::filesystem::path dir_;
+  std::vector<std::string> scenarios_;  // from its SCENARIOS line; empty: none given
 };
 
 // write_credentials writes the PEM files a peer reads into |dir| (which

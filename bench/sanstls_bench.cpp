@@ -28,6 +28,9 @@
 
 #include "baseline_side.hpp"
 #include "bench.hpp"
+#if SANSTLS_BENCH_ASIO
+#include "asio_side.hpp"
+#endif
 #include "malloc_hook.hpp"
 #include "measure.hpp"
 #include "peer.hpp"
@@ -92,11 +95,14 @@ struct PeerArm {
   std::string scenario;
 };
 
-// peer_arms warms |scenario| up in every peer that can run it.
-std::vector<PeerArm> peer_arms(const std::string& scenario) {
+// peer_arms warms |scenario| up in every peer that can run it: the peers
+// that list it (Peer::takes), or for an in-memory scenario, every peer
+// that lists none. |loopback| says it is one of the asio_ scenarios over
+// TCP, which only a peer that names them can run.
+std::vector<PeerArm> peer_arms(const std::string& scenario, bool loopback = false) {
   std::vector<PeerArm> arms;
   for (auto& peer : g_peers) {
-    if (peer->warm(scenario)) arms.push_back({peer.get(), scenario});
+    if (peer->takes(scenario, loopback) && peer->warm(scenario)) arms.push_back({peer.get(), scenario});
   }
   return arms;
 }
@@ -602,6 +608,33 @@ void run_memory(bool idle, bool after) {
   }
 }
 
+#if SANSTLS_BENCH_ASIO
+// run_loopback measures a loopback scenario (asio_load.hpp): sanstls's
+// asio::stream against asio::ssl::stream on the same BoringSSL (BENCH
+// baseline=) and against the peers that run it (asio_ssl=: asio::ssl on
+// OpenSSL 3, bench/peers/asio_ssl).
+void run_loopback(const std::string& name) {
+  LoopbackScenario s = setup_loopback(name, g_options.quick, g_options.target_seconds);
+  std::vector<PeerArm> peers = peer_arms(name, true);
+  Runs runs = alternate({.sanstls = [&] { return s.sanstls->run(s.count); },
+                         .baseline = [&] { return s.baseline->run(s.count); }},
+                        peers);
+  // Every connection ends with close_notify both ways, or the run fails.
+  s.sanstls->close();
+  s.baseline->close();
+  const Unit unit{s.unit, 1};
+  const Summary sanstls = summarize(runs.sanstls);
+  const Summary baseline = summarize(runs.baseline);
+  print_bench(name, sanstls, baseline, unit);
+  print_note(name + ": " + std::to_string(s.count) + " per rep x " + std::to_string(g_options.reps) + " reps, " +
+             std::to_string(s.connections) +
+             " connections on one io_context in this thread (clients and servers) over 127.0.0.1; " +
+             describe("baseline", baseline, 1) + " (asio::ssl::stream on this BoringSSL) paired=" +
+             paired_ratio(runs.sanstls, runs.baseline));
+  print_peers(peers, sanstls, unit, &runs);
+}
+#endif
+
 // ---- main ---------------------------------------------------------------
 
 // check_malloc_hook returns false when the hook is not built in; otherwise
@@ -700,6 +733,7 @@ struct Scenario {
   std::string name;
   bool peers;  // the peers (Python, --peer) are asked to run it too
   std::function<void()> run;
+  bool loopback = false;  // over TCP (asio_load.hpp): only the peers that name it run it
 };
 
 // pin_to_cpu binds this process, and so every peer it starts afterwards
@@ -810,7 +844,7 @@ int run(int argc, char** argv) {
     return 0;
   }
 
-  const std::vector<Scenario> scenarios = {
+  std::vector<Scenario> scenarios = {
       {"handshake_tls13_ecdsa", true, [] { run_handshake("handshake_tls13_ecdsa", KeyType::ec_p256, false); }},
       {"handshake_tls13_ecdsa_async_key", true,
        [] { run_handshake_async_key("handshake_tls13_ecdsa_async_key"); }},
@@ -835,6 +869,11 @@ int run(int argc, char** argv) {
       {"mem_idle_handshake", true, nullptr},
       {"mem_idle_after_1mib", true, nullptr},
   };
+#if SANSTLS_BENCH_ASIO
+  for (const std::string& name : loopback_scenarios()) {
+    scenarios.push_back({name, true, [name] { run_loopback(name); }, true});
+  }
+#endif
   std::vector<const Scenario*> selected;
   std::stringstream filters(g_options.filter);
   for (std::string filter; std::getline(filters, filter, ',') || selected.empty();) {
@@ -877,10 +916,14 @@ int run(int argc, char** argv) {
   bool mem_idle = false;
   bool mem_after = false;
   bool peers_wanted = false;
-  for (const Scenario* s : selected) peers_wanted = peers_wanted || s->peers;
+  bool python_wanted = false;  // Python runs in-memory scenarios only
+  for (const Scenario* s : selected) {
+    peers_wanted = peers_wanted || s->peers;
+    python_wanted = python_wanted || (s->peers && !s->loopback);
+  }
   std::vector<std::pair<std::string, std::vector<std::string>>> peers;
   for (const auto& [name, program] : g_options.peers) peers.push_back({name, {program}});
-  if (g_options.python) {
+  if (g_options.python && python_wanted) {
     const char* python = std::getenv("PYTHON3");
     std::string script = g_options.python_script.empty()
                              ? std::string(SANSTLS_BENCH_SOURCE_DIR) + "/python_bench.py"
