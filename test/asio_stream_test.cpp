@@ -349,6 +349,22 @@ TEST_CASE("peers that vanish or misbehave give errors of the right kind", "[asio
     CHECK(&server_ec.category() == &sanstls::error_category());
     CHECK(server_ec.message().find("ALERT") != std::string::npos);
   }
+  SECTION("empty buffers complete at once with 0, without waiting for the peer") {
+    Pair p(io, test::client_context(), test::server_context());
+    std::size_t read_n = 99, write_n = 99;
+    std::error_code read_ec{asio::error::would_block}, write_ec{asio::error::would_block};
+    auto c = [&]() -> awaitable<void> {
+      co_await p.client.async_handshake(Stream::client, use_awaitable);
+      std::tie(read_ec, read_n) = co_await p.client.async_read_some(asio::mutable_buffer(), as_tuple);
+      std::tie(write_ec, write_n) = co_await p.client.async_write_some(asio::const_buffer(), as_tuple);
+    };
+    auto v = [&]() -> awaitable<void> { co_await p.server.async_handshake(Stream::server, use_awaitable); };
+    run(io, c(), v());
+    CHECK_FALSE(read_ec);
+    CHECK(read_n == 0);
+    CHECK_FALSE(write_ec);
+    CHECK(write_n == 0);
+  }
   SECTION("a read before the handshake fails at once, with a message") {
     SocketPair s = socket_pair(io);
     Stream client(std::move(s.client), test::client_context());

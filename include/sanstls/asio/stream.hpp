@@ -321,6 +321,11 @@ class IoOp {
               plain("sanstls::asio::stream: read, write or shutdown before the handshake"));
           return finish(self, make_error_code(errc::other));
         }
+        // As for any asio stream, no bytes asked for is no bytes moved, at
+        // once, without waiting for the peer.
+        if constexpr (requires { op_.buffer.size(); }) {
+          if (op_.buffer.size() == 0) return finish(self, {}, 0);
+        }
         break;
       case State::writing:
         c.writing = false;
