@@ -712,3 +712,59 @@ TEST_CASE("openssl s_client against a coroutine server: a line echoed, close_not
   CHECK(client.wait_exit(peer_deadline()) == 0);
   CHECK(client.stdout_text() == "hello from s_client\n");
 }
+
+TEST_CASE("streams on strands of an io_context run by two threads: 8 echo pairs at once", "[asio][threads]") {
+  asio::io_context io(2);
+  constexpr int kPairs = 8;
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+  std::vector<std::unique_ptr<Pair>> pairs;
+  for (int i = 0; i < kPairs; ++i) {
+    // Each socket has a strand of its own: the stream's operations and
+    // their handlers never run at once, while different streams do.
+    tcp::socket client(asio::make_strand(io));
+    client.connect(acceptor.local_endpoint());
+    tcp::socket server(asio::make_strand(io));
+    acceptor.accept(server);
+    pairs.push_back(std::make_unique<Pair>(SocketPair{std::move(client), std::move(server)},
+                                           test::client_context(), test::server_context()));
+  }
+  std::atomic<int> good{0};
+  std::atomic<int> finished{0};  // coroutines of either side that ended
+  auto count = [&finished](std::exception_ptr) { ++finished; };
+  for (int i = 0; i < kPairs; ++i) {
+    Pair& p = *pairs[static_cast<std::size_t>(i)];
+    const std::string message = test::pattern(200'000, static_cast<unsigned>(i));
+    asio::co_spawn(p.server.get_executor(),
+                   [&p]() -> awaitable<void> {
+                     co_await p.server.async_handshake(Stream::server, use_awaitable);
+                     std::array<char, 8192> buf{};
+                     for (;;) {
+                       auto [ec, n] = co_await p.server.async_read_some(asio::buffer(buf), as_tuple);
+                       if (ec) break;
+                       co_await asio::async_write(p.server, asio::buffer(buf.data(), n), use_awaitable);
+                     }
+                     co_await p.server.async_shutdown(use_awaitable);
+                   },
+                   count);
+    asio::co_spawn(p.client.get_executor(),
+                   [&p, message, &good]() -> awaitable<void> {
+                     co_await p.client.async_handshake(Stream::client, use_awaitable);
+                     std::string back(message.size(), '\0');
+                     co_await (asio::async_write(p.client, asio::buffer(message), use_awaitable) &&
+                               asio::async_read(p.client, asio::buffer(back), use_awaitable));
+                     co_await p.client.async_shutdown(use_awaitable);
+                     if (back == message) ++good;
+                   },
+                   count);
+  }
+  asio::steady_timer watchdog(io, kHang);
+  watchdog.async_wait([&](std::error_code ec) {
+    if (!ec) io.stop();
+  });
+  std::thread second([&] { io.run(); });
+  // The main thread runs too, until both sides of every pair are done.
+  while (finished < 2 * kPairs && !io.stopped()) io.run_one_for(std::chrono::milliseconds(100));
+  watchdog.cancel();
+  second.join();
+  CHECK(good == kPairs);
+}
