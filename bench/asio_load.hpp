@@ -230,6 +230,7 @@ template <class Impl>
 class Echo final : public Workload {
  public:
   Echo(Impl& impl, const Spec& spec) : impl_(impl), size_(spec.message) {
+    (void)pattern(0, 0);  // made now, not in the first run
     tcp::acceptor acceptor(loop_.io, loopback());
     for (int i = 0; i < kConnections; ++i) {
       connections_.push_back(std::make_unique<Connection>(impl_, loop_.io, size_));
@@ -343,6 +344,7 @@ template <class Impl>
 class Handshakes final : public Workload {
  public:
   explicit Handshakes(Impl& impl) : impl_(impl), acceptor_(loop_.io, loopback()) {
+    (void)pattern(0, 0);  // made now, not in the first run
     loop_.start(accept_loop());
   }
 
