@@ -3,7 +3,9 @@
 // path of docs/embedding.md ("## libuv"): libuv reads straight into the
 // incoming buffer's prepare()d space, and every uv_write sends straight from
 // a Block that outgoing.take_readable() handed over, so the engine goes on
-// writing records while earlier ones are still in flight.
+// writing records while earlier ones are still in flight. What does not
+// depend on the loop (command line, certificates, the engine calls, the
+// summary) is in echo_server_common.hpp, shared with uring_echo_server.
 //
 // It makes its own CA and a certificate for localhost on the fly, listens on
 // 127.0.0.1 on a port the kernel picks and prints "listening on PORT".
@@ -19,69 +21,34 @@
 #include <netinet/in.h>
 #include <uv.h>
 
-#include <array>
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
-#include <string_view>
 #include <utility>
 
 #include <sanstls/sanstls.hpp>
-#include <sanstls/testing/certificates.hpp>
+
+#include "echo_server_common.hpp"
 
 namespace {
 
+using echo_example::Options;
+using echo_example::reads_in;
+using echo_example::receive_size;
+using echo_example::resume_reading_at;
+using echo_example::State;
+using echo_example::stop_reading_above;
 using sanstls::MemoryBIO;
-using sanstls::Result;
-using sanstls::Status;
 
 constexpr const char* program = "libuv_echo_server";
-
-// receive_size is the space each read is offered: several records, so one
-// wake-up can take a burst without a read per record.
-constexpr std::size_t receive_size = 64 * 1024;
-// stop_reading_above is how much ciphertext may wait in uv_writes before
-// the connection stops reading: a client that sends without reading its
-// echoes would otherwise make the server buffer without bound. One read
-// adds at most receive_size (plus record overhead) after the check, so a
-// connection never holds much more than this.
-constexpr std::size_t stop_reading_above = 256 * 1024;
-// resume_reading_at is where reading starts again; below the stop mark, so
-// a connection at the limit does not stop and start for every write.
-constexpr std::size_t resume_reading_at = 64 * 1024;
-
-// State is where a connection is. Every transition is in Server below.
-enum class State {
-  handshaking,  // reading the client's flights; do_handshake() until done
-  established,  // echoing: read_into() until want_read, write() what came
-  closing,      // the peer's close_notify arrived, ours is being written
-  failing,      // an error: the alert (if any) is being written
-  closed,       // uv_close() called; freed in its callback
-};
-
-// state_name names |state| for the logs.
-std::string_view state_name(State state) {
-  switch (state) {
-    case State::handshaking: return "handshaking";
-    case State::established: return "established";
-    case State::closing: return "closing";
-    case State::failing: return "failing";
-    case State::closed: return "closed";
-  }
-  return "?";
-}
-
-// reads_in returns true in the states that take bytes from the peer.
-bool reads_in(State state) { return state == State::handshaking || state == State::established; }
 
 // Connection is one client: its libuv handle, its TLS Object and what is in
 // flight. It is freed in the handle's close callback, after libuv has
@@ -114,21 +81,10 @@ struct WriteRequest {
 uv_stream_t* as_stream(uv_tcp_t& tcp) { return reinterpret_cast<uv_stream_t*>(&tcp); }
 uv_handle_t* as_handle(uv_tcp_t& tcp) { return reinterpret_cast<uv_handle_t*>(&tcp); }
 
-// describe says why |r| is not a result the echo loop expects.
-std::string describe(const Result& r) {
-  if (r.error) return r.error->message;
-  return "unexpected status " + std::string(sanstls::status_name(r.status));
-}
-
-// Options are the command line's settings.
-struct Options {
-  std::string ca_out;            // empty: do not write the CA
-  std::uint64_t serve = 0;       // 0: serve forever
-  std::uint64_t max_clients = 0; // 0: no limit
-};
-
-// Server owns the loop's listener and the connections. Everything runs on
-// the loop's thread, so nothing here needs a lock.
+// Server owns the loop's listener and the connections, and makes the
+// connections' State transitions that are not the engine's (those are in
+// echo_example::drive_engine). Everything runs on the loop's thread, so
+// nothing here needs a lock.
 class Server {
  public:
   Server(uv_loop_t* loop, sanstls::Context ctx, const Options& options)
@@ -273,37 +229,14 @@ class Server {
 
   // ---- The engine ---------------------------------------------------------
 
-  // drive runs the Object as far as the bytes in incoming allow: the
-  // handshake, then every complete record, each echoed as it is read. It
-  // reads until want_read, so nothing decrypted (pending()) or complete is
-  // left behind when the loop goes back to waiting for the socket.
+  // drive runs the engine on what incoming holds (echo_example::
+  // drive_engine), stops reading once the peer's close_notify came, and
+  // writes what the engine wrote.
   void drive(Connection& c) {
-    if (c.state == State::handshaking) {
-      Result r = c.tls.do_handshake();
-      if (r.status == Status::done) {
-        c.state = State::established;
-      } else if (r.status != Status::want_read) {
-        return fail(c, describe(r));
-      }
+    if (std::optional<std::string> why = echo_example::drive_engine(c.tls, c.state, scratch_)) {
+      return fail(c, *why);
     }
-    while (c.state == State::established) {
-      Result r = c.tls.read_into(scratch_);
-      if (r.status == Status::done) {
-        Result w = c.tls.write(std::span(scratch_).first(r.bytes));
-        if (w.status != Status::done) return fail(c, describe(w));
-      } else if (r.status == Status::closed) {
-        // The peer's close_notify: answer with ours, then close once it
-        // has been written.
-        Result u = c.tls.unwrap();
-        if (u.status != Status::done) return fail(c, describe(u));
-        c.state = State::closing;
-        stop_reading(c);
-      } else if (r.status == Status::want_read) {
-        break;
-      } else {
-        return fail(c, describe(r));
-      }
-    }
+    if (c.state == State::closing) stop_reading(c);
     flush(c);
     finish_if_written(c);
   }
@@ -373,8 +306,7 @@ class Server {
   // may have queued is still sent: the peer learns why.
   void fail(Connection& c, const std::string& why) {
     if (c.state == State::failing || c.state == State::closed) return;
-    std::fprintf(stderr, "%s: connection %llu failed while %s: %s\n", program,
-                 static_cast<unsigned long long>(c.id), state_name(c.state).data(), why.c_str());
+    echo_example::log_failure(program, c.id, c.state, why);
     c.failed = true;
     c.state = State::failing;
     stop_reading(c);
@@ -416,61 +348,13 @@ class Server {
   std::uint64_t accepted_ = 0;
   std::uint64_t clean_ = 0;
   std::uint64_t errors_ = 0;
-  // scratch_ holds one record's plaintext between read_into and write: the
-  // loop is one thread and uses it for one connection at a time.
-  std::array<std::byte, sanstls::max_read_size> scratch_{};
+  echo_example::Scratch scratch_{};
 };
-
-// parse_count reads a non-negative number for |option|.
-std::uint64_t parse_count(std::string_view option, const char* text) {
-  std::size_t used = 0;
-  unsigned long long value = 0;
-  try {
-    value = std::stoull(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || text[used] != '\0' || text[0] == '-') {
-    throw std::invalid_argument(std::string(option) + " wants a number, not '" + text + "'");
-  }
-  return value;
-}
-
-// parse_options reads the command line; std::invalid_argument says what is
-// wrong with it.
-Options parse_options(int argc, char** argv) {
-  Options options;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (i + 1 >= argc) throw std::invalid_argument("unknown or incomplete option " + std::string(arg));
-    const char* value = argv[++i];
-    if (arg == "--ca-out") {
-      options.ca_out = value;
-    } else if (arg == "--serve") {
-      options.serve = parse_count(arg, value);
-    } else if (arg == "--max-clients") {
-      options.max_clients = parse_count(arg, value);
-    } else {
-      throw std::invalid_argument("unknown option " + std::string(arg));
-    }
-  }
-  return options;
-}
 
 // run makes the certificates, serves, prints the summary and returns the
 // exit status; setup failures throw.
 int run(const Options& options) {
-  sanstls::testing::CertificateAuthority ca = sanstls::testing::CertificateAuthority::create("libuv echo CA");
-  sanstls::testing::Issued cert =
-      ca.issue({.common_name = "localhost", .dns_names = {"localhost"}, .ip_addresses = {"127.0.0.1"}});
-  sanstls::Context ctx(sanstls::Protocol::tls_server);
-  ctx.load_cert_chain_pem(cert.certificate_pem, cert.private_key_pem);
-  if (!options.ca_out.empty()) {
-    std::ofstream out(options.ca_out, std::ios::binary);
-    out << ca.certificate_pem();
-    out.close();
-    if (!out) throw std::runtime_error("cannot write the CA to " + options.ca_out);
-  }
+  sanstls::Context ctx = echo_example::server_context("libuv echo CA", options);
 
   // A peer that resets the connection must cost it an EPIPE, not the
   // process: libuv writes with write(2), which raises SIGPIPE.
@@ -481,17 +365,12 @@ int run(const Options& options) {
   auto server = std::make_unique<Server>(&loop, ctx, options);
   loop.data = server.get();
   const int port = server->listen();
-  std::printf("listening on %d\n", port);
-  std::fflush(stdout);
+  echo_example::print_listening(port);
 
   // Returns once no handle is left: the listener closes after --serve
   // connections were accepted, each connection after it ended.
   (void)uv_run(&loop, UV_RUN_DEFAULT);
-  std::printf("served %llu connections: %llu clean, %llu errors\n",
-              static_cast<unsigned long long>(server->ended()),
-              static_cast<unsigned long long>(server->clean()),
-              static_cast<unsigned long long>(server->errors()));
-  std::fflush(stdout);
+  echo_example::print_summary(server->ended(), server->clean(), server->errors());
   server.reset();
   if (int rc = uv_loop_close(&loop); rc != 0) {
     std::fprintf(stderr, "%s: uv_loop_close: %s (a handle was left open)\n", program, uv_strerror(rc));
@@ -502,19 +381,4 @@ int run(const Options& options) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  Options options;
-  try {
-    options = parse_options(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\nusage: %s [--ca-out FILE] [--serve N] [--max-clients M]\n", program,
-                 e.what(), program);
-    return 2;
-  }
-  try {
-    return run(options);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", program, e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return echo_example::main_with(program, argc, argv, run); }
