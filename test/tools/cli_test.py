@@ -152,6 +152,18 @@ class Server:
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
+    def wait_log(self, done, timeout=15):
+        """The server's log once done(log) holds, or as it stands after
+        timeout seconds. The server writes a connection's line after the
+        client has its answer, so a check that reads the log at once races
+        the server (it lost that race on a loaded CI machine)."""
+        deadline = time.monotonic() + timeout
+        log = self.stderr()
+        while not done(log) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            log = self.stderr()
+        return log
+
     def terminate(self):
         """SIGTERM; the exit status, or None when it had to be killed."""
         if self.proc.poll() is None:
@@ -200,6 +212,7 @@ class PythonEchoServer:
         self.port = self.listener.getsockname()[1]
         self.stopping = False
         self.errors = []
+        self.finished = 0  # connections ended, cleanly or with an entry in errors
         self.thread = threading.Thread(target=self.serve, daemon=True)
 
     def serve(self):
@@ -224,6 +237,16 @@ class PythonEchoServer:
                 tls.unwrap()
         except Exception as e:  # reported by the check that uses it
             self.errors.append(repr(e))
+        finally:
+            self.finished += 1
+
+    def wait_finished(self, count, timeout=15):
+        """Until count connections have ended: each ends after its client
+        has had the answer, so checking at once would race the server."""
+        deadline = time.monotonic() + timeout
+        while self.finished < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.finished
 
     def __enter__(self):
         self.thread.start()
@@ -385,10 +408,7 @@ def check_early_data():
         check("the same ticket's early data again: rejected (single use), resent, nothing lost",
               rc2 == 0 and s2 and s2["early_data"] == "rejected" and rest2 == b"replayed x",
               describe(rc2, s2, rest2, err2))
-        deadline = time.monotonic() + 10
-        while server.stderr().count(", closed") < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        log = server.stderr()
+        log = server.wait_log(lambda log: log.count(", closed") >= 3)
         check("the server's log names what became of each connection's early data",
               "early-data=not offered, closed" in log and "early-data=accepted (11 bytes), closed" in log
               and "early-data=rejected, closed" in log, log)
@@ -475,13 +495,14 @@ def check_compression():
             check("client --compress-cert %s over TLS %s: certificate_compression is %s" % (offer, version, expected),
                   rc == 0 and summary and summary["certificate_compression"] == expected
                   and rest.startswith(b"HTTP/1.0 200 OK"), describe(rc, summary, rest, err))
-        lines = [line for line in server.stderr().splitlines() if "cert-compression=" in line]
+        log = server.wait_log(lambda log: log.count("cert-compression=") >= len(cases))
+        lines = [line for line in log.splitlines() if "cert-compression=" in line]
         check("the server logs each connection's cert-compression",
               [line.split("cert-compression=")[1].split(",")[0] for line in lines] ==
-              ["brotli", "zlib", "none", "none"], server.stderr())
+              ["brotli", "zlib", "none", "none"], log)
         before = len(lines)
         rc, output = chromium_get(server.port)
-        log = server.stderr()
+        log = server.wait_log(lambda log: log.count("cert-compression=brotli") >= 2 and log.endswith("\n"))
         after = [line for line in log.splitlines() if "cert-compression=" in line][before:]
         check("headless Chromium fetches the page and gets a brotli-compressed certificate",
               rc == 0 and "Hello from sanstls." in output and any("TLSv1.3" in line and "cert-compression=brotli"
@@ -568,8 +589,7 @@ def check_ech():
         bssl_out = bssl.stdout.decode("utf-8", "replace") + bssl.stderr.decode("utf-8", "replace")
         check("bssl-tool client -ech-config-list: Encrypted ClientHello: yes", "Encrypted ClientHello: yes"
               in bssl_out, bssl_out[-2000:])
-        time.sleep(0.2)
-        log = server.stderr()
+        log = server.wait_log(lambda log: log.count("ech=accepted") >= 3 and "ech=not-accepted" in log)
         accepted = log.count("ech=accepted")
         check("the server logs ech=accepted for the three ECH connections and ech=not-accepted for GREASE",
               accepted == 3 and log.count("ech=not-accepted") == 1 and "TLSV1_ALERT_ECH_REQUIRED" in log, log)
@@ -623,8 +643,7 @@ def check_client_certificates():
                   rc == 1 and rest == b"" and err.strip() != "", describe(rc, summary, rest, err))
             if os.environ.get("CLI_TEST_VERBOSE"):
                 print("  client said: " + err.strip())
-        time.sleep(0.2)
-        log = server.stderr()
+        log = server.wait_log(lambda log: log.count("dropped") >= 2)
         check("--verify-client: the server logged the refusals and is still running",
               server.alive() and "dropped" in log and "CERTIFICATE" in log.upper(), log)
 
@@ -852,8 +871,7 @@ def check_misbehaving(server):
               describe(rc, summary, rest, err))
     finally:
         silent.close()
-    time.sleep(0.2)
-    log = server.stderr()
+    log = server.wait_log(lambda log: log.count("dropped") >= 3)
     check("the server logged the misbehaving clients and is still running",
           server.alive() and log.count("dropped") >= 3, log)
     if os.environ.get("CLI_TEST_VERBOSE"):
@@ -906,8 +924,9 @@ def check_against_python():
                   rc == 0 and summary and summary["version"] == version and summary["alpn"] == "http/1.1"
                   and summary["verify"] == "ok" and rest == b"to python" and "warning" not in err,
                   describe(rc, summary, rest, err))
-        time.sleep(0.2)
-        check("Python's echo server saw clean closes (close_notify both ways)", not py.errors, repr(py.errors))
+        finished = py.wait_finished(2)
+        check("Python's echo server saw clean closes (close_notify both ways)", finished == 2 and not py.errors,
+              "%d of 2 connections ended; errors %r" % (finished, py.errors))
 
 
 def check_signals():
