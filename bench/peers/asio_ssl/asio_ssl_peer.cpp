@@ -10,12 +10,7 @@
 // A program of its own because OpenSSL 3 and BoringSSL (which sanstls-bench
 // links) have the same headers and symbols: this one links OpenSSL only,
 // and never sanstls.
-#include <time.h>
-
-#include <algorithm>
-#include <cstdio>
 #include <fstream>
-#include <iostream>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -24,38 +19,13 @@
 #include <vector>
 
 #include "../../asio_load.hpp"
+#include "../peer_protocol.hpp"
 #include "asio_ssl_impl.hpp"
 
 namespace {
 
 using namespace bench::asio_load;
-
-struct Options {
-  std::string dir;
-  double target_seconds = 0.25;
-  bool quick = false;
-  bool wall_clock = false;
-};
-
-Options g_options;
-
-void say(const std::string& line) {
-  std::fputs(line.c_str(), stdout);
-  std::fputc('\n', stdout);
-  std::fflush(stdout);
-}
-
-std::string format(const char* fmt, double value) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, fmt, value);
-  return buf;
-}
-
-double now_seconds() {
-  timespec ts{};
-  clock_gettime(g_options.wall_clock ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
+using bench::peer::say;
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -74,49 +44,14 @@ struct Scenario {
   std::vector<double> values;
 };
 
-class Peer {
+class Peer : public bench::peer::Peer {
  public:
-  Peer()
-      : impl_(Pem{read_file(g_options.dir + "/ecdsa-ca.pem"), read_file(g_options.dir + "/ecdsa-cert.pem"),
-                  read_file(g_options.dir + "/ecdsa-key.pem"), read_file(g_options.dir + "/rsa2048-ca.pem")}) {}
+  explicit Peer(const bench::peer::Options& options)
+      : options_(options),
+        impl_(Pem{read_file(options.dir + "/ecdsa-ca.pem"), read_file(options.dir + "/ecdsa-cert.pem"),
+                  read_file(options.dir + "/ecdsa-key.pem"), read_file(options.dir + "/rsa2048-ca.pem")}) {}
 
-  // handle answers one command line; false means quit.
-  bool handle(const std::string& line) {
-    std::istringstream words(line);
-    std::string command, name, extra;
-    words >> command >> name >> extra;
-    if (command.empty()) return true;
-    if (command == "quit") return false;
-    if (name.empty() || !extra.empty()) throw std::runtime_error("expected: COMMAND SCENARIO");
-    if (command == "warm") {
-      warm(name);
-    } else if (command == "run") {
-      Scenario& s = warmed(name);
-      s.values.push_back(run(s, s.count));
-      say(format("REP %.3f", s.values.back()));
-    } else if (command == "report") {
-      report(name, warmed(name));
-    } else {
-      throw std::runtime_error("unknown command");
-    }
-    return true;
-  }
-
- private:
-  Scenario& warmed(const std::string& name) {
-    auto it = scenarios_.find(name);
-    if (it == scenarios_.end()) throw std::runtime_error("scenario not warmed");
-    return it->second;
-  }
-
-  // run times |count| operations and returns them per second.
-  double run(Scenario& s, int count) {
-    const double start = now_seconds();
-    s.workload->run(count);
-    return count / (now_seconds() - start);
-  }
-
-  void warm(const std::string& name) {
+  void warm(const std::string& name) override {
     const Spec* spec = find_spec(name);
     if (spec == nullptr) {
       say("UNSUPPORTED asio::ssl runs only the loopback scenarios (asio_*)");
@@ -131,12 +66,12 @@ class Peer {
     Scenario s;
     s.spec = spec;
     s.workload = make_workload(impl_, *spec);
-    const double rate = run(s, warm_count(*spec, g_options.quick));
+    const double rate = run(s, warm_count(*spec, options_.quick));
     const std::string negotiated = s.workload->describe();
     if (negotiated != kNegotiated) {
       throw std::runtime_error("negotiated " + negotiated + ", not what sanstls-bench's side does");
     }
-    s.count = count_for(*spec, rate, g_options.target_seconds, g_options.quick);
+    s.count = count_for(*spec, rate, options_.target_seconds, options_.quick);
     say("# " + name + ": " + negotiated + "; " + verification);
     say("# " + name + ": " + std::to_string(kConnections) + " connections" +
         (spec->handshakes ? " (lanes of connect, handshake, 32-byte echo, close_notify both ways)" : "") +
@@ -146,77 +81,53 @@ class Peer {
     say("OK");
   }
 
-  static void report(const std::string& name, const Scenario& s) {
-    if (s.values.empty()) throw std::runtime_error("no repetitions run");
-    std::vector<double> v = s.values;
-    std::sort(v.begin(), v.end());
-    const std::size_t n = v.size();
-    const double median = n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "PEER scenario=%s median=%.3f unit=%s min=%.3f max=%.3f count=%d", name.c_str(),
-                  median, s.spec->unit, v.front(), v.back(), s.count);
-    say(buf);
+  double run(const std::string& name) override {
+    Scenario& s = warmed(name);
+    s.values.push_back(run(s, s.count));
+    return s.values.back();
   }
 
- public:
+  void report(const std::string& name) override {
+    const Scenario& s = warmed(name);
+    bench::peer::say_report(name, s.values, s.spec->unit, static_cast<std::uint64_t>(s.count));
+  }
+
   // close ends every scenario's connections cleanly, reporting a failure.
-  void close() {
+  void close() override {
     for (auto& [name, s] : scenarios_) s.workload->close();
     scenarios_.clear();
   }
 
  private:
+  Scenario& warmed(const std::string& name) {
+    auto it = scenarios_.find(name);
+    if (it == scenarios_.end()) throw std::runtime_error("scenario not warmed");
+    return it->second;
+  }
+
+  // run times |count| operations and returns them per second.
+  double run(Scenario& s, int count) {
+    const double start = bench::peer::now_seconds(options_);
+    s.workload->run(count);
+    return count / (bench::peer::now_seconds(options_) - start);
+  }
+
+  bench::peer::Options options_;
   AsioSsl impl_;
   std::map<std::string, Scenario> scenarios_;
 };
 
-Options parse_options(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    const auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::runtime_error(arg + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "--serve") continue;  // the only mode
-    else if (arg == "--quick") o.quick = true;
-    else if (arg == "--wall-clock") o.wall_clock = true;
-    else if (arg == "--dir") o.dir = value();
-    else if (arg == "--reps") value();  // the driver counts the runs
-    else if (arg == "--target-seconds") o.target_seconds = std::stod(value());
-    else throw std::runtime_error("unknown argument " + arg);
-  }
-  if (o.dir.empty()) throw std::runtime_error("--dir is required");
-  return o;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string current = "start";
-  try {
-    g_options = parse_options(argc, argv);
-    Peer peer;
+  return bench::peer::serve(argc, argv, [](const bench::peer::Options& options) {
+    auto peer = std::make_unique<Peer>(options);
     say("# asio " + std::to_string(ASIO_VERSION / 100000) + "." + std::to_string(ASIO_VERSION / 100 % 1000) + "." +
         std::to_string(ASIO_VERSION % 100) + " asio::ssl::stream<asio::ip::tcp::socket> on " + AsioSsl::library() +
-        ", coroutines (asio::awaitable), over loopback TCP; timed by " +
-        (g_options.wall_clock ? "the wall clock" : "thread CPU time"));
+        ", coroutines (asio::awaitable), over loopback TCP; timed by " + bench::peer::clock_name(options));
     std::string scenarios;
     for (const Spec& spec : kSpecs) scenarios += (scenarios.empty() ? "" : ",") + std::string(spec.name);
     say("SCENARIOS " + scenarios);
-    say("READY");
-    std::string line;
-    while (std::getline(std::cin, line)) {
-      current = line;
-      if (!peer.handle(line)) break;
-    }
-    current = "quit";
-    peer.close();
-    return 0;
-  } catch (const std::exception& e) {
-    std::string what = e.what();
-    std::replace(what.begin(), what.end(), '\n', ' ');
-    say("ERROR " + current + ": " + what);
-    return 1;
-  }
+    return peer;
+  });
 }

@@ -22,8 +22,6 @@
 #include <botan/version.h>
 #include <botan/x509cert.h>
 
-#include <time.h>
-
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -40,6 +38,7 @@
 #include <vector>
 
 #include "malloc_hook.hpp"
+#include "peers/peer_protocol.hpp"
 
 namespace {
 
@@ -52,35 +51,15 @@ constexpr std::size_t kPeriod = 65536;
 constexpr std::size_t kReadSize = 16384;
 constexpr std::size_t kMiB = std::size_t{1} << 20;
 
-struct Options {
-  std::string dir;
-  double target_seconds = 0.25;
-  bool quick = false;
-  bool wall_clock = false;
-};
+using bench::peer::format;
+using bench::peer::say;
 
-Options g_options;
+bench::peer::Options g_options;
 std::vector<std::uint8_t> g_pattern;
 // The application's read buffer, reused by every read, as the C++ side's.
 std::array<std::uint8_t, kReadSize> g_read_buffer;
 
-void say(const std::string& line) {
-  std::fputs(line.c_str(), stdout);
-  std::fputc('\n', stdout);
-  std::fflush(stdout);
-}
-
-std::string format(const char* fmt, double value) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, fmt, value);
-  return buf;
-}
-
-double now_seconds() {
-  timespec ts{};
-  clock_gettime(g_options.wall_clock ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
+double now_seconds() { return bench::peer::now_seconds(g_options); }
 
 // ---------------------------------------------------------------------------
 // Configuration: policy and credentials, made once per scenario at warm.
@@ -646,102 +625,62 @@ void warm_memory(Scenario& s, Botan::RandomNumberGenerator& rng) {
 // ---------------------------------------------------------------------------
 // The command loop.
 
-std::map<std::string, Scenario> g_scenarios;
+class BotanPeer : public bench::peer::Peer {
+ public:
 
-Scenario& warmed(const std::string& name) {
-  auto it = g_scenarios.find(name);
-  if (it == g_scenarios.end()) throw std::runtime_error("scenario not warmed");
-  return it->second;
-}
+  void warm(const std::string& name) override {
+    const Spec* spec = find_spec(name);
+    if (spec == nullptr) throw std::runtime_error("unknown scenario");
+    if (spec->kind == Kind::tls13) {
+      say("UNSUPPORTED Botan 2 has no TLS 1.3");
+      return;
+    }
+    if (spec->kind == Kind::memory && !bench::heap::available()) {
+      say("UNSUPPORTED built without the malloc hook (sanitizer build)");
+      return;
+    }
+    scenarios_.erase(name);
+    Scenario& s = scenarios_.emplace(name, *spec).first->second;
+    switch (spec->kind) {
+      case Kind::tls13: break;
+      case Kind::handshake: warm_handshake(s, rng_); break;
+      case Kind::resume: warm_resume(s, rng_); break;
+      case Kind::bulk: warm_bulk(s, rng_); break;
+      case Kind::memory: warm_memory(s, rng_); break;
+    }
+    say("OK");
+  }
 
-void warm(const std::string& name, Botan::RandomNumberGenerator& rng) {
-  const Spec* spec = find_spec(name);
-  if (spec == nullptr) throw std::runtime_error("unknown scenario");
-  if (spec->kind == Kind::tls13) {
-    say("UNSUPPORTED Botan 2 has no TLS 1.3");
-    return;
+  double run(const std::string& name) override {
+    Scenario& s = warmed(name);
+    double value = 0;
+    switch (s.spec.kind) {
+      case Kind::tls13: break;
+      case Kind::handshake: value = handshakes_per_second(*s.config, false, s.count); break;
+      case Kind::resume: value = handshakes_per_second(*s.config, true, s.count); break;
+      case Kind::bulk: value = bulk_mb_per_second(s, s.count, g_options.quick); break;
+      case Kind::memory: value = live_bytes_per_pair(s, g_options.quick).per_pair; break;
+    }
+    s.values.push_back(value);
+    return value;
   }
-  if (spec->kind == Kind::memory && !bench::heap::available()) {
-    say("UNSUPPORTED built without the malloc hook (sanitizer build)");
-    return;
-  }
-  g_scenarios.erase(name);
-  Scenario& s = g_scenarios.emplace(name, *spec).first->second;
-  switch (spec->kind) {
-    case Kind::tls13: break;
-    case Kind::handshake: warm_handshake(s, rng); break;
-    case Kind::resume: warm_resume(s, rng); break;
-    case Kind::bulk: warm_bulk(s, rng); break;
-    case Kind::memory: warm_memory(s, rng); break;
-  }
-  say("OK");
-}
 
-double run(Scenario& s) {
-  double value = 0;
-  switch (s.spec.kind) {
-    case Kind::tls13: break;
-    case Kind::handshake: value = handshakes_per_second(*s.config, false, s.count); break;
-    case Kind::resume: value = handshakes_per_second(*s.config, true, s.count); break;
-    case Kind::bulk: value = bulk_mb_per_second(s, s.count, g_options.quick); break;
-    case Kind::memory: value = live_bytes_per_pair(s, g_options.quick).per_pair; break;
+  void report(const std::string& name) override {
+    const Scenario& s = warmed(name);
+    bench::peer::say_report(name, s.values, s.unit(), s.count);
   }
-  s.values.push_back(value);
-  return value;
-}
 
-void report(const Scenario& s) {
-  if (s.values.empty()) throw std::runtime_error("no repetitions run");
-  std::vector<double> v = s.values;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  const double median = n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "PEER scenario=%s median=%.3f unit=%s min=%.3f max=%.3f count=%llu",
-                s.name.c_str(), median, s.unit(), v.front(), v.back(),
-                static_cast<unsigned long long>(s.count));
-  say(buf);
-}
-
-// handle answers one command line; false means quit.
-bool handle(const std::string& line, Botan::RandomNumberGenerator& rng) {
-  std::istringstream words(line);
-  std::string command, name, extra;
-  words >> command >> name >> extra;
-  if (command.empty()) return true;
-  if (command == "quit") return false;
-  if (name.empty() || !extra.empty()) throw std::runtime_error("expected: COMMAND SCENARIO");
-  if (command == "warm") {
-    warm(name, rng);
-  } else if (command == "run") {
-    say(format("REP %.3f", run(warmed(name))));
-  } else if (command == "report") {
-    report(warmed(name));
-  } else {
-    throw std::runtime_error("unknown command");
+ private:
+  Scenario& warmed(const std::string& name) {
+    auto it = scenarios_.find(name);
+    if (it == scenarios_.end()) throw std::runtime_error("scenario not warmed");
+    return it->second;
   }
-  return true;
-}
 
-Options parse_options(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    const auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::runtime_error(arg + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "--serve") continue;  // the only mode
-    else if (arg == "--quick") o.quick = true;
-    else if (arg == "--wall-clock") o.wall_clock = true;
-    else if (arg == "--dir") o.dir = value();
-    else if (arg == "--reps") value();  // the driver counts the runs
-    else if (arg == "--target-seconds") o.target_seconds = std::stod(value());
-    else throw std::runtime_error("unknown argument " + arg);
-  }
-  if (o.dir.empty()) throw std::runtime_error("--dir is required");
-  return o;
-}
+  // One generator for the whole program, as the banner says.
+  Botan::AutoSeeded_RNG rng_;
+  std::map<std::string, Scenario> scenarios_;
+};
 
 // check_heap_hook makes sure the malloc hook sees Botan's secure
 // allocations, i.e. that the mlock pool really is off.
@@ -770,13 +709,12 @@ int main(int argc, char** argv) {
   // this variable then; memory inside the pool would be invisible to the
   // malloc hook.
   setenv("BOTAN_MLOCK_POOL_SIZE", "0", 1);
-  std::string current = "start";
-  try {
-    g_options = parse_options(argc, argv);
+  return bench::peer::serve(argc, argv, [](const bench::peer::Options& options) {
+    g_options = options;
     // The library that runs, not the headers: short_version_string() is
     // the shared library's own "2.19.3".
     say("# Botan " + Botan::short_version_string() + " (libbotan-2, distribution " + BOTAN_DISTRIBUTION_INFO +
-        "), TLS 1.2 only, timed by " + (g_options.wall_clock ? "the wall clock" : "thread CPU time"));
+        "), TLS 1.2 only, timed by " + bench::peer::clock_name(options));
     say("# " + check_heap_hook());
     say("# one Botan::AutoSeeded_RNG for the whole program; Botan's TLS::Client/TLS::Server over "
         "in-memory buffers, one thread");
@@ -791,18 +729,6 @@ int main(int argc, char** argv) {
       g_pattern[i] = g_pattern[i + kPeriod] = static_cast<std::uint8_t>(x >> 56);
     }
 
-    Botan::AutoSeeded_RNG rng;
-    say("READY");
-    std::string line;
-    while (std::getline(std::cin, line)) {
-      current = line;
-      if (!handle(line, rng)) break;
-    }
-    return 0;
-  } catch (const std::exception& e) {
-    std::string what = e.what();
-    std::replace(what.begin(), what.end(), '\n', ' ');
-    say("ERROR " + current + ": " + what);
-    return 1;
-  }
+    return std::make_unique<BotanPeer>();
+  });
 }
