@@ -1,8 +1,9 @@
 // sanstls::asio::stream on real loopback TCP: coroutine clients and
 // servers of our own, Python's ssl and OpenSSL's s_server and s_client as
 // peers, 16 MiB both ways at once, cancellation, timeouts, peers that
-// vanish or send garbage, errors as std::error_codes, the synchronous
-// forms, and callbacks answered from other threads.
+// vanish or send garbage, a next layer whose writes fail, errors as
+// std::error_codes, the synchronous forms, and callbacks answered from
+// other threads.
 //
 // Every io_context run is bounded by a watchdog (kHang) that only exists
 // to turn a hang into a failure; no check depends on how fast anything is.
@@ -101,6 +102,78 @@ struct Pair {
   Stream client;
   Stream server;
 };
+
+// GatedSocket is a next layer over a socket whose writes, once gated,
+// wait for the test to let each one through or fail it: a transport that
+// fails at the moment the test chooses.
+class GatedSocket {
+ public:
+  using executor_type = tcp::socket::executor_type;
+  explicit GatedSocket(tcp::socket socket) : socket_(std::move(socket)) {}
+  executor_type get_executor() { return socket_.get_executor(); }
+  tcp::socket& socket() { return socket_; }
+
+  template <class Buffers, class Token>
+  auto async_read_some(const Buffers& buffers, Token&& token) {
+    return socket_.async_read_some(buffers, std::forward<Token>(token));
+  }
+
+  template <class Buffers, class Token>
+  auto async_write_some(const Buffers& buffers, Token&& token) {
+    return asio::async_initiate<Token, void(std::error_code, std::size_t)>(
+        [this](auto handler, const Buffers& b) {
+          ++writes;
+          if (!gated) return socket_.async_write_some(b, std::move(handler));
+          auto h = std::make_shared<decltype(handler)>(std::move(handler));
+          parked_.push_back([this, h, b](std::error_code ec) {
+            if (ec) {
+              std::move (*h)(ec, std::size_t{0});
+            } else {
+              socket_.async_write_some(b, std::move(*h));
+            }
+          });
+        },
+        token, buffers);
+  }
+
+  // The synchronous forms, which the stream's own are built on.
+  template <class Buffers>
+  std::size_t write_some(const Buffers& buffers, std::error_code& ec) {
+    ++writes;
+    return socket_.write_some(buffers, ec);
+  }
+  template <class Buffers>
+  std::size_t read_some(const Buffers& buffers, std::error_code& ec) {
+    return socket_.read_some(buffers, ec);
+  }
+
+  std::size_t parked() const { return parked_.size(); }
+
+  // release lets the oldest parked write through, or fails it with |ec|.
+  void release(std::error_code ec = {}) {
+    REQUIRE(!parked_.empty());
+    auto next = std::move(parked_.front());
+    parked_.erase(parked_.begin());
+    asio::post(socket_.get_executor(), [next = std::move(next), ec] { next(ec); });
+  }
+
+  bool gated = false;
+  int writes = 0;  // write calls, parked or not
+
+ private:
+  tcp::socket socket_;
+  std::vector<std::function<void(std::error_code)>> parked_;
+};
+
+// run_until runs |io| (which must have work) until |done| holds.
+template <class Predicate>
+void run_until(asio::io_context& io, Predicate done) {
+  const auto deadline = std::chrono::steady_clock::now() + kHang;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) FAIL("nothing happened within the watchdog's time: a hang");
+    io.run_for(2ms);
+  }
+}
 
 }  // namespace
 
@@ -377,6 +450,81 @@ TEST_CASE("peers that vanish or misbehave give errors of the right kind", "[asio
     REQUIRE(client.last_error() != nullptr);
     CHECK(client.last_error()->message.find("before the handshake") != std::string::npos);
   }
+}
+
+TEST_CASE("a next-layer write that fails while another operation waits for it: both complete, nothing hangs",
+          "[asio][errors]") {
+  asio::io_context io;
+  auto work = asio::make_work_guard(io);
+  SocketPair s = socket_pair(io);
+  Stream client(std::move(s.client), test::client_context());
+  sanstls::asio::stream<GatedSocket> server(GatedSocket(std::move(s.server)), test::server_context());
+  client.set_server_hostname("localhost");
+  std::optional<std::error_code> client_hs, server_hs;
+  client.async_handshake(Stream::client, [&](std::error_code ec) { client_hs = ec; });
+  server.async_handshake(Stream::server, [&](std::error_code ec) { server_hs = ec; });
+  run_until(io, [&] { return client_hs && server_hs; });
+  REQUIRE_FALSE(*client_hs);
+  REQUIRE_FALSE(*server_hs);
+
+  // The client asks for a KeyUpdate and sends "x", in one TCP write.
+  // Reading them, the server's engine writes its own KeyUpdate, which the
+  // server's read sends: the first gated write.
+  REQUIRE(client.object().key_update(true).status == sanstls::Status::done);
+  bool client_wrote = false;
+  asio::async_write(client, asio::buffer(std::string_view("x")),
+                    [&](std::error_code ec, std::size_t) { client_wrote = !ec; });
+  run_until(io, [&] { return client_wrote && server.next_layer().socket().available() > 0; });
+  GatedSocket& gate = server.next_layer();
+  gate.gated = true;
+  const int writes_before = gate.writes;
+  std::array<char, 16> buf{};
+  std::optional<std::pair<std::error_code, std::size_t>> read_end, write_end;
+  server.async_read_some(asio::buffer(buf),
+                         [&](std::error_code ec, std::size_t n) { read_end.emplace(ec, n); });
+  run_until(io, [&] { return gate.parked() == 1; });
+  CHECK(gate.writes == writes_before + 1);
+  CHECK_FALSE(read_end);  // it waits for its write
+
+  // A write now: its records wait behind the read's write (one write to
+  // the next layer at a time), and the write waits for them to go out.
+  server.async_write_some(asio::buffer(std::string_view("y")),
+                          [&](std::error_code ec, std::size_t n) { write_end.emplace(ec, n); });
+  io.run_for(20ms);
+  CHECK(gate.parked() == 1);
+  CHECK_FALSE(write_end);
+
+  SECTION("the read's write fails: the read keeps its data, the write completes with the error") {
+    gate.release(asio::error::broken_pipe);
+    run_until(io, [&] { return read_end && write_end; });
+    CHECK(gate.writes == writes_before + 1);  // the write's records never went to the next layer
+  }
+  SECTION("the read's write goes through, then the read sends the write's records, and that fails") {
+    gate.release();
+    run_until(io, [&] { return gate.writes == writes_before + 2 && gate.parked() == 1; });
+    io.run_for(20ms);
+    CHECK_FALSE(write_end);  // still waiting for its records, in the read's write
+    gate.release(asio::error::broken_pipe);
+    run_until(io, [&] { return read_end && write_end; });
+  }
+  CHECK_FALSE(read_end->first);
+  CHECK(read_end->second == 1);
+  CHECK(buf[0] == 'x');
+  CHECK(write_end->first == asio::error::broken_pipe);
+  CHECK(write_end->second == 0);
+
+  // Every later write reports the error at once, the asynchronous and the
+  // synchronous form alike, without trying the next layer again.
+  const int writes_after = gate.writes;
+  std::optional<std::error_code> again;
+  server.async_write_some(asio::buffer(std::string_view("z")),
+                          [&](std::error_code ec, std::size_t) { again = ec; });
+  run_until(io, [&] { return again.has_value(); });
+  CHECK(*again == asio::error::broken_pipe);
+  std::error_code sync_ec;
+  CHECK(server.write_some(asio::buffer(std::string_view("z")), sync_ec) == 0);
+  CHECK(sync_ec == asio::error::broken_pipe);
+  CHECK(gate.writes == writes_after);
 }
 
 TEST_CASE("async_shutdown while a read waits: the read ends with eof, both sides close cleanly",

@@ -295,6 +295,17 @@ inline bool is_final(Status status) noexcept {
          status == Status::early_data_rejected;
 }
 
+// result_stands says whether an operation completes with the engine's
+// result |r| although the next layer failed a write: a TLS error says
+// more than the transport's, and a read that has its bytes (or the peer's
+// close_notify) loses nothing by a failed write, which carried the
+// engine's own records (a KeyUpdate answer, a close_notify reply) rather
+// than the read's. Every later write reports the transport's error.
+template <class Operation>
+bool result_stands(const Result& r) noexcept {
+  return r.status == Status::error || (!Operation::flushes && is_final(r.status));
+}
+
 // IoOp runs one Operation asynchronously: the engine call, then whatever
 // the next layer must do for it, until it is done. Only one operation
 // reads the next layer at a time and only one writes; the others wait for
@@ -333,12 +344,7 @@ class IoOp {
         c.sending = MemoryBIO::Block();
         if (ec) c.write_failed = ec;
         c.notify();
-        if (ec) {
-          // A TLS error the engine already reported (its alert is what
-          // failed to go out) says more than the transport's.
-          if (result_.status == Status::error) return finish(self, outcome(c, result_));
-          return finish(self, ec);
-        }
+        if (ec) return finish(self, failure(ec), result_.bytes);
         break;
       case State::reading:
         c.reading = false;
@@ -385,12 +391,12 @@ class IoOp {
     // already writing: it keeps writing until outgoing is empty. Once a
     // write failed nothing more can go out, and waiting for it would hang.
     if (c.outgoing.pending() != 0 && !c.writing) {
-      if (c.write_failed) return finish(self, failure(c.write_failed));
+      if (c.write_failed) return finish(self, failure(c.write_failed), result_.bytes);
       return start_write(self);
     }
     if (is_final(result_.status)) {
       if (Operation::flushes && c.sent < target_) {
-        if (c.write_failed && !c.writing) return finish(self, failure(c.write_failed));
+        if (c.write_failed && !c.writing) return finish(self, failure(c.write_failed), result_.bytes);
         return wait(self);
       }
       return finish(self, outcome(c, result_), result_.bytes);
@@ -433,10 +439,10 @@ class IoOp {
     core_->wake.async_wait(std::move(self));
   }
 
-  // failure is what to complete with when the next layer failed earlier:
-  // the engine's own error, if it has one, says more.
+  // failure is what to complete with when the next layer failed a write:
+  // the transport's error, unless the engine's result stands.
   std::error_code failure(std::error_code transport) {
-    return result_.status == Status::error ? outcome(*core_, result_) : transport;
+    return result_stands<Operation>(result_) ? outcome(*core_, result_) : transport;
   }
 
   // finish completes the operation; a completion that would come before
@@ -768,16 +774,22 @@ class stream : public stream_base {
     } inactive{box};
     for (;;) {
       Result r = op.step(*c.tls);
-      while (c.outgoing.pending() != 0) {
+      // As in IoOp: once a write failed nothing more goes out.
+      std::error_code wec = c.outgoing.pending() != 0 ? c.write_failed : std::error_code();
+      while (!wec && c.outgoing.pending() != 0) {
         MemoryBIO::Block block = c.outgoing.take_readable();
         c.queued += block.size();
-        std::error_code wec;
         std::size_t n = ::asio::write(next_, ::asio::buffer(block.bytes().data(), block.size()), wec);
         c.sent += n;
-        if (wec) {
-          ec = r.status == Status::error ? detail::outcome(c, r) : wec;
+        if (wec) c.write_failed = wec;
+      }
+      if (wec) {
+        if (!detail::result_stands<Operation>(r)) {
+          ec = wec;
           return 0;
         }
+        ec = detail::outcome(c, r);
+        return ec && ec != ::asio::error::eof ? 0 : r.bytes;
       }
       if (detail::is_final(r.status)) {
         ec = detail::outcome(c, r);
