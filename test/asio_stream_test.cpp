@@ -310,6 +310,42 @@ TEST_CASE("a read cancelled while it waits completes with operation_aborted and 
   CHECK(after == "after the cancel");
 }
 
+TEST_CASE("a cancellation in the same turn as the answer a handshake waits for still cancels it",
+          "[asio][cancel]") {
+  // The server's signer answers pending and keeps the request; the test
+  // then answers it and emits a cancellation before the io_context runs
+  // again, so the wake and the cancellation reach the waiting handshake
+  // together.
+  auto key = std::make_shared<sanstls::PrivateKey>(sanstls::PrivateKey::from_pem(test::pki().server.private_key_pem));
+  std::optional<sanstls::PrivateKeyRequest> request;
+  Stream* signing = nullptr;
+  Context server_ctx(sanstls::Protocol::tls_server);
+  server_ctx.load_cert_chain_pem_with_signer(
+      test::pki().server.certificate_pem, [&](sanstls::Object& tls, const sanstls::PrivateKeyRequest& r) {
+        request = r;
+        signing = Stream::from(tls);
+        return sanstls::PrivateKeyReply::pending();
+      });
+  asio::io_context io;
+  auto work = asio::make_work_guard(io);
+  Pair p(io, test::client_context(), server_ctx);
+  asio::cancellation_signal signal;
+  std::optional<std::error_code> server_end;
+  p.client.async_handshake(Stream::client, [](std::error_code) {});
+  p.server.async_handshake(Stream::server,
+                           asio::bind_cancellation_slot(signal.slot(), [&](std::error_code ec) { server_end = ec; }));
+  run_until(io, [&] { return request.has_value(); });
+  REQUIRE(signing == &p.server);
+  io.run_for(20ms);
+  REQUIRE_FALSE(server_end);  // it waits for the signature
+
+  signing->complete_private_key(key->perform(*request));
+  signal.emit(asio::cancellation_type::terminal);
+  run_until(io, [&] { return server_end.has_value(); });
+  CHECK(*server_end == asio::error::operation_aborted);
+  CHECK_FALSE(p.server.object().is_handshake_complete());
+}
+
 TEST_CASE("a steady_timer bounds a read from a silent peer; the stream goes on afterwards",
           "[asio][timeout]") {
   asio::io_context io;

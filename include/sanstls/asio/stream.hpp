@@ -52,7 +52,11 @@
 //   asio::experimental::awaitable_operators); it completes with
 //   asio::error::operation_aborted. A cancelled read loses nothing: the
 //   stream stays usable. A record half written to the next layer is always
-//   finished, because cutting it short would corrupt the connection.
+//   finished, because cutting it short would corrupt the connection; a
+//   cancellation that comes meanwhile takes effect at the next wait.
+// * A next layer that fails a write: the operations whose records it
+//   carried, and every later write, complete with its error; a read that
+//   already has its bytes delivers them.
 // * The application's waits (callbacks.hpp): a signer, verify or
 //   ClientHello callback that answers pending makes the handshake wait;
 //   answer with complete_private_key(), complete_certificate_verify() or
@@ -361,8 +365,9 @@ class IoOp {
         break;
       case State::waiting:
         // The timer never expires, so the wait ended because the core
-        // woke it (the generation moved on) or because it was cancelled.
-        if (ec && c.generation == waited_generation_) {
+        // woke it (the generation moved on) or because it was cancelled;
+        // a cancellation in the same turn as a wake is still one.
+        if (ec && (c.generation == waited_generation_ || cancelled(self))) {
           return finish(self, ::asio::error::operation_aborted);
         }
         if (!is_final(result_.status)) have_result_ = false;
@@ -425,6 +430,7 @@ class IoOp {
 
   template <class Self>
   void start_read(Self& self) {
+    if (cancelled(self)) return finish(self, ::asio::error::operation_aborted);
     Core& c = *core_;
     c.reading = true;
     std::span<std::byte> space = c.incoming.prepare(c.read_size);
@@ -434,9 +440,20 @@ class IoOp {
 
   template <class Self>
   void wait(Self& self) {
+    if (cancelled(self)) return finish(self, ::asio::error::operation_aborted);
     state_ = State::waiting;
     waited_generation_ = core_->generation;
     core_->wake.async_wait(std::move(self));
+  }
+
+  // cancelled says whether a cancellation this operation accepts was
+  // emitted. One that came while the operation wrote (writes are never
+  // cancelled) or in the same turn as a wake has cancelled nothing yet:
+  // the operation ends with operation_aborted at its next wait instead of
+  // waiting on, which would leave a read raced against a timer hanging.
+  template <class Self>
+  static bool cancelled(const Self& self) noexcept {
+    return self.get_cancellation_state().cancelled() != ::asio::cancellation_type::none;
   }
 
   // failure is what to complete with when the next layer failed a write:
