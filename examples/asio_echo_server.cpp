@@ -2,14 +2,16 @@
 // sanstls::asio::stream, one coroutine per connection on one thread, with a
 // certificate made on the fly.
 //
-//   asio_echo_server [--ca-out FILE] [--serve N] [--port P]
+//   asio_echo_server [--ca-out FILE] [--serve N] [--max-clients M] [--port P]
 //
 // It listens on 127.0.0.1 (port 0: the kernel picks), writes its CA to
 // --ca-out for clients to trust, prints "listening on PORT" and echoes
 // every byte back until the client's close_notify, which it answers with
 // its own. With --serve N it exits after N connections have ended, printing
 // "served N connections: C clean, E errors"; each error is one line on
-// stderr saying what the connection was doing and why it failed.
+// stderr saying what the connection was doing and why it failed. With
+// --max-clients M it accepts nothing while M connections are open: the
+// others wait in the kernel's listen backlog.
 // examples/echo_clients.py drives it with many Python ssl clients, some of
 // them misbehaving, as a test.
 //
@@ -26,6 +28,8 @@
 #include <system_error>
 #include <tuple>
 
+#include <chrono>
+
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
 
@@ -41,12 +45,19 @@ using asio::ip::tcp;
 using Stream = sanstls::asio::stream<tcp::socket>;
 constexpr auto as_tuple = asio::experimental::as_tuple(use_awaitable);
 
-// Tally counts how connections ended, for --serve's summary.
+// Tally counts how connections ended, for --serve's summary, and how many
+// are open, for --max-clients.
 struct Tally {
-  long wanted = -1;  // --serve: stop after this many; -1 for never
+  explicit Tally(asio::io_context& io) : slot_free(io, std::chrono::steady_clock::time_point::max()) {}
+  long wanted = -1;      // --serve: stop after this many; -1 for never
+  long max_clients = 0;  // --max-clients; 0 for no limit
+  long open = 0;
   long clean = 0;
   long errors = 0;
   long ended() const { return clean + errors; }
+  // The listener waits on this timer, which never expires, while
+  // max_clients are open; a connection that ends cancels the wait.
+  asio::steady_timer slot_free;
 };
 
 // describe says why an operation failed: Python's message for a TLS
@@ -86,18 +97,24 @@ awaitable<void> serve(tcp::socket socket, const sanstls::Context& ctx, long id, 
   } else {
     ++tally.clean;
   }
+  --tally.open;
+  tally.slot_free.cancel();
   // The socket closes with the stream, after our close_notify went out.
 }
 
 awaitable<void> listen(tcp::acceptor& acceptor, const sanstls::Context& ctx, Tally& tally) {
   for (long id = 0; tally.wanted < 0 || id < tally.wanted; ++id) {
+    while (tally.max_clients != 0 && tally.open >= tally.max_clients) {
+      co_await tally.slot_free.async_wait(as_tuple);
+    }
     tcp::socket socket = co_await acceptor.async_accept(use_awaitable);
+    ++tally.open;
     asio::co_spawn(acceptor.get_executor(), serve(std::move(socket), ctx, id, tally), asio::detached);
   }
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: asio_echo_server [--ca-out FILE] [--serve N] [--port P]\n");
+  std::fprintf(stderr, "usage: asio_echo_server [--ca-out FILE] [--serve N] [--max-clients M] [--port P]\n");
   return 2;
 }
 
@@ -105,7 +122,8 @@ int usage() {
 
 int main(int argc, char** argv) {
   std::string ca_out;
-  Tally tally;
+  asio::io_context io(1);
+  Tally tally(io);
   unsigned short port = 0;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
@@ -114,6 +132,9 @@ int main(int argc, char** argv) {
       ca_out = argv[++i];
     } else if (arg == "--serve") {
       tally.wanted = std::atol(argv[++i]);
+    } else if (arg == "--max-clients") {
+      tally.max_clients = std::atol(argv[++i]);
+      if (tally.max_clients < 0) return usage();
     } else if (arg == "--port") {
       port = static_cast<unsigned short>(std::atoi(argv[++i]));
     } else {
@@ -129,7 +150,6 @@ int main(int argc, char** argv) {
       std::ofstream(ca_out) << ca.certificate_pem();
     }
 
-    asio::io_context io(1);
     tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::address_v4::loopback(), port));
     std::printf("listening on %u\n", static_cast<unsigned>(acceptor.local_endpoint().port()));
     std::fflush(stdout);

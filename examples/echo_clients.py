@@ -4,7 +4,7 @@
 usage: echo_clients.py SERVER_BINARY [--connections 64] [--scale 1.0]
                        [--max-clients M] [--timeout 120]
 
-The server (libuv_echo_server, uring_echo_server) is started with --ca-out
+The server (libuv_echo_server, uring_echo_server, asio_echo_server) is started with --ca-out
 and --serve N in a temporary folder; it prints "listening on PORT". Then N
 clients connect at once, each on its own thread with a real
 ssl.SSLContext(PROTOCOL_TLS_CLIENT) that trusts the server's CA and checks
