@@ -1,7 +1,9 @@
 // bench/echo_load.cpp: sanstls-echo-load, one load against the example
 // echo servers, to compare their event loops: uring_echo_server (io_uring)
-// against libuv_echo_server (libuv on epoll; the same server on another
-// loop) and asio_echo_server (asio's epoll reactor, sanstls::asio::stream).
+// against epoll_echo --serve (epoll by hand, on net::Socket's try_*
+// calls), libuv_echo_server (libuv on epoll; the same server as the
+// io_uring one on another loop) and asio_echo_server (asio's epoll
+// reactor, sanstls::asio::stream).
 //
 //   sanstls-echo-load [--quick] [--seconds S] [--rounds R] [--connections N]
 //                     [--cpus SERVER,CLIENT] SERVER...
