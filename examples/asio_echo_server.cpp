@@ -19,6 +19,7 @@
 // A write waits until the records are in the kernel, so a client that
 // never reads makes the server stop reading from it (back-pressure) with
 // at most one message of plaintext and one write of ciphertext held.
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -27,8 +28,6 @@
 #include <string_view>
 #include <system_error>
 #include <tuple>
-
-#include <chrono>
 
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>

@@ -19,11 +19,11 @@
 #include <sys/socket.h>
 
 #include <array>
-#include <cerrno>
-#include <cstring>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <fstream>
 #include <map>
@@ -60,7 +60,7 @@ class Server {
   Server(const sanstls::Context& ctx, FileDescriptor listener, std::size_t max_clients = 0)
       : ctx_(ctx), listener_(std::move(listener)), epoll_(::epoll_create1(EPOLL_CLOEXEC)),
         max_clients_(max_clients) {
-    add(listener_.get(), EPOLLIN);
+    control(EPOLL_CTL_ADD, listener_.get(), EPOLLIN);
   }
 
   // run serves until |expected| connections have finished. |idle_ms|
@@ -95,22 +95,20 @@ class Server {
   int finished() const noexcept { return finished_; }
 
  private:
-  void add(int fd, std::uint32_t events) {
+  // control adds |fd| to the epoll set or changes what it is watched for.
+  void control(int op, int fd, std::uint32_t events) {
     epoll_event e{};
     e.events = events;
     e.data.fd = fd;
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &e);
+    ::epoll_ctl(epoll_.get(), op, fd, &e);
   }
 
   void watch(Connection& c) {
-    epoll_event e{};
     // Writability only matters while encrypted bytes wait for the socket;
     // while echoes wait to be sent, reading more would only grow the
     // outbox (back-pressure: a client that does not read is not read).
     const bool blocked = !c.outbox.empty() || c.tls.wants_write();
-    e.events = (c.outbox.empty() ? EPOLLIN : 0u) | (blocked ? EPOLLOUT : 0u);
-    e.data.fd = c.tls.fileno();
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, c.tls.fileno(), &e);
+    control(EPOLL_CTL_MOD, c.tls.fileno(), (c.outbox.empty() ? EPOLLIN : 0u) | (blocked ? EPOLLOUT : 0u));
   }
 
   void accept_all() {
@@ -118,7 +116,7 @@ class Server {
       if (max_clients_ != 0 && connections_.size() >= max_clients_) {
         // Not watched, the listener leaves the rest in the backlog; a
         // finished connection watches it again.
-        listen_for(0);
+        control(EPOLL_CTL_MOD, listener_.get(), 0);
         return;
       }
       int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
@@ -126,7 +124,7 @@ class Server {
       Socket tls = sanstls::net::wrap_socket(
           ctx_, FileDescriptor(fd), {.server_side = true, .do_handshake_on_connect = false});
       tls.setblocking(false);
-      add(fd, EPOLLIN);
+      control(EPOLL_CTL_ADD, fd, EPOLLIN);
       auto c = std::make_unique<Connection>(std::move(tls));
       c->id = accepted_++;
       connections_.emplace(fd, std::move(c));
@@ -180,14 +178,9 @@ class Server {
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
     connections_.erase(fd);
     ++finished_;
-    if (max_clients_ != 0 && connections_.size() + 1 == max_clients_) listen_for(EPOLLIN);
-  }
-
-  void listen_for(std::uint32_t events) {
-    epoll_event e{};
-    e.events = events;
-    e.data.fd = listener_.get();
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, listener_.get(), &e);
+    if (max_clients_ != 0 && connections_.size() + 1 == max_clients_) {
+      control(EPOLL_CTL_MOD, listener_.get(), EPOLLIN);
+    }
   }
 
   sanstls::Context ctx_;

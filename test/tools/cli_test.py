@@ -213,6 +213,7 @@ class PythonEchoServer:
         self.stopping = False
         self.errors = []
         self.finished = 0  # connections ended, cleanly or with an entry in errors
+        self.finished_lock = threading.Lock()  # echo threads may end together
         self.thread = threading.Thread(target=self.serve, daemon=True)
 
     def serve(self):
@@ -238,7 +239,8 @@ class PythonEchoServer:
         except Exception as e:  # reported by the check that uses it
             self.errors.append(repr(e))
         finally:
-            self.finished += 1
+            with self.finished_lock:
+                self.finished += 1
 
     def wait_finished(self, count, timeout=15):
         """Until count connections have ended: each ends after its client

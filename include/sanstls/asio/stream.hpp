@@ -299,6 +299,12 @@ inline bool is_final(Status status) noexcept {
          status == Status::early_data_rejected;
 }
 
+// completed_bytes is the byte count an operation reports with |ec|: none
+// after a failure, but what a read got before the peer's close_notify.
+inline std::size_t completed_bytes(const std::error_code& ec, std::size_t bytes) noexcept {
+  return ec && ec != ::asio::error::eof ? 0 : bytes;
+}
+
 // result_stands says whether an operation completes with the engine's
 // result |r| although the next layer failed a write: a TLS error says
 // more than the transport's, and a read that has its bytes (or the peer's
@@ -474,7 +480,7 @@ class IoOp {
       return;
     }
     if constexpr (WithBytes) {
-      self.complete(ec, ec && ec != ::asio::error::eof ? std::size_t{0} : bytes);
+      self.complete(ec, completed_bytes(ec, bytes));
     } else {
       self.complete(ec);
     }
@@ -806,11 +812,11 @@ class stream : public stream_base {
           return 0;
         }
         ec = detail::outcome(c, r);
-        return ec && ec != ::asio::error::eof ? 0 : r.bytes;
+        return detail::completed_bytes(ec, r.bytes);
       }
       if (detail::is_final(r.status)) {
         ec = detail::outcome(c, r);
-        return ec && ec != ::asio::error::eof ? 0 : r.bytes;
+        return detail::completed_bytes(ec, r.bytes);
       }
       if (r.status == Status::want_read) {
         if (c.incoming.eof_written()) {
